@@ -1,0 +1,143 @@
+"""`tp`: a thin command line over the flows. Every option maps to one flow parameter."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flows.local_services import local_services
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+EXIT_USAGE = 2
+PRELOAD = ("tasks.generate", "tasks.tracks")  # imported by Dask workers while Prefect boots
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_model_options(
+    parser: argparse.ArgumentParser, model: Any, skip: Sequence[str] = ()
+) -> None:
+    """One option per pydantic field, named after it, with its default and description."""
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        default = field.default
+        help_text = f"{field.description or ''} (default: {default})"
+        if isinstance(default, bool):
+            parser.add_argument(
+                _flag(name),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=help_text,
+            )
+            continue
+        annotation = str(field.annotation)
+        kind: Callable[[str], Any] = (
+            int if "int" in annotation else float if "float" in annotation else str
+        )
+        parser.add_argument(_flag(name), dest=name, type=kind, default=default, help=help_text)
+
+
+def _model_values(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from flows.params import GenerateParams, parse
+    from storage.dataset import check_dataset
+
+    params = parse(GenerateParams, **_model_values(args, GenerateParams))
+    check_dataset(params.store, params.data_config(), params.overwrite)
+    with local_services(params.n_workers(), params.dask_address, PRELOAD) as address:
+        from flows.generate_data import generate_data
+
+        summary = generate_data(params.model_copy(update={"dask_address": address}))
+    _print_json(summary)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from storage.inspect import describe, format_info
+
+    info = describe(args.store, verify=args.verify)
+    if args.json:
+        _print_json(info)
+    else:
+        print(format_info(info))
+    return 1 if info.get("corrupted_chunks") else 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from tasks.preview import write_preview
+
+    for path in write_preview(args.store, args.out, videos_per_type=args.videos):
+        print(path)
+    return 0
+
+
+# ---- wiring -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from flows.params import GenerateParams
+
+    parser = argparse.ArgumentParser(
+        prog="tp", description="Track persistence pipeline: data, tracks, models, evaluation."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="run the generate-data flow")
+    _add_model_options(generate, GenerateParams)
+    generate.set_defaults(run=cmd_generate)
+
+    info = commands.add_parser("info", help="describe a store")
+    info.add_argument("store")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--verify", action="store_true", help="re-check every chunk's checksum")
+    info.set_defaults(run=cmd_info)
+
+    preview = commands.add_parser("preview", help="contact sheets and GIFs of a store")
+    preview.add_argument("store")
+    preview.add_argument("--out", required=True, help="folder for the PNG and GIF files")
+    preview.add_argument("--videos", type=int, default=6, help="videos per type (default: 6)")
+    preview.set_defaults(run=cmd_preview)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from flows.params import ParameterError
+    from flows.progress import show_progress_bars
+
+    try:
+        with show_progress_bars():
+            return int(args.run(args) or 0)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # StoreError and the domain's own checks are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

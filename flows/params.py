@@ -1,0 +1,145 @@
+"""Flow parameters as pydantic models: Prefect renders them as forms, the CLI maps its options
+onto them one to one, and the store keeps the part that defines the data.
+
+Every check raises one sentence that names the parameter and says what to change.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tp_models.scene import SceneConfig
+
+DEFAULT_STORE = "data/store.zarr"
+
+
+class ParameterError(ValueError):
+    """A bad flow parameter: the message names it and what to change."""
+
+
+def explain(error: ValidationError) -> str:
+    """The first validation problem as one sentence (pydantic's own text is for developers)."""
+    first = error.errors()[0]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return message if not where or where in message else f"{where}: {message}"
+
+
+class GenerateParams(BaseModel):
+    """Parameters of the `generate-data` flow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(DEFAULT_STORE, description="Zarr store path or fsspec URL")
+    persistent: int = Field(1000, description="videos with persistent objects")
+    brief: int = Field(1000, description="videos with brief objects only (seen 1-3 frames)")
+    noise: int = Field(250, description="videos with background clutter only")
+    mixed: int = Field(250, description="videos with persistent + brief objects + clutter")
+    frames: int = Field(25, description="frames per video")
+    size: int = Field(128, description="frame height and width in pixels")
+    noise_sigma: float = Field(0.0, description="additive Gaussian sensor noise (grey levels)")
+    seed: int = Field(0, description="random seed: same seed, same bytes")
+    videos_per_chunk: int = Field(25, description="videos per Zarr chunk (the unit of work)")
+    workers: int | None = Field(None, description="local Dask workers (default: one per core)")
+    dask_address: str | None = Field(None, description="existing Dask scheduler to use")
+    overwrite: bool = Field(False, description="replace a store made with other parameters")
+    extract_tracks: bool = Field(True, description="run extract-tracks after generating")
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerateParams:
+        counts = {k: getattr(self, k) for k in ("persistent", "brief", "noise", "mixed")}
+        for name, value in counts.items():
+            if value < 0:
+                raise ValueError(f"{name} must be zero or more videos (got {value}).")
+        if sum(counts.values()) == 0:
+            raise ValueError(
+                "persistent, brief, noise and mixed are all 0: ask for at least one video."
+            )
+        if self.videos_per_chunk <= 0:
+            raise ValueError(f"videos_per_chunk must be at least 1 (got {self.videos_per_chunk}).")
+        if self.workers is not None and self.workers <= 0:
+            raise ValueError(f"workers must be at least 1 (got {self.workers}).")
+        if self.noise_sigma < 0:
+            raise ValueError(f"noise_sigma must be zero or more (got {self.noise_sigma}).")
+        self.scene().validate()
+        return self
+
+    @property
+    def counts(self) -> list[int]:
+        return [self.persistent, self.brief, self.noise, self.mixed]
+
+    @property
+    def n_videos(self) -> int:
+        return sum(self.counts)
+
+    def scene(self) -> SceneConfig:
+        return SceneConfig(frames=self.frames, size=self.size, noise_sigma=self.noise_sigma)
+
+    def data_config(self) -> dict[str, Any]:
+        """What defines the bytes of the store (not how or where they are computed)."""
+        return {
+            "scene": self.scene().to_dict(),
+            "counts": self.counts,
+            "seed": self.seed,
+            "videos_per_chunk": self.videos_per_chunk,
+        }
+
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def parse(model: type[BaseModel], **values: Any) -> Any:
+    """Build parameters or raise ParameterError with one clear sentence."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        raise ParameterError(explain(exc)) from None
+
+
+class TracksParams(BaseModel):
+    """Parameters of the `extract-tracks` flow: where, and the tracker's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(DEFAULT_STORE, description="Zarr store made by generate-data")
+    max_misses: int = Field(2, description="frames a track coasts without a detection")
+    detector_threshold: float = Field(40.0, description="foreground threshold (0-255)")
+    min_area: int = Field(4, description="smallest detection in pixels")
+    gate_probability: float = Field(0.99, description="chi-square gate of the assignment")
+    workers: int | None = Field(None, description="local Dask workers (default: one per core)")
+    dask_address: str | None = Field(None, description="existing Dask scheduler to use")
+    overwrite: bool = Field(False, description="recompute tracks of this config from scratch")
+
+    @model_validator(mode="after")
+    def _check(self) -> TracksParams:
+        if self.max_misses < 0:
+            raise ValueError(f"max_misses must be zero or more (got {self.max_misses}).")
+        if not 0 <= self.detector_threshold < 255:
+            raise ValueError(
+                f"detector_threshold must be in [0, 255) (got {self.detector_threshold})."
+            )
+        if self.min_area < 1:
+            raise ValueError(f"min_area must be at least 1 pixel (got {self.min_area}).")
+        if not 0 < self.gate_probability < 1:
+            raise ValueError(
+                f"gate_probability must be between 0 and 1 (got {self.gate_probability})."
+            )
+        if self.workers is not None and self.workers <= 0:
+            raise ValueError(f"workers must be at least 1 (got {self.workers}).")
+        return self
+
+    def tracker(self) -> dict[str, Any]:
+        """The tracker config as stored (and hashed into the tracks group's key)."""
+        from tp_models.detect import DetectorConfig
+        from tp_models.tracker import TrackerConfig
+
+        detector = DetectorConfig(threshold=self.detector_threshold, min_area=self.min_area)
+        return TrackerConfig(
+            detector=detector, max_misses=self.max_misses, gate_probability=self.gate_probability
+        ).to_dict()
+
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1

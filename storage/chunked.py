@@ -1,0 +1,370 @@
+"""Chunk-owned Zarr v3 groups: the one write mechanism behind videos, tracks and features.
+
+A `ChunkedGroup` is a Zarr group whose arrays all share the same first-axis chunking
+(whole videos). Work is divided by chunk: one task owns whole chunks of every array it
+writes, so no two writers ever touch one chunk object. Each chunk's checksum is written
+to the `_chunk_checksum` array *after* its data; 0 there means "not done". That array is
+chunked one element per chunk, so the done marker is also written by the chunk's owner
+alone. (Group attributes are a single JSON document: concurrent tasks updating it would
+lose each other's writes, so per-chunk state never goes there.) Attributes hold what is
+written once by the single coordinating process: schema version, kind, config,
+fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec, BloscShuffle
+
+from storage.errors import StoreError
+
+SCHEMA_VERSION = 1
+PROJECT = "track-persistence"
+CHECKSUM_ARRAY = "_chunk_checksum"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One per-item array: its shape after the first (item) axis, dtype and padding value."""
+
+    tail: tuple[int, ...]
+    dtype: str
+    fill_value: Any = 0
+    shuffle: str = "shuffle"  # Blosc shuffle: measured per array kind (see README)
+
+    def codec(self) -> BloscCodec:
+        return BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle(self.shuffle))
+
+
+def _checksum(arrays: Mapping[str, np.ndarray]) -> int:
+    digest = hashlib.blake2b(digest_size=8)
+    for name in sorted(arrays):
+        data = np.ascontiguousarray(arrays[name])
+        digest.update(name.encode())
+        digest.update(data.view(np.uint8).reshape(-1) if data.size else b"")
+    value = int.from_bytes(digest.digest(), "little")
+    return value or 1  # 0 is reserved for "not done"
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
+
+
+def _local(path: str) -> str:
+    return path.removeprefix("file://")
+
+
+def _open_root(path: str, mode: str) -> zarr.Group:
+    try:
+        return zarr.open_group(path, mode=mode, zarr_format=3)
+    except PermissionError as exc:
+        raise StoreError(
+            f"store: cannot write to {path!r} ({exc.strerror}); choose a writable path."
+        ) from None
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError) as exc:
+        raise StoreError(
+            f"store: {path!r} is not a {PROJECT} store ({type(exc).__name__}); "
+            "give the path of a store made by `tp generate`."
+        ) from exc
+
+
+def _as_json(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as it reads back from the attributes (tuples become lists)."""
+    return json.loads(json.dumps(dict(config)))
+
+
+def _require_writable(path: str) -> None:
+    """Probe the nearest existing folder with a real write (permission bits lie to root)."""
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if os.path.exists(path) and os.path.isdir(path):
+        parent = path
+    if not os.path.isdir(parent):
+        raise StoreError(
+            f"store: cannot create {path!r}: {parent!r} is a file, not a folder; "
+            "choose another path."
+        )
+    try:
+        handle, probe = tempfile.mkstemp(dir=parent, prefix=".tp-write-probe-")
+    except OSError as exc:
+        raise StoreError(
+            f"store: cannot write to {path!r} ({exc.strerror}); choose a writable path."
+        ) from None
+    os.close(handle)
+    os.remove(probe)
+
+
+class ChunkedGroup:
+    """A group of arrays chunked by whole items along the first axis."""
+
+    def __init__(self, group: zarr.Group, location: str) -> None:
+        self.group = group
+        self.location = location
+        attrs = group.attrs.asdict()
+        self.kind: str = attrs["kind"]
+        self.n_items: int = int(attrs["n_items"])
+        self.items_per_chunk: int = int(attrs["items_per_chunk"])
+        self.config: dict[str, Any] = attrs["config"]
+
+    # ---- creation and opening -------------------------------------------------------------
+
+    @classmethod
+    def open_or_create(
+        cls,
+        root_path: str,
+        subpath: str,
+        *,
+        kind: str,
+        config: Mapping[str, Any],
+        n_items: int,
+        items_per_chunk: int,
+        specs: Mapping[str, ArraySpec],
+        overwrite: bool = False,
+    ) -> ChunkedGroup:
+        """Open the group made with this exact config, or create it.
+
+        A group made with another config is refused unless `overwrite` is set, so a typo
+        in a parameter never destroys an existing dataset.
+        """
+        existing = cls.check(root_path, subpath, kind=kind, config=config, overwrite=overwrite)
+        if existing is not None and not overwrite:
+            return existing
+        if overwrite and cls._exists(root_path, subpath, kind):
+            cls._delete(root_path, subpath)
+        root = _open_root(root_path, "a")
+        config = _as_json(config)
+        if not subpath:
+            root.attrs.update({"project": PROJECT, "schema_version": SCHEMA_VERSION})
+        group = root.require_group(subpath) if subpath else root
+        chunk = items_per_chunk
+        for name, spec in specs.items():
+            group.create_array(
+                name,
+                shape=(n_items, *spec.tail),
+                chunks=(chunk, *spec.tail),
+                dtype=spec.dtype,
+                fill_value=spec.fill_value,
+                compressors=[spec.codec()],
+                overwrite=True,
+            )
+        n_chunks = -(-n_items // chunk)
+        group.create_array(
+            CHECKSUM_ARRAY,
+            shape=(n_chunks,),
+            chunks=(1,),
+            dtype="uint64",
+            fill_value=0,
+            overwrite=True,
+        )
+        # Written last: a group without these attributes is an unfinished creation.
+        group.attrs.update(
+            {
+                "project": PROJECT,
+                "schema_version": SCHEMA_VERSION,
+                "kind": kind,
+                "config": config,
+                "n_items": n_items,
+                "items_per_chunk": chunk,
+            }
+        )
+        return cls(group, f"{root_path}:{subpath or '/'}")
+
+    @classmethod
+    def check(
+        cls,
+        root_path: str,
+        subpath: str,
+        *,
+        kind: str,
+        config: Mapping[str, Any],
+        overwrite: bool = False,
+    ) -> ChunkedGroup | None:
+        """The existing group if it may be resumed, None if it is to be created; raises if neither.
+
+        Writes nothing, so callers can refuse bad input before starting any work.
+        """
+        if _is_local(root_path):
+            _require_writable(_local(root_path))
+        if overwrite:
+            cls._exists(root_path, subpath, kind)  # refuses foreign data even with overwrite
+            return None
+        existing = cls.find(root_path, subpath, kind)
+        if existing is None:
+            return None
+        config = _as_json(config)
+        if existing.config != config:
+            changed = sorted(
+                k
+                for k in set(existing.config) | set(config)
+                if existing.config.get(k) != config.get(k)
+            )
+            raise StoreError(
+                f"{existing.location} was made with a different configuration "
+                f"(differs in: {', '.join(changed)}); use the same parameters to resume, "
+                "or set overwrite to replace it."
+            )
+        return existing
+
+    @classmethod
+    def open(cls, root_path: str, subpath: str = "", *, kind: str) -> ChunkedGroup:
+        group = cls.find(root_path, subpath, kind)
+        if group is None:
+            raise StoreError(
+                f"{root_path}: no {kind} found at {subpath or '/'}; "
+                + ("run `tp generate` first." if kind == "dataset" else "create it first.")
+            )
+        return group
+
+    @classmethod
+    def _exists(cls, root_path: str, subpath: str, kind: str) -> bool:
+        """Whether this project's data (any schema version) is at the location."""
+        return cls.find(root_path, subpath, kind, any_schema=True) is not None
+
+    @classmethod
+    def find(
+        cls, root_path: str, subpath: str, kind: str, any_schema: bool = False
+    ) -> ChunkedGroup | None:
+        """The group at `subpath` of this project's store; None if absent, raises if foreign."""
+        if _is_local(root_path):
+            local = _local(root_path)
+            if not os.path.exists(local):
+                return None
+            if not os.path.isdir(local) or not os.path.exists(os.path.join(local, "zarr.json")):
+                if os.path.isdir(local) and not os.listdir(local):
+                    return None  # an empty folder is a fine place for a new store
+                raise StoreError(
+                    f"store: {root_path!r} exists but is not a {PROJECT} store; "
+                    "choose a new path or an existing store."
+                )
+        try:
+            root = zarr.open_group(root_path, mode="r", zarr_format=3)
+        except Exception:
+            if _is_local(root_path):
+                raise StoreError(
+                    f"store: {root_path!r} exists but is not a {PROJECT} store; "
+                    "choose a new path or an existing store."
+                ) from None
+            return None
+        attrs = root.attrs.asdict()
+        if attrs.get("project") != PROJECT:
+            raise StoreError(
+                f"store: {root_path!r} is a Zarr group but not a {PROJECT} store; "
+                "choose a new path or an existing store."
+            )
+        version = attrs.get("schema_version")
+        if version != SCHEMA_VERSION and not any_schema:
+            raise StoreError(
+                f"store: {root_path!r} has schema_version {version!r}, this version of the "
+                f"project reads {SCHEMA_VERSION}; regenerate it with `tp generate --overwrite`."
+            )
+        if subpath:
+            try:
+                group = root[subpath]
+            except KeyError:
+                return None
+        else:
+            group = root
+        if "kind" not in group.attrs:
+            return None  # creation was interrupted before its metadata: start again
+        if any_schema:
+            return cls.__new__(cls)  # only its existence matters
+        if group.attrs["kind"] != kind:
+            raise StoreError(
+                f"store: {root_path}:{subpath or '/'} holds {group.attrs['kind']!r}, not {kind!r}."
+            )
+        writable = zarr.open_group(root_path, mode="r+", zarr_format=3)
+        return cls(writable[subpath] if subpath else writable, f"{root_path}:{subpath or '/'}")
+
+    @staticmethod
+    def _delete(root_path: str, subpath: str) -> None:
+        if subpath:
+            root = zarr.open_group(root_path, mode="r+", zarr_format=3)
+            del root[subpath]
+        elif _is_local(root_path):
+            shutil.rmtree(_local(root_path))
+        else:
+            zarr.open_group(root_path, mode="w", zarr_format=3)
+
+    # ---- chunk bookkeeping -----------------------------------------------------------------
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n_items // self.items_per_chunk)
+
+    def bounds(self, chunk: int) -> tuple[int, int]:
+        start = chunk * self.items_per_chunk
+        return start, min(start + self.items_per_chunk, self.n_items)
+
+    @property
+    def array_names(self) -> list[str]:
+        return sorted(name for name in self.group.array_keys() if name != CHECKSUM_ARRAY)
+
+    def checksums(self) -> np.ndarray:
+        return self.group[CHECKSUM_ARRAY][:]
+
+    def done_chunks(self) -> np.ndarray:
+        """Boolean (n_chunks,): chunks whose data and done marker were written."""
+        return self.checksums() != 0
+
+    def write_chunk(self, chunk: int, arrays: Mapping[str, np.ndarray]) -> int:
+        """Write one chunk of every array, then its checksum (the done marker)."""
+        missing = set(self.array_names) - set(arrays)
+        if missing:
+            raise ValueError(f"write_chunk({chunk}) lacks arrays {sorted(missing)}")
+        start, stop = self.bounds(chunk)
+        for name in self.array_names:
+            self.group[name][start:stop] = arrays[name]
+        value = _checksum({name: arrays[name] for name in self.array_names})
+        self.group[CHECKSUM_ARRAY][chunk] = value
+        return value
+
+    def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return self.group[name][start : self.n_items if stop is None else stop]
+
+    def read_chunk(self, chunk: int, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        start, stop = self.bounds(chunk)
+        return {name: self.read(name, start, stop) for name in (names or self.array_names)}
+
+    def verify_chunk(self, chunk: int) -> bool:
+        """True if the chunk is done and its data still hashes to its stored checksum."""
+        stored = int(self.group[CHECKSUM_ARRAY][chunk])
+        if stored == 0:
+            return False
+        try:
+            data = self.read_chunk(chunk)
+        except Exception:  # a truncated or garbled chunk object does not decode
+            return False
+        return _checksum(data) == stored
+
+    def fingerprint(self) -> str:
+        """Content fingerprint: a hash of the config and every chunk's checksum."""
+        digest = hashlib.blake2b(digest_size=8)
+        digest.update(repr(sorted(self.config.items())).encode())
+        digest.update(self.checksums().tobytes())
+        return digest.hexdigest()
+
+    def finalize(self) -> str:
+        """Record completion (single writer: the coordinating flow, after every chunk)."""
+        if not self.done_chunks().all():
+            raise StoreError(f"{self.location}: cannot finalize, some chunks are not done.")
+        fp = self.fingerprint()
+        self.group.attrs.update({"fingerprint": fp, "complete": True})
+        return fp
+
+    def stored_bytes(self) -> int:
+        """Bytes of this group's compressed chunk objects as stored."""
+        return sum(self.group[name].nbytes_stored() for name in self.array_names)
+
+    def raw_bytes(self) -> int:
+        return sum(self.group[name].nbytes for name in self.array_names)

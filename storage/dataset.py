@@ -1,0 +1,78 @@
+"""The dataset group: videos, id masks and ground-truth tables, chunked by whole videos."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from storage.chunked import ArraySpec, ChunkedGroup
+from tp_models.scene import MAX_OBJECTS, SceneBatch
+
+DATASET = "dataset"
+
+
+def video_shuffle(noise_sigma: float) -> str:
+    """Blosc shuffle for uint8 frames, chosen by measurement (`tp bench generate`).
+
+    Black frames with a few flat shapes compress best without bit-shuffling (runs of equal
+    bytes survive); with sensor noise the low bits are random and bitshuffle isolates them.
+    """
+    return "bitshuffle" if noise_sigma > 0 else "noshuffle"
+
+
+def dataset_specs(frames: int, size: int, noise_sigma: float) -> dict[str, ArraySpec]:
+    k = MAX_OBJECTS
+    pixels = video_shuffle(noise_sigma)
+    return {
+        "videos": ArraySpec((frames, size, size, 3), "uint8", 0, pixels),
+        "masks": ArraySpec((frames, size, size), "uint8", 0, "noshuffle"),
+        "video_type": ArraySpec((), "int8", -1),
+        "gt_kind": ArraySpec((k,), "int8", -1),
+        "gt_shape": ArraySpec((k,), "int8", -1),
+        "gt_radius": ArraySpec((k,), "float32", float("nan")),
+        "gt_color": ArraySpec((k, 3), "uint8", 0),
+        "gt_position": ArraySpec((k, frames, 2), "float32", float("nan")),
+        "gt_visible": ArraySpec((k, frames), "bool", False),
+    }
+
+
+def scene_arrays(batch: SceneBatch) -> dict[str, np.ndarray]:
+    """A simulated batch as the arrays of one dataset chunk."""
+    return {
+        "videos": batch.videos,
+        "masks": batch.masks,
+        "video_type": batch.video_type,
+        "gt_kind": batch.kind,
+        "gt_shape": batch.shape,
+        "gt_radius": batch.radius,
+        "gt_color": batch.color,
+        "gt_position": batch.position,
+        "gt_visible": batch.visible,
+    }
+
+
+def open_or_create_dataset(
+    path: str, data_config: Mapping[str, Any], n_videos: int, overwrite: bool
+) -> ChunkedGroup:
+    scene = data_config["scene"]
+    return ChunkedGroup.open_or_create(
+        path,
+        "",
+        kind=DATASET,
+        config=data_config,
+        n_items=n_videos,
+        items_per_chunk=int(data_config["videos_per_chunk"]),
+        specs=dataset_specs(scene["frames"], scene["size"], scene["noise_sigma"]),
+        overwrite=overwrite,
+    )
+
+
+def open_dataset(path: str) -> ChunkedGroup:
+    return ChunkedGroup.open(path, "", kind=DATASET)
+
+
+def check_dataset(path: str, data_config: Mapping[str, Any], overwrite: bool) -> None:
+    """Refuse, before any work starts, a store that this configuration may not write to."""
+    ChunkedGroup.check(path, "", kind=DATASET, config=data_config, overwrite=overwrite)

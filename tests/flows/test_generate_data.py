@@ -1,0 +1,90 @@
+"""The generate-data flow on a real Prefect API, real local Dask clusters and real Zarr stores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+from flows.generate_data import generate_data
+from flows.params import GenerateParams
+from storage.dataset import open_dataset
+from storage.inspect import corrupted_chunks, describe
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _arrays(path: str) -> dict[str, np.ndarray]:
+    group = zarr.open_group(path, mode="r")
+    return {name: group[name][:] for name in group.array_keys()}
+
+
+def _run(path, **overrides):
+    values = {**TINY, "store": str(path), "extract_tracks": False, **overrides}
+    return generate_data(GenerateParams(**values))
+
+
+def test_same_bytes_whatever_the_worker_count(tmp_path, tiny_store):
+    _run(tmp_path / "two.zarr", workers=2)
+    one, two = _arrays(tiny_store), _arrays(str(tmp_path / "two.zarr"))
+    assert set(two) <= set(one)
+    for name in two:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+    assert (
+        open_dataset(tiny_store).fingerprint()
+        == open_dataset(str(tmp_path / "two.zarr")).fingerprint()
+    )
+
+
+def test_store_describes_itself(tiny_store):
+    info = describe(tiny_store, verify=True)
+    assert info["videos"] == 12
+    assert info["counts"] == {"persistent": 4, "brief": 4, "noise": 2, "mixed": 2}
+    assert info["chunks_done"] == info["chunks_total"] == 4
+    assert info["complete"] and info["fingerprint"]
+    assert info["corrupted_chunks"] == []
+    assert info["stored_bytes"] < info["raw_bytes"] / 20
+
+
+def test_ground_truth_agrees_with_id_masks(tiny_store):
+    dataset = open_dataset(tiny_store)
+    masks = dataset.read("masks")
+    visible, position = dataset.read("gt_visible"), dataset.read("gt_position")
+    kind = dataset.read("gt_kind")
+    checked = 0
+    for v, k, t in zip(*np.nonzero(visible), strict=True):
+        assert kind[v, k] >= 0
+        rows, cols = np.nonzero(masks[v, t] == k + 1)
+        if rows.size == 0:  # fully hidden under a later-drawn object
+            continue
+        x, y = position[v, k, t]
+        assert abs(cols.mean() - x) < 8 and abs(rows.mean() - y) < 8
+        checked += 1
+    assert checked > 20
+    for v, k, t in zip(*np.nonzero(~visible & (kind[:, :, None] >= 0)), strict=True):
+        assert not (masks[v, t] == k + 1).any()
+
+
+def test_corrupted_chunk_is_reported_and_redone(tmp_path, tiny_store):
+    path = tmp_path / "store.zarr"
+    _run(path, workers=1)
+    before = _arrays(str(path))
+    chunk_file = path / "videos" / "c" / "1" / "0" / "0" / "0" / "0"
+    chunk_file.write_bytes(b"garbage" + chunk_file.read_bytes()[7:])
+    (path / "masks" / "c" / "2" / "0" / "0" / "0").unlink()
+    assert corrupted_chunks(open_dataset(str(path))) == [1, 2]
+
+    summary = _run(path, workers=1)
+    assert summary["chunks_redone"] == 2
+    assert corrupted_chunks(open_dataset(str(path))) == []
+    after = _arrays(str(path))
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+
+
+def test_rerun_of_a_finished_store_writes_nothing(tiny_store):
+    summary = generate_data(
+        GenerateParams(store=tiny_store, workers=1, extract_tracks=False, **TINY)
+    )
+    assert summary["videos_written"] == 0 and summary["chunks_redone"] == 0

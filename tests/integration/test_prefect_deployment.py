@@ -1,0 +1,78 @@
+"""The README's deployment path against a real `prefect server` on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+import zarr
+
+from tests.integration.helpers import BIN, free_port, process, wait_for
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_generate_data_deployment_runs_on_a_worker(tmp_path):
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+    }
+
+    def prefect(*args: str, timeout: float = 180) -> str:
+        done = subprocess.run(
+            [str(BIN / "prefect"), *args],
+            cwd=REPO,
+            env={**__import__("os").environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{api}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    server = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with process(server, env, tmp_path / "server.log"):
+        wait_for(healthy, 120, "the prefect server")
+        prefect("work-pool", "create", "local", "--type", "process")
+        prefect("--no-prompt", "deploy", "--all")
+        store = tmp_path / "deployed.zarr"
+        params = {
+            "params": {
+                "store": str(store),
+                "persistent": 3,
+                "brief": 3,
+                "noise": 1,
+                "mixed": 1,
+                "frames": 9,
+                "size": 64,
+                "videos_per_chunk": 4,
+                "workers": 1,
+            }
+        }
+        out = prefect("deployment", "run", "generate-data/default", "--params", json.dumps(params))
+        assert "generate-data/default" in out
+        prefect("worker", "start", "--pool", "local", "--run-once", timeout=400)
+
+        runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+        states = [run["state"]["type"] for run in runs]
+        assert states == ["COMPLETED"], states
+
+    group = zarr.open_group(str(store), mode="r")
+    assert group.attrs["complete"] and group["videos"].shape == (8, 9, 64, 64, 3)
+    assert (group["_chunk_checksum"][:] != 0).all()
+    assert any(key.startswith("tracks") for key in group.group_keys())
