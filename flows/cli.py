@@ -71,6 +71,39 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tracks(args: argparse.Namespace) -> int:
+    from flows.params import TracksParams, parse
+    from storage.dataset import open_dataset
+
+    params = parse(TracksParams, **_model_values(args, TracksParams))
+    open_dataset(params.store)  # a missing store is refused before anything starts
+    with local_services(params.n_workers(), params.dask_address, PRELOAD) as address:
+        from flows.extract_tracks import extract_tracks
+
+        summary = extract_tracks(params.model_copy(update={"dask_address": address}))
+    _print_json(summary)
+    return 0
+
+
+def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
+    from flows.params import EvaluateBaselinesParams, parse
+    from storage.track_reader import TrackSource
+    from tasks.evaluate import evaluate_scorers
+    from tp_models.baselines import default_baselines
+    from tp_models.metrics import format_table
+
+    params = parse(EvaluateBaselinesParams, **_model_values(args, EvaluateBaselinesParams))
+    source = TrackSource.open(params.store, params.tracker())
+    report, files = evaluate_scorers(source, default_baselines(), params.split_seed, params.out)
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_table(report))
+        for path in files:
+            print(f"wrote {path}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from storage.inspect import describe, format_info
 
@@ -94,7 +127,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flows.params import GenerateParams
+    from flows.params import EvaluateBaselinesParams, GenerateParams, TracksParams
 
     parser = argparse.ArgumentParser(
         prog="tp", description="Track persistence pipeline: data, tracks, models, evaluation."
@@ -104,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="run the generate-data flow")
     _add_model_options(generate, GenerateParams)
     generate.set_defaults(run=cmd_generate)
+
+    tracks = commands.add_parser("tracks", help="run the extract-tracks flow on a store")
+    tracks.add_argument("store")
+    _add_model_options(tracks, TracksParams, skip=("store",))
+    tracks.set_defaults(run=cmd_tracks)
+
+    baselines = commands.add_parser(
+        "evaluate-baselines", help="classical track confirmation on the test split, by k"
+    )
+    baselines.add_argument("store")
+    baselines.add_argument("--json", action="store_true", help="print the JSON report")
+    _add_model_options(baselines, EvaluateBaselinesParams, skip=("store",))
+    baselines.set_defaults(run=cmd_evaluate_baselines)
 
     info = commands.add_parser("info", help="describe a store")
     info.add_argument("store")

@@ -28,7 +28,25 @@ def explain(error: ValidationError) -> str:
     return message if not where or where in message else f"{where}: {message}"
 
 
-class GenerateParams(BaseModel):
+class ComputeParams(BaseModel):
+    """Where a flow's tasks run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | None = Field(None, description="local Dask workers (default: one per core)")
+    dask_address: str | None = Field(None, description="existing Dask scheduler to use")
+
+    @model_validator(mode="after")
+    def _check_compute(self) -> ComputeParams:
+        if self.workers is not None and self.workers <= 0:
+            raise ValueError(f"workers must be at least 1 (got {self.workers}).")
+        return self
+
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+class GenerateParams(ComputeParams):
     """Parameters of the `generate-data` flow."""
 
     model_config = ConfigDict(extra="forbid")
@@ -43,8 +61,6 @@ class GenerateParams(BaseModel):
     noise_sigma: float = Field(0.0, description="additive Gaussian sensor noise (grey levels)")
     seed: int = Field(0, description="random seed: same seed, same bytes")
     videos_per_chunk: int = Field(25, description="videos per Zarr chunk (the unit of work)")
-    workers: int | None = Field(None, description="local Dask workers (default: one per core)")
-    dask_address: str | None = Field(None, description="existing Dask scheduler to use")
     overwrite: bool = Field(False, description="replace a store made with other parameters")
     extract_tracks: bool = Field(True, description="run extract-tracks after generating")
 
@@ -60,8 +76,6 @@ class GenerateParams(BaseModel):
             )
         if self.videos_per_chunk <= 0:
             raise ValueError(f"videos_per_chunk must be at least 1 (got {self.videos_per_chunk}).")
-        if self.workers is not None and self.workers <= 0:
-            raise ValueError(f"workers must be at least 1 (got {self.workers}).")
         if self.noise_sigma < 0:
             raise ValueError(f"noise_sigma must be zero or more (got {self.noise_sigma}).")
         self.scene().validate()
@@ -87,9 +101,6 @@ class GenerateParams(BaseModel):
             "videos_per_chunk": self.videos_per_chunk,
         }
 
-    def n_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
-
 
 def parse(model: type[BaseModel], **values: Any) -> Any:
     """Build parameters or raise ParameterError with one clear sentence."""
@@ -99,8 +110,8 @@ def parse(model: type[BaseModel], **values: Any) -> Any:
         raise ParameterError(explain(exc)) from None
 
 
-class TracksParams(BaseModel):
-    """Parameters of the `extract-tracks` flow: where, and the tracker's settings."""
+class TrackerParams(BaseModel):
+    """A store and the tracker settings whose tracks to use."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -109,12 +120,9 @@ class TracksParams(BaseModel):
     detector_threshold: float = Field(40.0, description="foreground threshold (0-255)")
     min_area: int = Field(4, description="smallest detection in pixels")
     gate_probability: float = Field(0.99, description="chi-square gate of the assignment")
-    workers: int | None = Field(None, description="local Dask workers (default: one per core)")
-    dask_address: str | None = Field(None, description="existing Dask scheduler to use")
-    overwrite: bool = Field(False, description="recompute tracks of this config from scratch")
 
     @model_validator(mode="after")
-    def _check(self) -> TracksParams:
+    def _check_tracker(self) -> TrackerParams:
         if self.max_misses < 0:
             raise ValueError(f"max_misses must be zero or more (got {self.max_misses}).")
         if not 0 <= self.detector_threshold < 255:
@@ -127,8 +135,6 @@ class TracksParams(BaseModel):
             raise ValueError(
                 f"gate_probability must be between 0 and 1 (got {self.gate_probability})."
             )
-        if self.workers is not None and self.workers <= 0:
-            raise ValueError(f"workers must be at least 1 (got {self.workers}).")
         return self
 
     def tracker(self) -> dict[str, Any]:
@@ -141,5 +147,15 @@ class TracksParams(BaseModel):
             detector=detector, max_misses=self.max_misses, gate_probability=self.gate_probability
         ).to_dict()
 
-    def n_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
+
+class TracksParams(TrackerParams, ComputeParams):
+    """Parameters of the `extract-tracks` flow."""
+
+    overwrite: bool = Field(False, description="recompute tracks of this config from scratch")
+
+
+class EvaluateBaselinesParams(TrackerParams):
+    """Parameters of `tp evaluate-baselines`: classical scorers on the test split."""
+
+    split_seed: int = Field(0, description="seed of the train/val/test split by video")
+    out: str | None = Field(None, description="folder for report.json and figures")

@@ -1,0 +1,106 @@
+"""Reading tracks back for scoring and training: chunk by chunk, never the videos.
+
+Memory stays flat as the dataset grows: a reader holds one chunk of track arrays at a time
+(a few MB), and selects the videos of a split from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from storage.chunked import ChunkedGroup
+from storage.dataset import open_dataset
+from storage.tracks import QUALITY_PREFIX, open_tracks
+from tp_models.metrics import TrackMeta
+from tp_models.scene import VIDEO_TYPES
+from tp_models.scoring import TrackBatch
+from tp_models.track_arrays import arrays_to_batch, arrays_to_meta
+
+TRACK_FIELDS = ("position", "observed", "area", "color", "loglik", "label", "kind", "n_tracks")
+
+
+@dataclass
+class TrackSource:
+    """The tracks of one store under one tracker config."""
+
+    store: str
+    dataset: ChunkedGroup
+    tracks: ChunkedGroup
+    video_types: np.ndarray
+
+    @classmethod
+    def open(cls, store: str, tracker: Mapping[str, Any]) -> TrackSource:
+        dataset = open_dataset(store)
+        tracks = open_tracks(store, tracker)
+        return cls(store, dataset, tracks, dataset.read("video_type"))
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the data a model saw: the dataset's and the tracks' content."""
+        return f"{self.dataset.group.attrs['fingerprint']}-{self.tracks.group.attrs['fingerprint']}"
+
+    @property
+    def frames(self) -> int:
+        return int(self.tracks.group["observed"].shape[2])
+
+    @property
+    def frame_size(self) -> int:
+        return int(self.dataset.group["videos"].shape[2])
+
+    def chunk_batches(
+        self, videos: np.ndarray, chunk_order: np.ndarray | None = None
+    ) -> Iterator[tuple[TrackBatch, TrackMeta]]:
+        """(batch, meta) of the tracks of `videos`, one store chunk at a time."""
+        wanted = np.zeros(self.tracks.n_items, dtype=bool)
+        wanted[videos] = True
+        chunks = np.unique(np.asarray(videos) // self.tracks.items_per_chunk)
+        for chunk in chunks if chunk_order is None else chunks[chunk_order]:
+            start, stop = self.tracks.bounds(int(chunk))
+            arrays = self.tracks.read_chunk(int(chunk), TRACK_FIELDS)
+            keep = wanted[start:stop]
+            arrays = {name: value[keep] for name, value in arrays.items()}
+            offsets = np.flatnonzero(keep) + start
+            batch = arrays_to_batch(arrays)
+            batch.video = offsets[batch.video]  # row index within the selection -> store index
+            yield batch, arrays_to_meta(arrays, self.video_types[offsets], type_names=VIDEO_TYPES)
+
+    def load(self, videos: np.ndarray) -> tuple[TrackBatch, TrackMeta]:
+        """Every track of `videos` in one batch (for evaluation splits, which are small)."""
+        parts = list(self.chunk_batches(videos))
+        if not parts:
+            raise ValueError("no videos selected: the split is empty.")
+        batches, metas = zip(*parts, strict=True)
+        meta = TrackMeta(
+            video_type=np.concatenate([m.video_type for m in metas]),
+            kind=np.concatenate([m.kind for m in metas]),
+            n_videos=sum(m.n_videos for m in metas),
+        )
+        return concat_batches(list(batches)), meta
+
+    def quality_counts(self, videos: np.ndarray) -> dict[str, int]:
+        """Summed tracking-quality counts (MOTA/IDF1 inputs) over `videos`."""
+        names = [n for n in self.tracks.array_names if n.startswith(QUALITY_PREFIX)]
+        return {
+            name[len(QUALITY_PREFIX) :]: int(self.tracks.read(name)[videos].sum()) for name in names
+        }
+
+
+def concat_batches(batches: list[TrackBatch]) -> TrackBatch:
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(b, name) for b in batches])
+
+    extras = {key: np.concatenate([b.extras[key] for b in batches]) for key in batches[0].extras}
+    return TrackBatch(
+        position=cat("position"),
+        observed=cat("observed"),
+        area=cat("area"),
+        color=cat("color"),
+        loglik=cat("loglik"),
+        label=cat("label"),
+        video=cat("video"),
+        extras=extras,
+    )

@@ -1,0 +1,78 @@
+"""Scoring tracks of the test split with any set of scorers: the report and its figures.
+
+Used by `tp evaluate-baselines` (classical scorers only) and by the `evaluate` flow (the
+model beside them), so both produce the same report shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from storage.track_reader import TrackSource
+from tp_models.metrics import build_report, scores_at
+from tp_models.plots import plot_metric_by_k, plot_roc
+from tp_models.scoring import PersistenceScorer, TrackBatch
+from tp_models.splits import split_videos
+
+
+def evaluate_scorers(
+    source: TrackSource,
+    scorers: Sequence[PersistenceScorer],
+    split_seed: int,
+    out_dir: str | Path | None = None,
+) -> tuple[dict[str, Any], list[Path]]:
+    """The report on the test split (thresholds chosen on validation) and the figures written."""
+    splits = split_videos(source.video_types, split_seed)
+    val, val_meta = source.load(splits["val"])
+    test, test_meta = source.load(splits["test"])
+    report = build_report(
+        scorers, val, test, val_meta, test_meta, source.quality_counts(splits["test"])
+    )
+    report["data"] = {
+        "store": source.store,
+        "fingerprint": source.fingerprint,
+        "split_seed": split_seed,
+        "videos": {name: int(len(index)) for name, index in splits.items()},
+        "tracker": source.tracks.config["tracker"],
+    }
+    if out_dir is None:
+        return report, []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    figures = [
+        plot_metric_by_k(report, "f1", out / "f1_by_k.png"),
+        plot_metric_by_k(report, "roc_auc", out / "roc_auc_by_k.png"),
+        plot_roc(*roc_at_full(scorers, test, report), out / "roc_full.png"),
+    ]
+    return report, [out / "report.json", *figures]
+
+
+def roc_at_full(
+    scorers: Sequence[PersistenceScorer], test: TrackBatch, report: dict[str, Any]
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple[float, float]]]:
+    """Each scorer's ROC curve at full length and its operating point at the chosen threshold."""
+    from sklearn.metrics import roc_curve
+
+    curves, points = {}, {}
+    for scorer in scorers:
+        values, valid = scores_at(np.asarray(scorer.score(test), float), test.observed, "full")
+        valid &= test.label >= 0
+        labels = test.label[valid] == 1
+        if labels.all() or not labels.any():
+            continue
+        fpr, tpr, _ = roc_curve(labels, values[valid])
+        curves[scorer.name] = (fpr, tpr)
+        threshold = report["scorers"][scorer.name]["k"]["full"].get("threshold")
+        if threshold is not None:
+            predicted = values[valid] >= threshold
+            points[scorer.name] = (
+                float(predicted[~labels].mean()),
+                float(predicted[labels].mean()),
+            )
+    return curves, points
