@@ -9,7 +9,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flows.local_services import local_services
+from flows.local_services import (
+    local_services,
+    prefect_ready,
+    release_prefect_api,
+    reserve_prefect_api,
+)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -94,13 +99,76 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
 
     params = parse(EvaluateBaselinesParams, **_model_values(args, EvaluateBaselinesParams))
     source = TrackSource.open(params.store, params.tracker())
-    report, files = evaluate_scorers(source, default_baselines(), params.split_seed, params.out)
+    result = evaluate_scorers(source, default_baselines(), params.split_seed, params.out)
+    if args.json:
+        _print_json(result.report)
+    else:
+        print(format_table(result.report))
+        for path in result.files:
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from flows.params import TrainParams, parse
+    from storage.mlflow_store import connect
+    from storage.track_reader import TrackSource
+
+    params = parse(TrainParams, **_model_values(args, TrainParams))
+    connect()
+    TrackSource.open(params.store, params.tracker())
+    with prefect_ready():
+        from flows.train import train
+
+        _print_json(train(params))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from flows.evaluate import check_evaluate
+    from flows.params import EvaluateParams, parse
+    from tp_models.metrics import format_table
+
+    params = parse(EvaluateParams, **_model_values(args, EvaluateParams))
+    check_evaluate(params)
+    with prefect_ready():
+        from flows.evaluate import evaluate
+
+        report = evaluate(params)
     if args.json:
         _print_json(report)
     else:
         print(format_table(report))
-        for path in files:
-            print(f"wrote {path}")
+        print(f"report and figures: {params.out}")
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from flows.params import EvaluateParams, GenerateParams, TrainParams, parse
+    from storage.dataset import check_dataset
+    from storage.mlflow_store import connect, tracking_uri
+    from tp_models.metrics import format_table
+
+    generate = parse(GenerateParams, **_model_values(args, GenerateParams))
+    train_params = parse(TrainParams, store=generate.store, features=args.features)
+    evaluate_params = parse(EvaluateParams, store=generate.store, out=args.out)
+    check_dataset(generate.store, generate.data_config(), generate.overwrite)
+    connect()
+    with local_services(generate.n_workers(), generate.dask_address, PRELOAD) as address:
+        from flows.evaluate import evaluate
+        from flows.generate_data import generate_data
+        from flows.train import train
+
+        data = generate_data(generate.model_copy(update={"dask_address": address}))
+        trained = train(train_params)
+        report = evaluate(evaluate_params.model_copy(update={"model_uri": trained["model_uri"]}))
+    print(format_table(report))
+    print(
+        f"\nstore {data['store']} ({data['videos']} videos, fingerprint {data['fingerprint']}); "
+        f"model {trained['model_uri']} trained in {trained['train_seconds']} s; "
+        f"report in {args.out}"
+    )
+    print(f"compare runs:  mlflow ui --backend-store-uri {tracking_uri()}")
     return 0
 
 
@@ -127,7 +195,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flows.params import EvaluateBaselinesParams, GenerateParams, TracksParams
+    from flows.params import (
+        EvaluateBaselinesParams,
+        EvaluateParams,
+        GenerateParams,
+        TracksParams,
+        TrainParams,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tp", description="Track persistence pipeline: data, tracks, models, evaluation."
@@ -151,6 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(baselines, EvaluateBaselinesParams, skip=("store",))
     baselines.set_defaults(run=cmd_evaluate_baselines)
 
+    train = commands.add_parser("train", help="run the train flow (model -> MLflow registry)")
+    _add_model_options(train, TrainParams)
+    train.set_defaults(run=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="run the evaluate flow: model vs baselines")
+    evaluate.add_argument("--json", action="store_true", help="print the JSON report")
+    _add_model_options(evaluate, EvaluateParams)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    pipeline = commands.add_parser("pipeline", help="generate -> tracks -> train -> evaluate")
+    _add_model_options(pipeline, GenerateParams)
+    pipeline.add_argument("--features", default="statistical", help="statistical|magvit|hybrid")
+    pipeline.add_argument("--out", default="reports/latest", help="folder for the report")
+    pipeline.set_defaults(run=cmd_pipeline)
+
     info = commands.add_parser("info", help="describe a store")
     info.add_argument("store")
     info.add_argument("--json", action="store_true", help="print JSON")
@@ -168,16 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from flows.params import ParameterError
+    reserve_prefect_api()
+    try:
+        return _run(args)
+    finally:
+        release_prefect_api()
+
+
+def _run(args: argparse.Namespace) -> int:
     from flows.progress import show_progress_bars
 
     try:
         with show_progress_bars():
             return int(args.run(args) or 0)
-    except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:  # StoreError and the domain's own checks are ValueErrors
+    except ValueError as exc:  # ParameterError, StoreError and the domain's own checks
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -30,29 +30,63 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_reserved_port: int | None = None
+
+
+def reserve_prefect_api() -> None:
+    """Export PREFECT_API_URL for a server this process will start, before Prefect is imported.
+
+    Prefect reads its settings when first imported; choosing the URL first means that
+    whatever imports Prefect later (flows, workers) talks to the one server. A URL the user
+    set is left alone.
+    """
+    global _reserved_port
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    _reserved_port = _free_port()
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_reserved_port}/api"
+
+
 @contextmanager
 def prefect_api() -> Iterator[threading.Thread | None]:
-    """Export PREFECT_API_URL now; boot a temporary server for it in the background.
+    """Boot the temporary server of the reserved URL in the background.
 
-    Yields the thread starting the server (join it before the first API call), or None
-    when PREFECT_API_URL was already set.
+    Yields the thread starting it (join it before the first API call), or None when the
+    user brought their own PREFECT_API_URL.
     """
-    if os.environ.get("PREFECT_API_URL"):
+    if _reserved_port is None:
         yield None
         return
-    port = _free_port()
-    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     from prefect.server.api.server import SubprocessASGIServer
 
-    server = SubprocessASGIServer(port=port)
+    server = SubprocessASGIServer(port=_reserved_port)
     booting = threading.Thread(target=server.start, name="prefect-server", daemon=True)
     booting.start()
     try:
         yield booting
     finally:
         booting.join()
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)  # send the last log lines while the server listens
         server.stop()
+        release_prefect_api()
+
+
+def release_prefect_api() -> None:
+    global _reserved_port
+    if _reserved_port is not None:
         os.environ.pop("PREFECT_API_URL", None)
+        _reserved_port = None
+
+
+@contextmanager
+def prefect_ready() -> Iterator[None]:
+    """A Prefect API for flows that need no Dask cluster (training, evaluation)."""
+    with prefect_api() as booting:
+        if booting is not None:
+            booting.join()
+        yield
 
 
 @contextmanager

@@ -159,3 +159,41 @@ class EvaluateBaselinesParams(TrackerParams):
 
     split_seed: int = Field(0, description="seed of the train/val/test split by video")
     out: str | None = Field(None, description="folder for report.json and figures")
+
+
+class TrainParams(TrackerParams):
+    """Parameters of the `train` flow."""
+
+    features: str = Field("statistical", description="statistical | magvit | hybrid")
+    max_epochs: int = Field(40, description="upper bound; early stopping usually ends sooner")
+    patience: int = Field(5, description="epochs without validation-loss gain before stopping")
+    batch_size: int = Field(256, description="tracks per optimisation step")
+    lr: float = Field(1e-3, description="AdamW learning rate")
+    seed: int = Field(0, description="weights, dropout and shuffling")
+    split_seed: int = Field(0, description="seed of the train/val/test split by video")
+    checkpoints: str = Field("checkpoints", description="folder for per-epoch checkpoints")
+    tokenizer_uri: str = Field(
+        "models:/magvit-tokenizer@candidate", description="tokenizer whose cached features to use"
+    )
+
+    @model_validator(mode="after")
+    def _check_train(self) -> TrainParams:
+        if self.features not in ("statistical", "magvit", "hybrid"):
+            raise ValueError(
+                f"features must be statistical, magvit or hybrid (got {self.features!r})."
+            )
+        for name in ("max_epochs", "patience", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)}).")
+        if not 0 < self.lr < 1:
+            raise ValueError(f"lr must be between 0 and 1 (got {self.lr}).")
+        return self
+
+
+class EvaluateParams(TrackerParams):
+    """Parameters of the `evaluate` flow: a registered model beside every baseline."""
+
+    model_uri: str = Field(
+        "models:/track-persistence@candidate", description="MLflow model to evaluate"
+    )
+    out: str = Field("reports/latest", description="folder for the report and figures")

@@ -6,7 +6,7 @@ Memory stays flat as the dataset grows: a reader holds one chunk of track arrays
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,3 +104,27 @@ def concat_batches(batches: list[TrackBatch]) -> TrackBatch:
         video=cat("video"),
         extras=extras,
     )
+
+
+def shuffled_training_batches(
+    source: TrackSource, videos: np.ndarray, chunks_per_batch: int = 8
+) -> Callable[[], Iterator[TrackBatch]]:
+    """A per-epoch factory of TrackBatches over `videos`, read a few store chunks at a time.
+
+    Chunk order is drawn from NumPy's global generator, which the training loop reseeds
+    from (seed, epoch): an epoch's order is reproducible and a resumed run sees the same
+    order as an uninterrupted one. The loop shuffles tracks within each yielded batch.
+    """
+    n_chunks = len(np.unique(np.asarray(videos) // source.tracks.items_per_chunk))
+
+    def epoch() -> Iterator[TrackBatch]:
+        buffer: list[TrackBatch] = []
+        for batch, _ in source.chunk_batches(videos, np.random.permutation(n_chunks)):
+            buffer.append(batch)
+            if len(buffer) == chunks_per_batch:
+                yield concat_batches(buffer)
+                buffer = []
+        if buffer:
+            yield concat_batches(buffer)
+
+    return epoch

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,19 @@ from tp_models.scoring import PersistenceScorer, TrackBatch
 from tp_models.splits import split_videos
 
 
+@dataclass
+class Evaluation:
+    report: dict[str, Any]
+    files: list[Path]
+    test: TrackBatch  # the test tracks scored, for figures that need them
+
+
 def evaluate_scorers(
     source: TrackSource,
     scorers: Sequence[PersistenceScorer],
     split_seed: int,
     out_dir: str | Path | None = None,
-) -> tuple[dict[str, Any], list[Path]]:
+) -> Evaluation:
     """The report on the test split (thresholds chosen on validation) and the figures written."""
     splits = split_videos(source.video_types, split_seed)
     val, val_meta = source.load(splits["val"])
@@ -41,7 +49,7 @@ def evaluate_scorers(
         "tracker": source.tracks.config["tracker"],
     }
     if out_dir is None:
-        return report, []
+        return Evaluation(report, [], test)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -50,7 +58,7 @@ def evaluate_scorers(
         plot_metric_by_k(report, "roc_auc", out / "roc_auc_by_k.png"),
         plot_roc(*roc_at_full(scorers, test, report), out / "roc_full.png"),
     ]
-    return report, [out / "report.json", *figures]
+    return Evaluation(report, [out / "report.json", *figures], test)
 
 
 def roc_at_full(

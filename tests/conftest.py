@@ -13,10 +13,14 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A real Prefect API (temporary SQLite server) for the whole session (~8 s to start)."""
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=60):
+        # Exported too, so Dask worker processes and the CLI's `main()` use this server.
+        os.environ["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
         yield
+        os.environ.pop("PREFECT_API_URL", None)
 
 
 TINY = dict(persistent=4, brief=4, noise=2, mixed=2, videos_per_chunk=3, frames=9, size=64)
@@ -31,3 +35,41 @@ def tiny_store(prefect_harness, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("stores") / "tiny.zarr")
     generate_data(GenerateParams(store=path, workers=1, **TINY))
     return path
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory):
+    """A real MLflow SQLite backend for the session (its schema takes seconds to create)."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+SMALL = dict(persistent=40, brief=40, noise=10, mixed=10, videos_per_chunk=10, frames=13, size=64)
+
+
+@pytest.fixture(scope="session")
+def small_store(prefect_harness, tmp_path_factory):
+    """100 videos with tracks: enough for a model to learn something in a few epochs."""
+    from flows.generate_data import generate_data
+    from flows.params import GenerateParams
+
+    path = str(tmp_path_factory.mktemp("stores") / "small.zarr")
+    generate_data(GenerateParams(store=path, workers=2, **SMALL))
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained(small_store, mlflow_uri, tmp_path_factory):
+    """The train flow's summary on the small store, with its checkpoint folder."""
+    from flows.params import TrainParams
+    from flows.train import train
+
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    params = TrainParams(store=small_store, max_epochs=8, patience=8, checkpoints=str(checkpoints))
+    return {"summary": train(params), "checkpoints": checkpoints, "params": params}

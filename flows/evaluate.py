@@ -1,0 +1,83 @@
+"""Flow `evaluate`: a registered model beside every classical baseline, on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from prefect import flow, get_run_logger
+
+from flows.params import EvaluateParams
+from storage.errors import StoreError
+from storage.mlflow_store import connect, git_commit, model_version_run, require_model
+from storage.track_reader import TrackSource
+from tasks.evaluate import evaluate_scorers
+from tasks.inspect_model import model_figures
+from tasks.train import report_metrics
+from tp_models.baselines import default_baselines
+
+DEFAULTS = EvaluateParams()
+
+
+def check_model_fits_store(run_params: dict[str, str], source: TrackSource, model_uri: str) -> None:
+    """A model only scores tracks shaped like the ones it was trained on."""
+    expected = {"data.frame_size": str(source.frame_size), "data.frames": str(source.frames)}
+    for key, value in expected.items():
+        if run_params.get(key) not in (None, value):
+            raise StoreError(
+                f"model {model_uri} was trained on {key.split('.')[1]}={run_params[key]}, "
+                f"but store {source.store!r} has {value}; evaluate it on a store like its own."
+            )
+
+
+def check_evaluate(params: EvaluateParams) -> None:
+    """Refuse what cannot be evaluated before any work (and any Prefect run) starts."""
+    connect()
+    source = TrackSource.open(params.store, params.tracker())
+    check_model_fits_store(require_model(params.model_uri), source, params.model_uri)
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(params: EvaluateParams = DEFAULTS) -> dict[str, Any]:
+    logger = get_run_logger()
+    connect()
+    source = TrackSource.open(params.store, params.tracker())
+    model, run_params = model_version_run(params.model_uri)
+    check_model_fits_store(run_params, source, params.model_uri)
+    split_seed = int(run_params.get("data.split_seed", 0))
+    same_data = run_params.get("data.fingerprint") == source.fingerprint
+    if not same_data:
+        logger.warning(
+            "model %s was trained on other data (fingerprint %s, store has %s): its split "
+            "seed is reused, but the test split is not the one held out at training",
+            params.model_uri,
+            run_params.get("data.fingerprint"),
+            source.fingerprint,
+        )
+    model.name = "model"
+    out = Path(params.out)
+    result = evaluate_scorers(source, [*default_baselines(), model], split_seed, out)
+    result.report["model"] = {"uri": params.model_uri, "trained_on_this_data": same_data}
+    figures = model_figures(model, source, result.test, result.report, out)
+    with mlflow.start_run(run_name="evaluate"):
+        mlflow.set_tags(
+            {
+                "flow": "evaluate",
+                "model_uri": params.model_uri,
+                "features": run_params.get("model.features", "unknown"),
+                "dataset_fingerprint": source.fingerprint,
+                "git_commit": git_commit(),
+            }
+        )
+        mlflow.log_params({"store": params.store, "split_seed": split_seed})
+        metrics = report_metrics(result.report, "model")
+        for name in result.report["scorers"]:
+            if name != "model":
+                metrics.update(report_metrics(result.report, name, scorer=name))
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(result.report, "report.json")
+        for path in [*result.files, *figures]:
+            mlflow.log_artifact(str(path), "evaluation")
+    logger.info("evaluate: report and %d figures in %s", len(result.files) + len(figures), out)
+    return result.report

@@ -1,0 +1,125 @@
+"""Figures that show *why* a model scores as it does: confusion, attention, worst errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from storage.track_reader import TrackSource
+from tp_models.metrics import scores_at
+from tp_models.model import ModularTrackingPipeline, batch_to_tensors
+from tp_models.plots import plot_attention, plot_confusion
+from tp_models.scoring import TrackBatch
+from tp_models.visualize import contact_sheet, draw_positions, save_png
+
+GOOD, BAD = (60, 255, 60), (255, 60, 60)
+
+
+def full_length_decisions(
+    model: ModularTrackingPipeline, test: TrackBatch, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scores at full length, labels, predictions) of the labelled test tracks."""
+    values, valid = scores_at(model.score(test), test.observed, "full")
+    valid &= test.label >= 0
+    index = np.flatnonzero(valid)
+    return index, values[valid], values[valid] >= threshold
+
+
+def confusion_figure(
+    test: TrackBatch, index: np.ndarray, predicted: np.ndarray, path: Path
+) -> Path:
+    truth = test.label[index] == 1
+    matrix = np.array(
+        [
+            [np.sum(~truth & ~predicted), np.sum(~truth & predicted)],
+            [np.sum(truth & ~predicted), np.sum(truth & predicted)],
+        ]
+    )
+    return plot_confusion(matrix, path, "model at full length (test split)")
+
+
+def attention_figures(
+    model: ModularTrackingPipeline, test: TrackBatch, tracks: np.ndarray, out: Path
+) -> list[Path]:
+    """Last-layer attention of a few tracks (one persistent, one transient when possible)."""
+    model.eval()
+    part = test.select(tracks)
+    with torch.inference_mode():
+        outputs = model(batch_to_tensors(part, keys=model.input_keys), return_intermediates=True)
+    last = max(int(k.split("_")[1]) for k in outputs if k.startswith("attention_"))
+    weights = outputs[f"attention_{last}"].float().numpy()
+    figures = []
+    for row, track in enumerate(tracks):
+        kind = "persistent" if test.label[track] == 1 else "transient"
+        title = f"track {int(track)} ({kind}, video {int(test.video[track])}), last layer"
+        figures.append(
+            plot_attention(
+                weights[row], test.observed[track], out / f"attention_{kind}_{row}.png", title
+            )
+        )
+    return figures
+
+
+def error_gallery(
+    source: TrackSource,
+    test: TrackBatch,
+    index: np.ndarray,
+    scores: np.ndarray,
+    truth: np.ndarray,
+    out: Path,
+    per_side: int = 4,
+) -> list[Path]:
+    """Frames of the worst false positives and false negatives with the track drawn on them."""
+    figures = []
+    for name, wrong, order in (
+        ("false_positives", ~truth, -scores),  # transient tracks scored most persistent
+        ("false_negatives", truth, scores),  # persistent tracks scored least persistent
+    ):
+        candidates = np.flatnonzero(wrong)
+        worst = candidates[np.argsort(order[candidates])][:per_side]
+        if worst.size == 0:
+            continue
+        rows, labels = [], []
+        for pick in worst:
+            track = int(index[pick])
+            video = int(test.video[track])
+            frames = source.dataset.read("videos", video, video + 1)[0]
+            drawn = draw_positions(
+                frames,
+                test.position[track][None],
+                colors=[GOOD if truth[pick] else BAD],
+                visible=test.observed[track][None],
+                scale=2,
+            )
+            rows.append(drawn)
+            labels.append(f"video {video} score {scores[pick]:.2f}")
+        sheet = contact_sheet(np.stack(rows), labels=labels)
+        figures.append(save_png(sheet, out / f"gallery_{name}.png"))
+    return figures
+
+
+def model_figures(
+    model: ModularTrackingPipeline,
+    source: TrackSource,
+    test: TrackBatch,
+    report: dict[str, Any],
+    out: Path,
+) -> list[Path]:
+    threshold = report["scorers"]["model"]["k"]["full"].get("threshold")
+    if threshold is None or len(test) == 0:
+        return []
+    index, scores, predicted = full_length_decisions(model, test, threshold)
+    truth = test.label[index] == 1
+    samples = [
+        index[np.flatnonzero(truth == value)[0]]
+        for value in (True, False)
+        if (truth == value).any()
+    ]
+    return [
+        confusion_figure(test, index, predicted, out / "confusion_full.png"),
+        *attention_figures(model, test, np.array(samples), out),
+        *error_gallery(source, test, index, scores, truth, out),
+    ]

@@ -1,0 +1,160 @@
+"""Task: train the persistence model on a store's tracks, checkpointing and logging to MLflow.
+
+A run is identified by what determines its result (data fingerprint, model and training
+config, split seed). Its checkpoint folder holds the last epoch's state and the MLflow run
+id, so re-running the same training after an interruption continues at the next epoch,
+in the same MLflow run; re-running a finished one returns its summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from prefect import get_run_logger, task
+
+from storage.mlflow_store import MODEL_NAME, flat_params, git_commit, register
+from storage.track_reader import TrackSource, shuffled_training_batches
+from tasks.evaluate import evaluate_scorers
+from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit
+from tp_models.splits import split_videos
+
+REPORTED_KEYS = ("1", "2", "3", "5", "10", "full")
+PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]
+
+
+def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
+    text = json.dumps(
+        [fingerprint, model.to_dict(), train.to_dict(), split_seed], sort_keys=True, default=str
+    )
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _save_atomically(state: dict[str, Any], path: Path) -> None:
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -> dict[str, float]:
+    """Flat MLflow metrics (`test_f1_k3`, `test_roc_auc_full`, ...) of one scorer's report."""
+    section = report["scorers"][scorer]
+    out = {}
+    for key in REPORTED_KEYS:
+        for metric in ("f1", "roc_auc", "precision", "recall"):
+            value = section["k"][key].get(metric)
+            if value is not None:
+                out[f"{prefix}_{metric}_{'k' + key if key != 'full' else 'full'}"] = float(value)
+    return out
+
+
+@task(name="train-model")
+def train_model(
+    store: str,
+    tracker: dict[str, Any],
+    model_config: dict[str, Any],
+    train_config: dict[str, Any],
+    split_seed: int,
+    checkpoints: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    torch.set_num_threads(os.cpu_count() or 1)
+    source = TrackSource.open(store, tracker)
+    splits = split_videos(source.video_types, split_seed)
+    size = source.frame_size
+    model_cfg = ModelConfig.from_dict({**model_config, "frame_size": [size, size]})
+    train_cfg = TrainConfig.from_dict(train_config)
+    folder = Path(checkpoints) / run_key(source.fingerprint, model_cfg, train_cfg, split_seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "summary.json").exists():
+        logger.info("training %s already finished; returning its summary", folder)
+        return json.loads((folder / "summary.json").read_text())
+
+    resume = None
+    if (folder / "last.pt").exists():
+        resume = torch.load(folder / "last.pt", weights_only=True)
+        logger.info("resuming from %s after epoch %d", folder / "last.pt", resume["epoch"])
+    run_id_file = folder / "mlflow_run_id"
+    run_id = run_id_file.read_text().strip() if run_id_file.exists() else None
+    pipeline = build_pipeline(model_cfg, seed=train_cfg.seed)
+    val_batch, _ = source.load(splits["val"])
+
+    with mlflow.start_run(run_id=run_id, run_name=f"train-{model_cfg.features}") as run:
+        if run_id is None:
+            run_id_file.write_text(run.info.run_id)
+            mlflow.set_tags(
+                {**tags, "git_commit": git_commit(), "data_fingerprint": source.fingerprint}
+            )
+            mlflow.log_params(
+                {
+                    **flat_params("model", model_cfg.to_dict()),
+                    **flat_params("train", train_cfg.to_dict()),
+                    **flat_params("tracker", tracker),
+                    "data.store": store,
+                    "data.fingerprint": source.fingerprint,
+                    "data.frames": str(source.frames),
+                    "data.frame_size": str(size),
+                    "data.split_seed": str(split_seed),
+                    **{f"data.videos_{k}": str(len(v)) for k, v in splits.items()},
+                    "git_commit": git_commit(),
+                }
+            )
+            mlflow.log_dict({k: v.tolist() for k, v in splits.items()}, "split.json")
+
+        def on_epoch(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+            mlflow.log_metrics(metrics, step=epoch)  # one batched call per epoch
+            _save_atomically(state, folder / "last.pt")
+            logger.info(
+                "epoch %d: train_loss %.4f val_loss %.4f val_f1_full %.3f (%.1f s)",
+                epoch,
+                metrics["train_loss"],
+                metrics["val_loss"],
+                metrics.get("val_f1_full", float("nan")),
+                metrics["epoch_seconds"],
+            )
+
+        result = fit(
+            pipeline,
+            shuffled_training_batches(source, splits["train"]),
+            [val_batch],
+            train_cfg,
+            on_epoch=on_epoch,
+            resume_state=resume,
+        )
+        pipeline.name = "model"
+        report = evaluate_scorers(source, [pipeline], split_seed).report
+        test_metrics = report_metrics(report, "test")
+        mlflow.log_metrics({**test_metrics, "best_epoch": result.best_epoch})
+        # Pickle, not pt2: pt2 loads back as a GraphModule without `score()` (DESIGN.md).
+        logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # its pickle warning
+        info = mlflow.pytorch.log_model(
+            pipeline,
+            name="model",
+            serialization_format="pickle",
+            registered_model_name=MODEL_NAME,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+        version = register(info, MODEL_NAME)
+        seconds = float(np.sum([h["epoch_seconds"] for h in result.history]))
+        summary = {
+            "run_id": run.info.run_id,
+            "model_uri": f"models:/{MODEL_NAME}/{version}",
+            "model_version": version,
+            "features": model_cfg.features,
+            "epochs": len(result.history),
+            "best_epoch": result.best_epoch,
+            "best_val_loss": result.best_val_loss,
+            "train_seconds": round(seconds, 1),
+            "test": test_metrics,
+        }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    logger.info("trained %s: %s", summary["model_uri"], summary)
+    return summary

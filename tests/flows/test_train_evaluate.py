@@ -1,0 +1,93 @@
+"""train and evaluate flows on a real store, a real Prefect API and a real MLflow SQLite backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from flows.cli import main
+from flows.evaluate import evaluate
+from flows.params import EvaluateParams
+from storage.track_reader import TrackSource
+from tp_models.model import build_pipeline, load_pipeline
+from tp_models.splits import split_videos
+
+pytestmark = pytest.mark.usefixtures("prefect_harness", "mlflow_uri")
+
+
+def test_training_learns_and_logs_everything(trained, small_store):
+    run = mlflow.get_run(trained["summary"]["run_id"])
+    params, tags = run.data.params, run.data.tags
+    source = TrackSource.open(small_store, trained["params"].tracker())
+    assert params["data.fingerprint"] == source.fingerprint == tags["data_fingerprint"]
+    assert params["git_commit"] and tags["features"] == "statistical"
+    assert params["model.n_layers"] == "4" and params["data.split_seed"] == "0"
+    losses = [m.value for m in MlflowClient().get_metric_history(run.info.run_id, "train_loss")]
+    assert len(losses) == trained["summary"]["epochs"] >= 3
+    assert losses[-1] < losses[0]
+    test = trained["summary"]["test"]
+    assert test["test_roc_auc_full"] > 0.6  # chance is 0.5
+    split = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="split.json")
+        ).read_text()
+    )
+    assert not set(split["train"]) & set(split["test"])
+    assert not set(split["train"]) & set(split["val"])
+
+
+def test_registered_model_loads_back_and_scores_identically(trained, small_store):
+    loaded = mlflow.pytorch.load_model("models:/track-persistence@candidate")
+    source = TrackSource.open(small_store, trained["params"].tracker())
+    test, _ = source.load(split_videos(source.video_types, 0)["test"])
+    (folder,) = [p for p in Path(trained["checkpoints"]).iterdir() if p.is_dir()]
+    state = torch.load(folder / "last.pt", weights_only=True)
+    reference = build_pipeline(loaded.config)
+    reference.load_state_dict(state["best_model"], strict=True)
+    np.testing.assert_allclose(loaded.score(test), reference.score(test), atol=1e-6)
+    assert isinstance(load_pipeline, object)
+
+
+def test_rerun_of_finished_training_returns_its_summary(trained):
+    from flows.train import train
+
+    again = train(trained["params"])
+    assert again == trained["summary"]
+
+
+def test_evaluate_puts_model_beside_baselines(trained, small_store, tmp_path):
+    out = tmp_path / "report"
+    report = evaluate(EvaluateParams(store=small_store, out=str(out)))
+    assert "model" in report["scorers"] and "m_of_n_3_5" in report["scorers"]
+    assert report["model"]["trained_on_this_data"] is True
+    json.dumps(report, allow_nan=False)
+    for name in ("report.json", "f1_by_k.png", "roc_full.png", "confusion_full.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert list(out.glob("attention_*.png")) and list(out.glob("gallery_*.png"))
+    runs = mlflow.search_runs(filter_string="tags.flow = 'evaluate'")
+    assert len(runs) >= 1 and "metrics.model_f1_k3" in runs.columns
+
+
+def test_bad_model_uri_and_mismatched_store(trained, tiny_store, small_store, capsys):
+    assert main(["evaluate", "--store", small_store, "--model-uri", "models:/nope@candidate"]) == 2
+    assert "cannot be loaded" in capsys.readouterr().err
+    assert main(["evaluate", "--store", tiny_store]) == 2  # 9 frames, model trained on 13
+    assert "trained on frames=13" in capsys.readouterr().err
+
+
+def test_train_needs_tracks_and_a_reachable_tracking_server(
+    tmp_path, tiny_store, monkeypatch, capsys
+):
+    assert main(["train", "--store", tiny_store, "--max-misses", "4"]) == 2
+    assert "tp tracks" in capsys.readouterr().err
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    assert main(["train", "--store", tiny_store]) == 2
+    assert "does not answer" in capsys.readouterr().err
+    assert main(["train", "--store", tiny_store, "--features", "colour"]) == 2
+    assert "features" in capsys.readouterr().err

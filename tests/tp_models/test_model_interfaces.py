@@ -1,0 +1,221 @@
+"""Contracts of the modular model's parts: dimensions, outputs, configs, features."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor
+
+from tp_models.model import (
+    KINEMATIC_FEATURE_NAMES,
+    ConcatExtractor,
+    FeatureExtractor,
+    ModelConfig,
+    ModularTrackingPipeline,
+    PersistenceHead,
+    SimpleStatisticalExtractor,
+    SimpleTransformerSequence,
+    TrackInputs,
+    batch_to_tensors,
+    build_pipeline,
+    kinematic_features,
+    observation_step,
+    valid_step_mask,
+)
+from tp_models.model import extractors as extractors_module
+from tp_models.scoring import PersistenceScorer, TrackBatch
+
+SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=1, ff_dim=32, feature_dim=16)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a busy 2-core machine, 2 OpenMP threads can be 10-100x
+    slower than one (threads wait on each other at every op)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def random_inputs(b: int = 4, t: int = 12, seed: int = 0) -> dict[str, Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "position": torch.rand(b, t, 2, generator=gen) * 128,
+        "observed": torch.rand(b, t, generator=gen) < 0.7,
+    }
+
+
+def test_dimension_mismatch_names_both_components() -> None:
+    with pytest.raises(ValueError) as err:
+        ModularTrackingPipeline(
+            SimpleStatisticalExtractor(output_dim=64),
+            SimpleTransformerSequence(input_dim=32, d_model=32),
+            PersistenceHead(input_dim=32),
+        )
+    assert str(err.value) == (
+        "SimpleStatisticalExtractor.output_dim=64 does not match "
+        "SimpleTransformerSequence.input_dim=32"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"SimpleTransformerSequence.output_dim=32 .*"
+        r"PersistenceHead.input_dim=16",
+    ):
+        ModularTrackingPipeline(
+            SimpleStatisticalExtractor(output_dim=32),
+            SimpleTransformerSequence(input_dim=32, d_model=32),
+            PersistenceHead(input_dim=16),
+        )
+
+
+def test_pipeline_outputs_and_intermediates() -> None:
+    pipeline = build_pipeline(SMALL, seed=0).eval()
+    x = random_inputs()
+    out = pipeline(x)
+    assert set(out) == {"logits", "persistence"}
+    assert out["logits"].shape == (4, 12)
+    torch.testing.assert_close(out["persistence"], out["logits"].sigmoid())
+    full = pipeline(x, return_intermediates=True)
+    assert full["features"].shape == (4, 12, 16)
+    assert full["sequence"].shape == (4, 12, 16)
+    assert full["padding_mask"].dtype == torch.bool
+    assert full["attention_0"].shape == (4, 2, 12, 12)
+    torch.testing.assert_close(full["logits"], out["logits"])
+
+
+def test_pipeline_is_a_persistence_scorer() -> None:
+    pipeline = build_pipeline(SMALL, seed=0)
+    assert isinstance(pipeline, PersistenceScorer)
+    assert pipeline.name == "modular-statistical"
+
+
+def test_config_round_trip_and_strictness() -> None:
+    config = ModelConfig(n_layers=2, frame_size=(96, 160), extractor_options={"latent": 8})
+    data = json.loads(json.dumps(config.to_dict()))
+    assert ModelConfig.from_dict(data) == config
+    with pytest.raises(ValueError, match="unknown ModelConfig keys"):
+        ModelConfig.from_dict({**data, "n_layer": 3})
+    with pytest.raises(ValueError, match="features must be one of"):
+        ModelConfig(features="pixels")
+
+
+def test_hybrid_needs_a_registered_magvit_extractor() -> None:
+    with pytest.raises(ValueError, match="no feature extractor named 'magvit'"):
+        build_pipeline(ModelConfig(features="hybrid"))
+
+
+class FakeLatentExtractor(FeatureExtractor):
+    """Stands in for the MagVit extractor: reads per-frame latents from extras."""
+
+    input_keys = ("observed", "latents")
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.output_dim = latent_dim
+
+    def forward(self, x: TrackInputs) -> Tensor:
+        return x["latents"]
+
+
+def test_hybrid_concatenates_extractors_fed_from_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        extractors_module._EXTRACTOR_BUILDERS,
+        "magvit",
+        lambda config: FakeLatentExtractor(config.extractor_options["latent_dim"]),
+    )
+    config = ModelConfig(features="hybrid", extractor_options={"latent_dim": 8}, **_small_kwargs())
+    pipeline = build_pipeline(config, seed=0).eval()
+    extractor = pipeline.extractor
+    assert isinstance(extractor, ConcatExtractor)
+    assert extractor.output_dim == 16 + 8
+    assert pipeline.sequence.input_dim == 24
+    assert set(pipeline.input_keys) == {"position", "observed", "latents"}
+
+    batch = random_batch(3, 10)
+    with pytest.raises(KeyError, match="latents"):
+        pipeline.score(batch)
+    batch.extras["latents"] = np.random.default_rng(0).random((3, 10, 8)).astype(np.float32)
+    scores = pipeline.score(batch)
+    assert scores.shape == (3, 10) and np.isfinite(scores).all()
+    x = batch_to_tensors(batch, keys=pipeline.input_keys)
+    torch.testing.assert_close(extractor(x)[..., 16:], x["latents"])
+
+
+def _small_kwargs() -> dict:
+    return {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32, "feature_dim": 16}
+
+
+def random_batch(b: int, t: int, seed: int = 0) -> TrackBatch:
+    rng = np.random.default_rng(seed)
+    observed = rng.random((b, t)) < 0.7
+    position = (rng.random((b, t, 2)) * 128).astype(np.float32)
+    position[~observed] = np.nan
+    nan = np.full((b, t), np.nan, np.float32)
+    color = np.full((b, t, 3), np.nan, np.float32)
+    return TrackBatch(
+        position, observed, nan, color, nan, np.ones(b, np.int8), np.zeros(b, np.int64)
+    )
+
+
+def test_kinematic_features_by_hand() -> None:
+    # Observed at frames 2, 3 and 5 (not 0, 1, 4): padding, a step, a gap, a step.
+    t = 7
+    observed = torch.zeros(1, t, dtype=torch.bool)
+    observed[0, [2, 3, 5]] = True
+    position = torch.full((1, t, 2), float("nan"))
+    position[0, 2] = torch.tensor([10.0, 20.0])
+    position[0, 3] = torch.tensor([14.0, 20.0])
+    position[0, 5] = torch.tensor([14.0, 28.0])
+    feats = kinematic_features(position, observed, frame_size=(100, 200), motion_scale=1.0)[0]
+    col = {name: feats[:, i] for i, name in enumerate(KINEMATIC_FEATURE_NAMES)}
+    assert torch.isfinite(feats).all()
+    assert torch.all(feats[:2] == 0)  # leading padding
+    assert col["x"][2] == pytest.approx(10 / 200 * 2 - 1)
+    assert col["y"][4] == pytest.approx(20 / 100 * 2 - 1)  # carried forward
+    assert col["vx"][3] == pytest.approx(float(np.arcsinh(4.0)))
+    assert col["vx"][4] == 0 and col["observed"][4] == 0  # unseen: zero velocity, flagged
+    assert col["vy"][5] == pytest.approx(float(np.arcsinh(4.0)))  # 8 px over a 2-frame gap
+    assert col["ax"][5] == pytest.approx(float(np.arcsinh(-2.0)))  # (0 - 4) / 2
+    assert col["turn"][5] == pytest.approx(0.5)  # +90 degrees
+    assert col["has_velocity"].tolist() == [0, 0, 0, 1, 0, 1, 0]
+    assert col["frames_since_obs"][6] == pytest.approx(float(np.log1p(1)))
+    assert col["log_n_obs"][6] == pytest.approx(float(np.log1p(3)))
+    assert col["obs_fraction"][6] == pytest.approx(3 / 5)
+
+
+def test_valid_steps_and_observation_steps() -> None:
+    observed = torch.tensor([[0, 1, 0, 1, 1, 0], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]]).bool()
+    assert valid_step_mask(observed, "last_observation").int().tolist() == [
+        [0, 1, 1, 1, 1, 0],
+        [0, 0, 0, 0, 0, 0],
+        [1, 0, 0, 0, 0, 0],
+    ]
+    assert valid_step_mask(observed)[0].int().tolist() == [0, 1, 1, 1, 1, 1]
+    assert observation_step(observed, 2).tolist() == [3, -1, 0]
+    assert observation_step(observed, None).tolist() == [4, -1, 0]
+
+
+def test_appearance_is_off_by_default() -> None:
+    batch = random_batch(2, 8)
+    batch.area[:] = 50.0
+    batch.color[:] = 100.0
+    plain = build_pipeline(SMALL, seed=0).eval()
+    assert "color" not in plain.input_keys
+    rich = build_pipeline(ModelConfig(use_appearance=True, **_small_kwargs()), seed=0).eval()
+    assert {"area", "color"} <= set(rich.input_keys)
+    before_plain, before_rich = plain.score(batch), rich.score(batch)
+    batch.color[:] = 200.0
+    np.testing.assert_array_equal(plain.score(batch), before_plain)
+    assert not np.allclose(rich.score(batch), before_rich)
+
+
+def test_batch_to_tensors_clears_nan_and_adds_label() -> None:
+    batch = random_batch(3, 6)
+    x = batch_to_tensors(batch, keys=("position", "observed"), with_label=True)
+    assert set(x) == {"position", "observed", "label"}
+    assert torch.isfinite(x["position"]).all()
+    assert x["observed"].dtype == torch.bool and x["label"].dtype == torch.float32

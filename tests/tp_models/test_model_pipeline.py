@@ -1,0 +1,106 @@
+"""The pipeline as a scorer (numpy in, numpy out) and its checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tp_models.model import (
+    ModelConfig,
+    build_pipeline,
+    checkpoint_dict,
+    load_pipeline,
+    save_checkpoint,
+)
+from tp_models.scoring import TrackBatch
+
+CONFIG = ModelConfig(d_model=16, n_heads=2, n_layers=2, ff_dim=32, feature_dim=16)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a busy 2-core machine, 2 OpenMP threads can be 10-100x
+    slower than one (threads wait on each other at every op)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_batch(b: int = 9, t: int = 25, seed: int = 0) -> TrackBatch:
+    rng = np.random.default_rng(seed)
+    observed = rng.random((b, t)) < 0.6
+    observed[0, :10] = False
+    observed[1] = False
+    position = (rng.random((b, t, 2)) * 128).astype(np.float32)
+    position[~observed] = np.nan
+    area = np.where(observed, 40.0, np.nan).astype(np.float32)
+    color = np.where(observed[..., None], 120.0, np.nan).astype(np.float32)
+    loglik = np.full((b, t), np.nan, np.float32)
+    label = (rng.random(b) < 0.5).astype(np.int8)
+    return TrackBatch(position, observed, area, color, loglik, label, np.arange(b))
+
+
+def test_score_is_numpy_finite_and_probabilities() -> None:
+    pipeline = build_pipeline(CONFIG, seed=0)
+    scores = pipeline.score(make_batch())
+    assert isinstance(scores, np.ndarray)
+    assert scores.shape == (9, 25) and scores.dtype == np.float32
+    assert np.isfinite(scores).all()  # including never-observed track 1
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_score_uses_eval_mode_and_restores_training_mode() -> None:
+    pipeline = build_pipeline(CONFIG, seed=0).train()  # dropout on while training
+    batch = make_batch()
+    first = pipeline.score(batch)
+    assert pipeline.training
+    np.testing.assert_array_equal(pipeline.score(batch), first)  # dropout was off
+
+
+def test_score_batches_internally_without_changing_results() -> None:
+    pipeline = build_pipeline(CONFIG, seed=0)
+    batch = make_batch(b=23)
+    whole = pipeline.score(batch)
+    pipeline.score_batch_size = 5
+    np.testing.assert_allclose(pipeline.score(batch), whole, atol=1e-6, rtol=0)
+    with torch.no_grad():
+        one = pipeline.score(batch.select(np.array([4])))
+    np.testing.assert_allclose(one[0], whole[4], atol=1e-6, rtol=0)
+
+
+def test_checkpoint_round_trip_scores_identically(tmp_path) -> None:
+    pipeline = build_pipeline(CONFIG, seed=3)
+    # Move weights off their initial values so the round trip is not trivially equal.
+    with torch.no_grad():
+        for p in pipeline.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path / "model.pt"
+    save_checkpoint(pipeline, path)
+    loaded = load_pipeline(path)
+    batch = make_batch()
+    np.testing.assert_array_equal(loaded.score(batch), pipeline.score(batch))
+    assert loaded.config == pipeline.config
+    assert not loaded.training
+
+
+def test_checkpoint_loading_is_strict() -> None:
+    checkpoint = checkpoint_dict(build_pipeline(CONFIG, seed=0))
+    wrong_layers = {**checkpoint, "config": {**checkpoint["config"], "n_layers": 3}}
+    with pytest.raises(RuntimeError, match="Missing key"):
+        load_pipeline(wrong_layers)
+    extra = {**checkpoint, "state_dict": {**checkpoint["state_dict"], "stray": torch.zeros(1)}}
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        load_pipeline(extra)
+    with pytest.raises(ValueError, match="not a model checkpoint"):
+        load_pipeline({"state_dict": checkpoint["state_dict"]})
+
+
+def test_different_seeds_give_different_models() -> None:
+    batch = make_batch()
+    a = build_pipeline(CONFIG, seed=0).score(batch)
+    b = build_pipeline(CONFIG, seed=0).score(batch)
+    c = build_pipeline(CONFIG, seed=1).score(batch)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)

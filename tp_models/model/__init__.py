@@ -1,0 +1,69 @@
+"""The modular persistence model: feature extractor -> sequence model -> task head.
+
+Pure PyTorch. ``build_pipeline(ModelConfig())`` gives a model that is also a
+``tp_models.scoring.PersistenceScorer`` (``name``, ``score(TrackBatch)``), so it is
+evaluated side by side with the classical baselines. ``training.fit`` trains it.
+"""
+
+from tp_models.model.extractors import (
+    ConcatExtractor,
+    SimpleStatisticalExtractor,
+    build_extractor,
+    register_extractor,
+    registered_extractors,
+)
+from tp_models.model.features import (
+    KINEMATIC_FEATURE_NAMES,
+    batch_to_tensors,
+    kinematic_features,
+    leading_padding_mask,
+    observation_step,
+    valid_step_mask,
+)
+from tp_models.model.heads import PersistenceHead
+from tp_models.model.interfaces import (
+    FeatureExtractor,
+    ModularTrackingPipeline,
+    SequenceModel,
+    TaskHead,
+    TrackInputs,
+)
+from tp_models.model.pipeline import (
+    ModelConfig,
+    build_pipeline,
+    checkpoint_dict,
+    load_pipeline,
+    save_checkpoint,
+)
+from tp_models.model.sequence import SimpleTransformerSequence
+from tp_models.model.training import FitResult, TrainConfig, evaluate, fit
+
+__all__ = [
+    "KINEMATIC_FEATURE_NAMES",
+    "ConcatExtractor",
+    "FeatureExtractor",
+    "FitResult",
+    "ModelConfig",
+    "ModularTrackingPipeline",
+    "PersistenceHead",
+    "SequenceModel",
+    "SimpleStatisticalExtractor",
+    "SimpleTransformerSequence",
+    "TaskHead",
+    "TrackInputs",
+    "TrainConfig",
+    "batch_to_tensors",
+    "build_extractor",
+    "build_pipeline",
+    "checkpoint_dict",
+    "evaluate",
+    "fit",
+    "kinematic_features",
+    "leading_padding_mask",
+    "load_pipeline",
+    "observation_step",
+    "register_extractor",
+    "registered_extractors",
+    "save_checkpoint",
+    "valid_step_mask",
+]

@@ -1,0 +1,138 @@
+"""Feature extractors: per-frame track inputs -> (B, T, F) features.
+
+``SimpleStatisticalExtractor`` sees kinematics only by default. ``ConcatExtractor``
+combines any extractors (the "hybrid" feature set). Other extractors (MagVit latents)
+plug in through ``register_extractor`` without changes here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from tp_models.model.features import (
+    APPEARANCE_FEATURE_NAMES,
+    KINEMATIC_FEATURE_NAMES,
+    appearance_features,
+    kinematic_features,
+    leading_padding_mask,
+)
+from tp_models.model.interfaces import FeatureExtractor, TrackInputs
+
+if TYPE_CHECKING:
+    from tp_models.model.pipeline import ModelConfig
+
+
+class SimpleStatisticalExtractor(FeatureExtractor):
+    """Causal kinematic features of a track through a 2-layer MLP.
+
+    ``use_appearance`` (default off) adds the last observed size and colour. It is off
+    by default because appearance gave the label away in the seed data and the design
+    wants the statistical model to show what motion alone can do; turn it on only to
+    measure how much appearance adds.
+    """
+
+    def __init__(
+        self,
+        output_dim: int = 64,
+        hidden_dim: int = 64,
+        frame_size: tuple[int, int] = (128, 128),
+        motion_scale: float = 4.0,
+        use_appearance: bool = False,
+    ):
+        super().__init__()
+        self.output_dim = output_dim
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.motion_scale = float(motion_scale)
+        self.use_appearance = use_appearance
+        self.input_keys = (
+            ("position", "observed", "area", "color")
+            if use_appearance
+            else (
+                "position",
+                "observed",
+            )
+        )
+        self.raw_dim = len(KINEMATIC_FEATURE_NAMES) + (
+            len(APPEARANCE_FEATURE_NAMES) if use_appearance else 0
+        )
+        self.mlp = nn.Sequential(
+            nn.Linear(self.raw_dim, hidden_dim),
+            nn.GELU(),
+            nn.Linear(hidden_dim, output_dim),
+        )
+
+    def raw_features(self, x: TrackInputs) -> Tensor:
+        """(B, T, raw_dim) hand-made features before the MLP."""
+        observed = x["observed"].bool()
+        feats = kinematic_features(x["position"], observed, self.frame_size, self.motion_scale)
+        if self.use_appearance:
+            appearance = appearance_features(observed, x["area"], x["color"], self.frame_size)
+            feats = torch.cat([feats, appearance], dim=-1)
+        return feats
+
+    def forward(self, x: TrackInputs) -> Tensor:
+        out = self.mlp(self.raw_features(x))
+        # The MLP maps the all-zero padding input to its biases; zero it so padded frames
+        # carry no information at all, whatever the weights.
+        padding = leading_padding_mask(x["observed"]).unsqueeze(-1)
+        return out.masked_fill(padding, 0.0)
+
+
+class ConcatExtractor(FeatureExtractor):
+    """Concatenation of extractors along the feature axis (the "hybrid" feature set)."""
+
+    def __init__(self, extractors: Sequence[FeatureExtractor]):
+        super().__init__()
+        if not extractors:
+            raise ValueError("ConcatExtractor needs at least one extractor")
+        self.extractors = nn.ModuleList(extractors)
+        self.output_dim = sum(e.output_dim for e in extractors)
+        self.input_keys = tuple(dict.fromkeys(k for e in extractors for k in e.input_keys))
+
+    def forward(self, x: TrackInputs) -> Tensor:
+        return torch.cat([e(x) for e in self.extractors], dim=-1)
+
+
+ExtractorBuilder = Callable[["ModelConfig"], FeatureExtractor]
+_EXTRACTOR_BUILDERS: dict[str, ExtractorBuilder] = {}
+
+
+def register_extractor(name: str, builder: ExtractorBuilder) -> None:
+    """Make ``build_extractor(name, config)`` available, e.g. for the MagVit extractor.
+
+    A builder takes the ``ModelConfig`` (its ``extractor_options`` carry anything
+    extractor-specific, such as a latent size) and returns a ``FeatureExtractor``.
+    """
+    _EXTRACTOR_BUILDERS[name] = builder
+
+
+def registered_extractors() -> tuple[str, ...]:
+    return tuple(_EXTRACTOR_BUILDERS)
+
+
+def build_extractor(name: str, config: ModelConfig) -> FeatureExtractor:
+    """The extractor called ``name``, built from ``config``."""
+    if name not in _EXTRACTOR_BUILDERS:
+        raise ValueError(
+            f"no feature extractor named {name!r} is registered (have "
+            f"{sorted(_EXTRACTOR_BUILDERS)}); import the module that calls "
+            f"tp_models.model.extractors.register_extractor({name!r}, ...) first"
+        )
+    return _EXTRACTOR_BUILDERS[name](config)
+
+
+def _build_statistical(config: ModelConfig) -> FeatureExtractor:
+    return SimpleStatisticalExtractor(
+        output_dim=config.feature_dim,
+        hidden_dim=config.extractor_hidden_dim,
+        frame_size=config.frame_size,
+        motion_scale=config.motion_scale,
+        use_appearance=config.use_appearance,
+    )
+
+
+register_extractor("statistical", _build_statistical)

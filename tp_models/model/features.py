@@ -1,0 +1,252 @@
+"""Per-frame model inputs computed from tracks, causally.
+
+Everything here answers "what could an online tracker know at frame t?": a feature at
+frame t is computed only from frames <= t. Unobserved frames carry the last observation
+forward with zero velocity and say so (observed flag, frames since last observation), so
+the model can tell "stood still" from "was not seen".
+
+Frames before a track's first observation are padding: all features are zero there and
+the sequence model masks them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tp_models.scoring import TrackBatch
+
+KINEMATIC_FEATURE_NAMES: tuple[str, ...] = (
+    "x",  # last observed position, -1..1 across the frame
+    "y",
+    "vx",  # asinh(px/frame / motion_scale): linear for slow motion, compressed for jumps
+    "vy",
+    "ax",
+    "ay",
+    "speed",
+    "dir_cos",  # direction of motion; 0, 0 when not moving or unknown
+    "dir_sin",
+    "turn",  # signed turning angle between successive velocities / pi
+    "has_velocity",  # velocity needs two observations: tells 0 from unknown
+    "observed",
+    "frames_since_obs",  # log1p(frames since the last observation)
+    "log_n_obs",  # log1p(observations so far)
+    "obs_fraction",  # observations so far / frames since the first observation
+)
+APPEARANCE_FEATURE_NAMES: tuple[str, ...] = ("size", "red", "green", "blue")
+
+TRACK_KEYS: tuple[str, ...] = ("position", "observed", "area", "color", "loglik")
+
+_EPS = 1e-6
+
+
+def leading_padding_mask(observed: Tensor) -> Tensor:
+    """(B, T) bool, True at frames before the track's first observation.
+
+    Causal by construction: frame t is padding iff nothing was observed at frames <= t.
+    """
+    return torch.cumsum(observed.to(torch.int32), dim=1) == 0
+
+
+def last_observation_index(observed: Tensor) -> Tensor:
+    """(B, T) int64: index of the last observed frame <= t, or -1 if none yet."""
+    frames = torch.arange(observed.shape[1], device=observed.device)
+    stamped = torch.where(observed, frames, torch.full_like(frames, -1))
+    return torch.cummax(stamped, dim=1).values
+
+
+def _shift_right(x: Tensor, fill: float | int) -> Tensor:
+    """x[:, t-1] at t (fill at t=0): the value "before this frame"."""
+    pad = torch.full_like(x[:, :1], fill)
+    return torch.cat([pad, x[:, :-1]], dim=1)
+
+
+def _gather_frames(x: Tensor, index: Tensor) -> Tensor:
+    """x[b, index[b, t]] for x of shape (B, T) or (B, T, C); index must be >= 0."""
+    if x.dim() == 2:
+        return torch.gather(x, 1, index)
+    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def kinematic_features(
+    position: Tensor,
+    observed: Tensor,
+    frame_size: tuple[int, int] = (128, 128),
+    motion_scale: float = 4.0,
+) -> Tensor:
+    """(B, T, 15) kinematic features, see ``KINEMATIC_FEATURE_NAMES``.
+
+    position (B, T, 2) pixels (x, y), any value (even NaN) where unobserved;
+    observed (B, T) bool; frame_size (height, width); motion_scale in pixels per frame.
+    """
+    observed = observed.bool()
+    dtype = position.dtype if position.is_floating_point() else torch.float32
+    # Unobserved values are never read, but NaN * 0 is NaN, so clear them first.
+    pos = torch.where(observed.unsqueeze(-1), position.to(dtype), 0.0)
+    n_frames = observed.shape[1]
+    frames = torch.arange(n_frames, device=observed.device)
+
+    last_idx = last_observation_index(observed)
+    prev_idx = _shift_right(last_idx, -1)  # last observation strictly before t
+    seen = last_idx >= 0
+    has_prev = prev_idx >= 0
+
+    pos_ff = _gather_frames(pos, last_idx.clamp(min=0))
+    pos_prev = _gather_frames(pos, prev_idx.clamp(min=0))
+    gap = (frames - prev_idx).clamp(min=1).to(dtype).unsqueeze(-1)
+
+    # Velocity and acceleration only where something new was observed: zero otherwise.
+    has_vel = observed & has_prev
+    vel = torch.where(has_vel.unsqueeze(-1), (pos - pos_prev) / gap, 0.0)
+    vel_prev = _gather_frames(vel, prev_idx.clamp(min=0))
+    has_vel_prev = has_prev & _gather_frames(has_vel, prev_idx.clamp(min=0))
+    has_acc = (has_vel & has_vel_prev).unsqueeze(-1)
+    acc = torch.where(has_acc, (vel - vel_prev) / gap, 0.0)
+
+    speed = vel.norm(dim=-1, keepdim=True)
+    moving = speed > _EPS
+    direction = torch.where(moving, vel / speed.clamp(min=_EPS), 0.0)
+    speed_prev = vel_prev.norm(dim=-1, keepdim=True)
+    turning = has_acc & moving & (speed_prev > _EPS)
+    cross = vel_prev[..., 0] * vel[..., 1] - vel_prev[..., 1] * vel[..., 0]
+    dot = (vel_prev * vel).sum(-1)
+    turn = torch.where(turning.squeeze(-1), torch.atan2(cross, dot) / math.pi, 0.0)
+
+    height, width = frame_size
+    scale = pos.new_tensor([width, height])
+    pos_norm = torch.where(seen.unsqueeze(-1), pos_ff / scale * 2.0 - 1.0, 0.0)
+
+    n_obs = torch.cumsum(observed.to(dtype), dim=1)
+    first_idx = torch.where(seen, _first_observation_index(observed).unsqueeze(1), frames)
+    age = (frames - first_idx).to(dtype) + 1.0
+    since_obs = torch.where(seen, (frames - last_idx).to(dtype), 0.0)
+
+    columns = [
+        pos_norm,
+        torch.asinh(vel / motion_scale),
+        torch.asinh(acc / motion_scale),
+        torch.asinh(speed / motion_scale),
+        direction,
+        turn.unsqueeze(-1),
+        has_vel.to(dtype).unsqueeze(-1),
+        observed.to(dtype).unsqueeze(-1),
+        torch.log1p(since_obs).unsqueeze(-1),
+        torch.log1p(n_obs).unsqueeze(-1),
+        torch.where(seen, n_obs / age, 0.0).unsqueeze(-1),
+    ]
+    return torch.cat(columns, dim=-1)
+
+
+def appearance_features(
+    observed: Tensor,
+    area: Tensor,
+    color: Tensor,
+    frame_size: tuple[int, int] = (128, 128),
+) -> Tensor:
+    """(B, T, 4) last observed size (sqrt(area) / frame side) and colour (0..1).
+
+    Kept apart from kinematics on purpose: the design wants the "statistical" model to be
+    honest about motion alone, and appearance was a give-away in the seed data.
+    """
+    observed = observed.bool()
+    seen = (last_observation_index(observed) >= 0).unsqueeze(-1)
+    idx = last_observation_index(observed).clamp(min=0)
+    size = torch.where(observed, area, 0.0).clamp(min=0).sqrt() / min(frame_size)
+    rgb = torch.where(observed.unsqueeze(-1), color, 0.0) / 255.0
+    values = torch.cat([_gather_frames(size, idx).unsqueeze(-1), _gather_frames(rgb, idx)], -1)
+    return torch.where(seen, values, 0.0)
+
+
+def _first_observation_index(observed: Tensor) -> Tensor:
+    """(B,) index of the first observation (0 if never observed)."""
+    return observed.to(torch.int8).argmax(dim=1)
+
+
+def valid_step_mask(observed: Tensor, until: Literal["last_observation", "end"] = "end") -> Tensor:
+    """(B, T) bool: the steps a track's label applies to.
+
+    From the first observation to the end of the video (default), or to the last
+    observation (the track's life as hindsight sees it) with ``until="last_observation"``.
+    Steps before the first observation are padding and never count.
+    """
+    observed = observed.bool()
+    started = torch.cumsum(observed.to(torch.int32), dim=1) > 0
+    if until == "end":
+        return started
+    if until != "last_observation":
+        raise ValueError(f"until must be 'last_observation' or 'end', got {until!r}")
+    not_over = torch.flip(torch.cumsum(torch.flip(observed.to(torch.int32), [1]), dim=1), [1]) > 0
+    return started & not_over
+
+
+def observation_step(observed: Tensor, k: int | None) -> Tensor:
+    """(B,) frame index of the k-th observation (1-based); the last observation when the
+    track has fewer than k, or when k is None ("full length"); -1 if never observed."""
+    observed = observed.bool()
+    count = torch.cumsum(observed.to(torch.int32), dim=1)
+    total = count[:, -1]
+    target = total if k is None else total.clamp(max=k)
+    # First frame at which the count reaches the target is the target-th observation.
+    hit = (count >= target.unsqueeze(1)) & observed
+    index = hit.to(torch.int8).argmax(dim=1)
+    return torch.where(total > 0, index, torch.full_like(index, -1))
+
+
+def batch_to_tensors(
+    batch: TrackBatch,
+    keys: Iterable[str] | None = None,
+    device: torch.device | str = "cpu",
+    with_label: bool = False,
+) -> dict[str, Tensor]:
+    """Model inputs from a ``TrackBatch``: the only bridge between data and model.
+
+    Data loading code only has to produce ``TrackBatch`` objects (or their arrays).
+    ``keys`` limits conversion to what a model reads (``pipeline.input_keys``); extras
+    are looked up by name. NaN in per-frame arrays is replaced by 0 (the observed mask is
+    the truth) so that no NaN can reach autograd. ``label`` is added as float32 (B,)
+    when ``with_label``.
+    """
+    wanted = tuple(keys) if keys is not None else (*TRACK_KEYS, *batch.extras)
+    out: dict[str, Tensor] = {}
+    for key in dict.fromkeys(("position", "observed", *wanted)):
+        if key in TRACK_KEYS:
+            array = getattr(batch, key)
+        elif key in batch.extras:
+            array = batch.extras[key]
+        else:
+            raise KeyError(
+                f"the model needs input {key!r}, which is neither a TrackBatch field nor in "
+                f"batch.extras (has {sorted(batch.extras)}); add it to TrackBatch.extras"
+            )
+        if key == "observed":
+            out[key] = torch.as_tensor(np.asarray(array, dtype=bool), device=device)
+        elif np.issubdtype(np.asarray(array).dtype, np.floating):
+            values = np.nan_to_num(np.asarray(array, dtype=np.float32), nan=0.0)
+            out[key] = torch.as_tensor(values, device=device)
+        else:
+            out[key] = torch.as_tensor(np.asarray(array), device=device)
+    if with_label:
+        out["label"] = torch.as_tensor(np.asarray(batch.label, dtype=np.float32), device=device)
+    return out
+
+
+def kinematic_features_np(
+    position: np.ndarray,
+    observed: np.ndarray,
+    frame_size: tuple[int, int] = (128, 128),
+    motion_scale: float = 4.0,
+) -> np.ndarray:
+    """numpy face of ``kinematic_features`` for analysis and classical baselines."""
+    with torch.no_grad():
+        feats = kinematic_features(
+            torch.as_tensor(np.asarray(position, dtype=np.float32)),
+            torch.as_tensor(np.asarray(observed, dtype=bool)),
+            frame_size,
+            motion_scale,
+        )
+    return feats.numpy()
