@@ -116,7 +116,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     params = parse(TrainParams, **_model_values(args, TrainParams))
     connect()
-    TrackSource.open(params.store, params.tracker())
+    from flows.train import tokenizer_hash
+
+    TrackSource.open(params.store, params.tracker(), tokenizer_hash(params))
     with prefect_ready():
         from flows.train import train
 
@@ -144,7 +146,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from flows.params import EvaluateParams, GenerateParams, TrainParams, parse
+    from flows.params import (
+        EvaluateParams,
+        FeaturesParams,
+        GenerateParams,
+        TokenizerParams,
+        TrainParams,
+        parse,
+    )
     from storage.dataset import check_dataset
     from storage.mlflow_store import connect, tracking_uri
     from tp_models.metrics import format_table
@@ -154,22 +163,75 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     evaluate_params = parse(EvaluateParams, store=generate.store, out=args.out)
     check_dataset(generate.store, generate.data_config(), generate.overwrite)
     connect()
-    with local_services(generate.n_workers(), generate.dask_address, PRELOAD) as address:
+    preload = PRELOAD + (("tasks.features",) if args.features != "statistical" else ())
+    with local_services(generate.n_workers(), generate.dask_address, preload) as address:
+        from flows.cache_features import cache_features
         from flows.evaluate import evaluate
         from flows.generate_data import generate_data
         from flows.train import train
+        from flows.train_tokenizer import train_tokenizer
 
         data = generate_data(generate.model_copy(update={"dask_address": address}))
+        if args.features != "statistical":
+            tokenizer = train_tokenizer(TokenizerParams(store=generate.store))
+            cache_features(
+                FeaturesParams(
+                    store=generate.store,
+                    tokenizer_uri=tokenizer["tokenizer_uri"],
+                    dask_address=address,
+                )
+            )
+            train_params = train_params.model_copy(
+                update={"tokenizer_uri": tokenizer["tokenizer_uri"]}
+            )
         trained = train(train_params)
         report = evaluate(evaluate_params.model_copy(update={"model_uri": trained["model_uri"]}))
     print(format_table(report))
     print(
         f"\nstore {data['store']} ({data['videos']} videos, fingerprint {data['fingerprint']}); "
-        f"model {trained['model_uri']} trained in {trained['train_seconds']} s; "
+        f"model {trained['model_uri']} ({args.features}) trained in {trained['train_seconds']} s; "
         f"report in {args.out}"
     )
     print(f"compare runs:  mlflow ui --backend-store-uri {tracking_uri()}")
     return 0
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    from flows.params import TokenizerParams, parse
+    from storage.dataset import open_dataset
+    from storage.mlflow_store import connect
+    from tp_models.magvit.tokenizer import check_num_frames
+
+    params = parse(TokenizerParams, **_model_values(args, TokenizerParams))
+    connect()
+    check_num_frames(open_dataset(params.store).group["videos"].shape[1])
+    with prefect_ready():
+        from flows.train_tokenizer import train_tokenizer
+
+        _print_json(train_tokenizer(params))
+    return 0
+
+
+def cmd_cache_features(args: argparse.Namespace) -> int:
+    from flows.params import FeaturesParams, parse
+    from storage.dataset import open_dataset
+    from storage.mlflow_store import connect, require_model
+
+    params = parse(FeaturesParams, **_model_values(args, FeaturesParams))
+    open_dataset(params.store)
+    connect()
+    require_model(params.tokenizer_uri)
+    with local_services(params.n_workers(), params.dask_address, ("tasks.features",)) as address:
+        from flows.cache_features import cache_features
+
+        _print_json(cache_features(params.model_copy(update={"dask_address": address})))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    return int(importlib.import_module(f"bench.{args.name}").main(args.rest) or 0)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -198,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flows.params import (
         EvaluateBaselinesParams,
         EvaluateParams,
+        FeaturesParams,
         GenerateParams,
+        TokenizerParams,
         TracksParams,
         TrainParams,
     )
@@ -239,6 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--features", default="statistical", help="statistical|magvit|hybrid")
     pipeline.add_argument("--out", default="reports/latest", help="folder for the report")
     pipeline.set_defaults(run=cmd_pipeline)
+
+    tokenizer = commands.add_parser("train-tokenizer", help="train the MagVit tokenizer")
+    _add_model_options(tokenizer, TokenizerParams)
+    tokenizer.set_defaults(run=cmd_train_tokenizer)
+
+    features = commands.add_parser("cache-features", help="encode every video into the cache")
+    features.add_argument("store")
+    _add_model_options(features, FeaturesParams, skip=("store",))
+    features.set_defaults(run=cmd_cache_features)
+
+    bench = commands.add_parser("bench", help="benchmarks: generate, tracks, model, features")
+    bench.add_argument("name", choices=("generate", "tracks", "model", "features"))
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
+    bench.set_defaults(run=cmd_bench)
 
     info = commands.add_parser("info", help="describe a store")
     info.add_argument("store")

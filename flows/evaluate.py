@@ -31,19 +31,26 @@ def check_model_fits_store(run_params: dict[str, str], source: TrackSource, mode
             )
 
 
+def features_hash(run_params: dict[str, str]) -> str | None:
+    """The tokenizer checkpoint whose cached features the model was trained on, if any."""
+    value = run_params.get("features.checkpoint_hash", "None")
+    return None if value == "None" else value
+
+
 def check_evaluate(params: EvaluateParams) -> None:
     """Refuse what cannot be evaluated before any work (and any Prefect run) starts."""
     connect()
-    source = TrackSource.open(params.store, params.tracker())
-    check_model_fits_store(require_model(params.model_uri), source, params.model_uri)
+    run_params = require_model(params.model_uri)
+    source = TrackSource.open(params.store, params.tracker(), features_hash(run_params))
+    check_model_fits_store(run_params, source, params.model_uri)
 
 
 @flow(name="evaluate", log_prints=True)
 def evaluate(params: EvaluateParams = DEFAULTS) -> dict[str, Any]:
     logger = get_run_logger()
     connect()
-    source = TrackSource.open(params.store, params.tracker())
     model, run_params = model_version_run(params.model_uri)
+    source = TrackSource.open(params.store, params.tracker(), features_hash(run_params))
     check_model_fits_store(run_params, source, params.model_uri)
     split_seed = int(run_params.get("data.split_seed", 0))
     same_data = run_params.get("data.fingerprint") == source.fingerprint

@@ -197,3 +197,43 @@ class EvaluateParams(TrackerParams):
         "models:/track-persistence@candidate", description="MLflow model to evaluate"
     )
     out: str = Field("reports/latest", description="folder for the report and figures")
+
+
+class TokenizerParams(BaseModel):
+    """Parameters of the `train-tokenizer` flow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(DEFAULT_STORE, description="Zarr store made by generate-data")
+    steps: int = Field(800, description="optimisation steps")
+    batch_size: int = Field(16, description="video clips per step")
+    lr: float = Field(2e-3, description="AdamW learning rate")
+    latent_dim: int = Field(256, description="continuous latent channels (cached features)")
+    codebook_size: int = Field(1024, description="LFQ codebook entries (a power of two)")
+    spatial_downsample: int = Field(8, description="128 px -> 128/8 = 16 latent cells")
+    seed: int = Field(0, description="weights and batch sampling")
+    split_seed: int = Field(0, description="seed of the split: trains on train videos only")
+    checkpoints: str = Field("checkpoints", description="folder for tokenizer checkpoints")
+
+    @model_validator(mode="after")
+    def _check_tokenizer(self) -> TokenizerParams:
+        for name in ("steps", "batch_size", "latent_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)}).")
+        for name in ("codebook_size", "spatial_downsample"):
+            value = getattr(self, name)
+            if value < 2 or value & (value - 1):
+                raise ValueError(f"{name} must be a power of two >= 2 (got {value}).")
+        return self
+
+
+class FeaturesParams(ComputeParams):
+    """Parameters of the `cache-features` flow."""
+
+    store: str = Field(DEFAULT_STORE, description="Zarr store made by generate-data")
+    tokenizer_uri: str = Field(
+        "models:/magvit-tokenizer@candidate", description="registered tokenizer to encode with"
+    )
+    checkpoints: str = Field("checkpoints", description="where the tokenizer file is kept")
+    batch_size: int = Field(8, description="videos encoded at once per worker")
+    overwrite: bool = Field(False, description="recompute the cache for this key")

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from flows.params import TrainParams
-from storage.mlflow_store import connect
+from storage.mlflow_store import connect, require_model
 from storage.track_reader import TrackSource
 from tasks.train import train_model
 
@@ -18,8 +18,11 @@ DEFAULTS = TrainParams()
 def train(params: TrainParams = DEFAULTS) -> dict[str, Any]:
     """Train (or resume training) and register the model as `track-persistence@candidate`."""
     connect()  # an unreachable tracking server fails here, not after an hour of training
-    source = TrackSource.open(params.store, params.tracker())  # tracks must exist
-    model_config = {"features": params.features}
+    features_hash = tokenizer_hash(params)
+    source = TrackSource.open(params.store, params.tracker(), features_hash)  # must exist
+    model_config: dict[str, Any] = {"features": params.features}
+    if features_hash:
+        model_config["extractor_options"] = {"latent_dim": source.latent_dim}
     train_config = {
         "lr": params.lr,
         "batch_size": params.batch_size,
@@ -36,4 +39,12 @@ def train(params: TrainParams = DEFAULTS) -> dict[str, Any]:
         params.split_seed,
         params.checkpoints,
         tags,
+        features_hash,
     )
+
+
+def tokenizer_hash(params: TrainParams) -> str | None:
+    """The checkpoint hash of the tokenizer whose cached features the model reads, if any."""
+    if params.features == "statistical":
+        return None
+    return require_model(params.tokenizer_uri).get("tokenizer.checkpoint_hash")

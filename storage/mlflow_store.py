@@ -123,3 +123,37 @@ def register(model_info: Any, name: str, alias: str = CANDIDATE) -> str:
     version = str(model_info.registered_model_version)
     MlflowClient().set_registered_model_alias(name, alias, version)
     return version
+
+
+TOKENIZER_ARTIFACT = "checkpoint/tokenizer.pt"
+
+
+def tokenizer_checkpoint(tokenizer_uri: str, folder: str | Path) -> tuple[Path, str]:
+    """The strict checkpoint file behind a registered tokenizer, downloaded, and its hash.
+
+    The hash the training run logged must match the file's: the feature cache is keyed
+    by it, so a swapped or truncated file must never pass as the registered tokenizer.
+    """
+    import mlflow
+
+    from tp_models.magvit.checkpoint import checkpoint_hash
+
+    params = require_model(tokenizer_uri)
+    logged = params.get("tokenizer.checkpoint_hash")
+    if not logged:
+        raise StoreError(f"{tokenizer_uri} is not a tokenizer registered by `tp train-tokenizer`.")
+    target = Path(folder) / f"{logged}.pt"
+    if not target.exists():
+        info = mlflow.models.get_model_info(tokenizer_uri)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        downloaded = mlflow.artifacts.download_artifacts(
+            run_id=info.run_id, artifact_path=TOKENIZER_ARTIFACT, dst_path=str(folder)
+        )
+        Path(downloaded).replace(target)
+    actual = checkpoint_hash(target)
+    if actual != logged:
+        raise StoreError(
+            f"{target} hashes to {actual}, but {tokenizer_uri} logged {logged}; delete the file "
+            "and run again to download it afresh."
+        )
+    return target, logged

@@ -14,6 +14,7 @@ import numpy as np
 
 from storage.chunked import ChunkedGroup
 from storage.dataset import open_dataset
+from storage.features import LATENTS, open_features
 from storage.tracks import QUALITY_PREFIX, open_tracks
 from tp_models.metrics import TrackMeta
 from tp_models.scene import VIDEO_TYPES
@@ -31,17 +32,28 @@ class TrackSource:
     dataset: ChunkedGroup
     tracks: ChunkedGroup
     video_types: np.ndarray
+    features: ChunkedGroup | None = None  # cached MagVit latents, sampled along each track
 
     @classmethod
-    def open(cls, store: str, tracker: Mapping[str, Any]) -> TrackSource:
+    def open(
+        cls, store: str, tracker: Mapping[str, Any], features_hash: str | None = None
+    ) -> TrackSource:
         dataset = open_dataset(store)
         tracks = open_tracks(store, tracker)
-        return cls(store, dataset, tracks, dataset.read("video_type"))
+        features = open_features(store, features_hash) if features_hash else None
+        return cls(store, dataset, tracks, dataset.read("video_type"), features)
+
+    @property
+    def latent_dim(self) -> int | None:
+        return None if self.features is None else int(self.features.group[LATENTS].shape[2])
 
     @property
     def fingerprint(self) -> str:
         """Identifies the data a model saw: the dataset's and the tracks' content."""
-        return f"{self.dataset.group.attrs['fingerprint']}-{self.tracks.group.attrs['fingerprint']}"
+        parts = [self.dataset.group.attrs["fingerprint"], self.tracks.group.attrs["fingerprint"]]
+        if self.features is not None:
+            parts.append(self.features.group.attrs["fingerprint"])
+        return "-".join(parts)
 
     @property
     def frames(self) -> int:
@@ -65,7 +77,11 @@ class TrackSource:
             arrays = {name: value[keep] for name, value in arrays.items()}
             offsets = np.flatnonzero(keep) + start
             batch = arrays_to_batch(arrays)
-            batch.video = offsets[batch.video]  # row index within the selection -> store index
+            rows = batch.video
+            batch.video = offsets[rows]  # row index within the selection -> store index
+            if self.features is not None:
+                latents = self.features.read(LATENTS, start, stop)[keep]
+                batch.extras["magvit"] = self._sample(latents, rows, batch.position)
             yield batch, arrays_to_meta(arrays, self.video_types[offsets], type_names=VIDEO_TYPES)
 
     def load(self, videos: np.ndarray) -> tuple[TrackBatch, TrackMeta]:
@@ -80,6 +96,22 @@ class TrackSource:
             n_videos=sum(m.n_videos for m in metas),
         )
         return concat_batches(list(batches)), meta
+
+    def _sample(self, latents: np.ndarray, rows: np.ndarray, position: np.ndarray) -> np.ndarray:
+        """(B, T, C) float16 latents along each track, causal in time (see the extractor)."""
+        from tp_models.magvit.sampling import sample_latents_along_track
+
+        out = np.zeros((len(rows), self.frames, latents.shape[2]), dtype=np.float16)
+        for row in np.unique(rows):
+            mine = rows == row
+            out[mine] = sample_latents_along_track(
+                latents[row].astype(np.float32),
+                position[mine],
+                self.frame_size,
+                self.frames,
+                time_rule="completed",
+            )
+        return out
 
     def quality_counts(self, videos: np.ndarray) -> dict[str, int]:
         """Summed tracking-quality counts (MOTA/IDF1 inputs) over `videos`."""

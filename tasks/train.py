@@ -64,10 +64,11 @@ def train_model(
     split_seed: int,
     checkpoints: str,
     tags: dict[str, str],
+    features_hash: str | None = None,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
-    source = TrackSource.open(store, tracker)
+    source = TrackSource.open(store, tracker, features_hash)
     splits = split_videos(source.video_types, split_seed)
     size = source.frame_size
     model_cfg = ModelConfig.from_dict({**model_config, "frame_size": [size, size]})
@@ -103,6 +104,7 @@ def train_model(
                     "data.frames": str(source.frames),
                     "data.frame_size": str(size),
                     "data.split_seed": str(split_seed),
+                    "features.checkpoint_hash": str(features_hash),
                     **{f"data.videos_{k}": str(len(v)) for k, v in splits.items()},
                     "git_commit": git_commit(),
                 }

@@ -73,3 +73,32 @@ def trained(small_store, mlflow_uri, tmp_path_factory):
     checkpoints = tmp_path_factory.mktemp("checkpoints")
     params = TrainParams(store=small_store, max_epochs=8, patience=8, checkpoints=str(checkpoints))
     return {"summary": train(params), "checkpoints": checkpoints, "params": params}
+
+
+@pytest.fixture(scope="session")
+def tokenizer(small_store, mlflow_uri, tmp_path_factory):
+    """A small tokenizer trained by the real flow on the small store, and its cached features."""
+    from flows.cache_features import cache_features
+    from flows.params import FeaturesParams, TokenizerParams
+    from flows.train_tokenizer import train_tokenizer
+
+    checkpoints = tmp_path_factory.mktemp("tokenizer")
+    summary = train_tokenizer(
+        TokenizerParams(
+            store=small_store,
+            steps=30,
+            batch_size=4,
+            latent_dim=16,
+            codebook_size=64,
+            checkpoints=str(checkpoints),
+        )
+    )
+    features = cache_features(
+        FeaturesParams(
+            store=small_store,
+            tokenizer_uri=summary["tokenizer_uri"],
+            workers=2,
+            checkpoints=str(checkpoints),
+        )
+    )
+    return {"summary": summary, "features": features, "checkpoints": checkpoints}

@@ -7,6 +7,7 @@ evaluated side by side with the classical baselines. ``training.fit`` trains it.
 
 from tp_models.model.extractors import (
     ConcatExtractor,
+    MagVitFeatureExtractor,
     SimpleStatisticalExtractor,
     build_extractor,
     register_extractor,
@@ -41,6 +42,7 @@ from tp_models.model.training import FitResult, TrainConfig, evaluate, fit
 __all__ = [
     "KINEMATIC_FEATURE_NAMES",
     "ConcatExtractor",
+    "MagVitFeatureExtractor",
     "FeatureExtractor",
     "FitResult",
     "ModelConfig",

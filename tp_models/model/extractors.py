@@ -82,6 +82,37 @@ class SimpleStatisticalExtractor(FeatureExtractor):
         return out.masked_fill(padding, 0.0)
 
 
+class MagVitFeatureExtractor(FeatureExtractor):
+    """Cached MagVit latents along the track, projected to ``output_dim``.
+
+    Input ``magvit`` (B, T, C): the video's latents sampled at the track's position in
+    every frame (bilinear in space, the latest latent step whose frames are all <= t in
+    time, zeros before the first observation), done once by the data reader from the
+    Zarr feature cache (`tp_models.magvit.sampling.sample_latents_along_track`). Sampling
+    there rather than here keeps a batch at (B, T, C) instead of (B, T', C, h, w) per track.
+    """
+
+    def __init__(self, latent_dim: int = 256, output_dim: int = 64, hidden_dim: int = 64):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.output_dim = output_dim
+        self.input_keys = ("magvit", "observed")
+        self.norm = nn.LayerNorm(latent_dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, output_dim)
+        )
+
+    def forward(self, x: TrackInputs) -> Tensor:
+        latents = x["magvit"].float()
+        if latents.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"magvit features have {latents.shape[-1]} channels, the extractor expects "
+                f"{self.latent_dim}: cache features with the tokenizer this model was built for"
+            )
+        padding = leading_padding_mask(x["observed"]).unsqueeze(-1)
+        return self.mlp(self.norm(latents)).masked_fill(padding, 0.0)
+
+
 class ConcatExtractor(FeatureExtractor):
     """Concatenation of extractors along the feature axis (the "hybrid" feature set)."""
 
@@ -135,4 +166,13 @@ def _build_statistical(config: ModelConfig) -> FeatureExtractor:
     )
 
 
+def _build_magvit(config: ModelConfig) -> FeatureExtractor:
+    return MagVitFeatureExtractor(
+        latent_dim=int(config.extractor_options.get("latent_dim", 256)),
+        output_dim=config.feature_dim,
+        hidden_dim=config.extractor_hidden_dim,
+    )
+
+
 register_extractor("statistical", _build_statistical)
+register_extractor("magvit", _build_magvit)

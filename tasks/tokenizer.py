@@ -1,0 +1,140 @@
+"""Task: train the MagVit tokenizer on the train split's videos; log and register it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from prefect import get_run_logger, task
+
+from storage.chunked import ChunkedGroup
+from storage.dataset import open_dataset
+from storage.mlflow_store import (
+    TOKENIZER_ARTIFACT,
+    TOKENIZER_NAME,
+    flat_params,
+    git_commit,
+    register,
+)
+from tp_models.magvit import (
+    MagVitTokenizer,
+    TokenizerConfig,
+    TokenizerTrainConfig,
+    checkpoint_hash,
+    evaluate_tokenizer,
+    reconstruction_grid,
+    save_tokenizer,
+    train_tokenizer,
+)
+from tp_models.splits import split_videos
+
+HELD_OUT_VIDEOS = 32
+
+
+def video_batches(
+    dataset: ChunkedGroup, videos: np.ndarray, batch_size: int, seed: int
+) -> Iterator[np.ndarray]:
+    """Endless random batches of `videos`, one store chunk in memory at a time."""
+    rng = np.random.default_rng(seed)
+    per_chunk = dataset.items_per_chunk
+    chunks = np.unique(videos // per_chunk)
+    while True:
+        chunk = int(rng.choice(chunks))
+        start, stop = dataset.bounds(chunk)
+        members = videos[(videos >= start) & (videos < stop)] - start
+        frames = dataset.read("videos", start, stop)[members]
+        for _ in range(max(1, len(members) // batch_size)):
+            yield frames[
+                rng.choice(len(members), size=min(batch_size, len(members)), replace=False)
+            ]
+
+
+@task(name="train-tokenizer")
+def train_tokenizer_task(
+    store: str,
+    tokenizer_config: dict[str, Any],
+    train_config: dict[str, Any],
+    split_seed: int,
+    checkpoints: str,
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    torch.set_num_threads(os.cpu_count() or 1)
+    dataset = open_dataset(store)
+    splits = split_videos(dataset.read("video_type"), split_seed)
+    config = TokenizerConfig.from_dict(tokenizer_config)
+    train_cfg = TokenizerTrainConfig.from_dict(train_config)
+    config.latent_steps(dataset.group["videos"].shape[1])  # 1 + 4n frames, or a clear error
+    model = MagVitTokenizer(config)
+    held_out = np.sort(splits["val"][:HELD_OUT_VIDEOS])
+    held_out_videos = np.stack([dataset.read("videos", i, i + 1)[0] for i in held_out])
+
+    with mlflow.start_run(run_name="train-tokenizer") as run:
+        mlflow.set_tags(
+            {
+                "flow": "train-tokenizer",
+                "git_commit": git_commit(),
+                "dataset_fingerprint": dataset.group.attrs.get("fingerprint", ""),
+            }
+        )
+        mlflow.log_params(
+            {
+                **flat_params("tokenizer", config.to_dict()),
+                **flat_params("train", train_cfg.to_dict()),
+                "data.store": store,
+                "data.split_seed": split_seed,
+                "data.fingerprint": dataset.group.attrs.get("fingerprint", ""),
+            }
+        )
+
+        def on_log(step: int, metrics: dict[str, float]) -> None:
+            mlflow.log_metrics({f"train_{k}": v for k, v in metrics.items()}, step=step)
+            logger.info("step %d: loss %.5f psnr %.2f dB", step, metrics["loss"], metrics["psnr"])
+
+        history = train_tokenizer(
+            model,
+            video_batches(dataset, splits["train"], train_cfg.batch_size, train_cfg.seed),
+            train_cfg,
+            on_log,
+        )
+        held_out_metrics = evaluate_tokenizer(model, held_out_videos)
+        mlflow.log_metrics({f"heldout_{k}": v for k, v in held_out_metrics.items()})
+        with torch.inference_mode():
+            recon = model.reconstruct(held_out_videos[:4])
+        mlflow.log_image(reconstruction_grid(held_out_videos[:4], recon), "reconstructions.png")
+
+        with tempfile.TemporaryDirectory() as staging:
+            staged = save_tokenizer(model, Path(staging) / Path(TOKENIZER_ARTIFACT).name)
+            digest = checkpoint_hash(staged)
+            mlflow.log_param("tokenizer.checkpoint_hash", digest)
+            mlflow.log_artifact(str(staged), str(Path(TOKENIZER_ARTIFACT).parent))
+            kept = Path(checkpoints) / f"{digest}.pt"  # cache-features finds it by hash
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(staged, kept)
+        logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle on purpose
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            serialization_format="pickle",
+            registered_model_name=TOKENIZER_NAME,
+            pip_requirements=["torch==2.13.0", "numpy"],
+        )
+        version = register(info, TOKENIZER_NAME)
+    summary = {
+        "run_id": run.info.run_id,
+        "tokenizer_uri": f"models:/{TOKENIZER_NAME}/{version}",
+        "checkpoint": str(kept),
+        "checkpoint_hash": digest,
+        "steps": train_cfg.steps,
+        "train_seconds": round(history[-1]["seconds"], 1) if history else 0.0,
+        **{f"heldout_{k}": v for k, v in held_out_metrics.items()},
+    }
+    logger.info("tokenizer trained: %s", summary)
+    return summary
