@@ -103,9 +103,22 @@ def test_config_round_trip_and_strictness() -> None:
         ModelConfig(features="pixels")
 
 
-def test_hybrid_needs_a_registered_magvit_extractor() -> None:
-    with pytest.raises(ValueError, match="no feature extractor named 'magvit'"):
-        build_pipeline(ModelConfig(features="hybrid"))
+def test_unknown_extractor_name_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no feature extractor named 'colour'"):
+        build_pipeline(ModelConfig(features="hybrid", hybrid_members=("statistical", "colour")))
+
+
+def test_magvit_extractor_projects_latents_and_zeroes_padding() -> None:
+    from tp_models.model import MagVitFeatureExtractor
+
+    extractor = MagVitFeatureExtractor(latent_dim=8, output_dim=4, hidden_dim=6)
+    observed = torch.tensor([[False, True, True, False]])
+    latents = torch.randn(1, 4, 8)
+    out = extractor({"magvit": latents, "observed": observed})
+    assert out.shape == (1, 4, 4)
+    assert torch.all(out[0, 0] == 0) and torch.any(out[0, 1] != 0)
+    with pytest.raises(ValueError, match="16 channels, the extractor expects 8"):
+        extractor({"magvit": torch.randn(1, 4, 16), "observed": observed})
 
 
 class FakeLatentExtractor(FeatureExtractor):
