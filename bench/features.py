@@ -32,6 +32,24 @@ def single_process_videos_per_s(store: str, checkpoint: str, n_videos: int = 50)
     return n_videos / (time.perf_counter() - began)
 
 
+def cache(store: str, trained: dict, folder: Path, env: dict, overwrite: bool) -> dict:
+    args = [
+        str(BIN / "tp"),
+        "cache-features",
+        store,
+        "--tokenizer-uri",
+        trained["tokenizer_uri"],
+        "--checkpoints",
+        str(folder / "ckpt"),
+    ] + (["--overwrite"] if overwrite else [])
+    measured = run_measured(args, env=env)
+    return {
+        **last_json(measured.stdout),
+        "end_to_end_s": round(measured.seconds, 1),
+        "peak_rss_mb": round(measured.peak_rss_mb),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tp bench features")
     parser.add_argument("--json", action="store_true")
@@ -43,56 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         store = str(folder / "store.zarr")
         shutil.copytree(args.store, store)
         env = {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
-        trained = last_json(
-            run_measured(
-                [
-                    str(BIN / "tp"),
-                    "train-tokenizer",
-                    "--store",
-                    store,
-                    "--steps",
-                    "20",
-                    "--checkpoints",
-                    str(folder / "ckpt"),
-                ],
-                env=env,
-            ).stdout
-        )
-        runs = []
-        for _ in range(args.repeats):
-            measured = run_measured(
-                [
-                    str(BIN / "tp"),
-                    "cache-features",
-                    store,
-                    "--tokenizer-uri",
-                    trained["tokenizer_uri"],
-                    "--checkpoints",
-                    str(folder / "ckpt"),
-                    "--overwrite",
-                ],
-                env=env,
-            )
-            runs.append(
-                {
-                    **last_json(measured.stdout),
-                    "end_to_end_s": round(measured.seconds, 1),
-                    "peak_rss_mb": round(measured.peak_rss_mb),
-                }
-            )
-        again = run_measured(
-            [
-                str(BIN / "tp"),
-                "cache-features",
-                store,
-                "--tokenizer-uri",
-                trained["tokenizer_uri"],
-                "--checkpoints",
-                str(folder / "ckpt"),
-            ],
-            env=env,
-        )
-        rerun = {**last_json(again.stdout), "end_to_end_s": round(again.seconds, 1)}
+        train = [
+            str(BIN / "tp"),
+            "train-tokenizer",
+            "--store",
+            store,
+            "--steps",
+            "20",
+            "--checkpoints",
+            str(folder / "ckpt"),
+        ]
+        trained = last_json(run_measured(train, env=env).stdout)
+        runs = [cache(store, trained, folder, env, overwrite=True) for _ in range(args.repeats)]
+        rerun = cache(store, trained, folder, env, overwrite=False)
         floor = single_process_videos_per_s(store, trained["checkpoint"])
     flow_rate = median([r["videos_per_s"] for r in runs])
     results = {

@@ -231,6 +231,7 @@ def cmd_cache_features(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
+    release_prefect_api()  # benchmarks run `tp` subprocesses, each with its own services
     return int(importlib.import_module(f"bench.{args.name}").main(args.rest) or 0)
 
 

@@ -19,10 +19,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
-# Inherited by worker processes. Huge pages make NumPy zero 2 MB pages on the first large
-# allocation of a fresh process (measured: the first video batch 4-8 ms/video, not ~1).
-WORKER_ENV = {"DASK_LOGGING__DISTRIBUTED": "warning", "NUMPY_MADVISE_HUGEPAGE": "0"}
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -94,8 +90,11 @@ def dask_cluster(workers: int, preload: Sequence[str]) -> Iterator[str]:
     """A LocalCluster of single-threaded worker processes with `preload` modules imported."""
     from distributed import Client, LocalCluster
 
+    from flows.runner import local_cluster_settings
+
     logging.getLogger("distributed").setLevel(logging.WARNING)
     with (
+        local_cluster_settings(),
         LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
@@ -109,8 +108,6 @@ def dask_cluster(workers: int, preload: Sequence[str]) -> Iterator[str]:
 @contextmanager
 def local_services(workers: int, dask_address: str | None, preload: Sequence[str]) -> Iterator[str]:
     """Yield a Dask scheduler address with a Prefect API ready for flows and workers."""
-    for key, value in WORKER_ENV.items():
-        os.environ.setdefault(key, value)
     with ExitStack() as stack:
         booting = stack.enter_context(prefect_api())
         address = dask_address or stack.enter_context(dask_cluster(workers, preload))

@@ -116,11 +116,26 @@ def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
     return model, params
 
 
-def register(model_info: Any, name: str, alias: str = CANDIDATE) -> str:
-    """Point `alias` at the version just registered; returns that version."""
+def log_and_register(model: Any, name: str, alias: str = CANDIDATE) -> str:
+    """Log a torch module to the active run, register it as `name@alias`; returns the version.
+
+    Pickle, not MLflow 3's default pt2: pt2 needs an input example and loads back as a
+    GraphModule without the class's methods (`score`, `encode`); pickle loads the class.
+    """
+    import logging
+
+    import mlflow
     from mlflow import MlflowClient
 
-    version = str(model_info.registered_model_version)
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # its warning about pickle
+    info = mlflow.pytorch.log_model(
+        model,
+        name="model",
+        serialization_format="pickle",
+        registered_model_name=name,
+        pip_requirements=["torch==2.13.0", "numpy"],  # not inferred: inference runs the model
+    )
+    version = str(info.registered_model_version)
     MlflowClient().set_registered_model_alias(name, alias, version)
     return version
 

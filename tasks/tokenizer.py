@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from storage.mlflow_store import (
     TOKENIZER_NAME,
     flat_params,
     git_commit,
-    register,
+    log_and_register,
 )
 from tp_models.magvit import (
     MagVitTokenizer,
@@ -118,15 +117,7 @@ def train_tokenizer_task(
             kept = Path(checkpoints) / f"{digest}.pt"  # cache-features finds it by hash
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(staged, kept)
-        logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle on purpose
-        info = mlflow.pytorch.log_model(
-            model,
-            name="model",
-            serialization_format="pickle",
-            registered_model_name=TOKENIZER_NAME,
-            pip_requirements=["torch==2.13.0", "numpy"],
-        )
-        version = register(info, TOKENIZER_NAME)
+        version = log_and_register(model, TOKENIZER_NAME)
     summary = {
         "run_id": run.info.run_id,
         "tokenizer_uri": f"models:/{TOKENIZER_NAME}/{version}",

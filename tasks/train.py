@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,13 @@ import numpy as np
 import torch
 from prefect import get_run_logger, task
 
-from storage.mlflow_store import MODEL_NAME, flat_params, git_commit, register
+from storage.mlflow_store import MODEL_NAME, flat_params, git_commit, log_and_register
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit
 from tp_models.splits import split_videos
 
 REPORTED_KEYS = ("1", "2", "3", "5", "10", "full")
-PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]
 
 
 def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
@@ -135,16 +133,7 @@ def train_model(
         report = evaluate_scorers(source, [pipeline], split_seed).report
         test_metrics = report_metrics(report, "test")
         mlflow.log_metrics({**test_metrics, "best_epoch": result.best_epoch})
-        # Pickle, not pt2: pt2 loads back as a GraphModule without `score()` (DESIGN.md).
-        logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # its pickle warning
-        info = mlflow.pytorch.log_model(
-            pipeline,
-            name="model",
-            serialization_format="pickle",
-            registered_model_name=MODEL_NAME,
-            pip_requirements=PIP_REQUIREMENTS,
-        )
-        version = register(info, MODEL_NAME)
+        version = log_and_register(pipeline, MODEL_NAME)
         seconds = float(np.sum([h["epoch_seconds"] for h in result.history]))
         summary = {
             "run_id": run.info.run_id,

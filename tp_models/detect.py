@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from tp_models.config import known_fields
+
 # Frames are labelled all at once as a (T, H, W) volume; this structure connects pixels
 # within a frame only (8-neighbourhood), never across frames.
 _STRUCTURE_8 = np.zeros((3, 3, 3), dtype=bool)
@@ -51,7 +53,7 @@ class DetectorConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> DetectorConfig:
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 @dataclass

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from tp_models.config import known_fields
+
 VIDEO_TYPES = ("persistent", "brief", "noise", "mixed")
 OBJECT_KINDS = ("persistent", "brief", "clutter")
 SHAPES = ("circle", "square", "triangle")
@@ -229,11 +231,10 @@ class SceneConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SceneConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error, so a typo is not ignored."""
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ValueError(f"unknown SceneConfig field(s) {unknown}; remove or rename them")
-        kwargs = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in d.items()}
+        kwargs = {
+            k: tuple(v) if isinstance(v, list | tuple) else v
+            for k, v in known_fields(cls, d).items()
+        }
         return cls(**kwargs)
 
 

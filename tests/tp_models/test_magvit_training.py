@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tp_models.magvit.tokenizer import MagVitTokenizer, TokenizerConfig, to_model_input
+from tests.tp_models.magvit_helpers import TINY, moving_squares
+from tp_models.magvit.tokenizer import MagVitTokenizer, to_model_input
 from tp_models.magvit.training import (
     TokenizerTrainConfig,
     codebook_perplexity,
@@ -18,23 +19,6 @@ from tp_models.magvit.training import (
     reconstruction_grid,
     train_tokenizer,
 )
-
-TINY = TokenizerConfig(
-    channels=(8, 16, 16), decoder_channels=(8, 16, 16), latent_dim=32, codebook_size=64
-)
-
-
-def moving_squares(n: int, frames: int, size: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    videos = np.zeros((n, frames, size, size, 3), np.uint8)
-    for i in range(n):
-        pos = rng.uniform(2, size - 8, 2)
-        vel = rng.uniform(-1.5, 1.5, 2)
-        colour = rng.integers(80, 256, 3)
-        for t in range(frames):
-            x, y = np.clip(pos + t * vel, 0, size - 6).astype(int)
-            videos[i, t, y : y + 6, x : x + 6] = colour
-    return videos
 
 
 def test_tiny_tokenizer_loss_falls_over_30_steps() -> None:

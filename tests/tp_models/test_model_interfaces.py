@@ -31,16 +31,6 @@ from tp_models.scoring import PersistenceScorer, TrackBatch
 SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=1, ff_dim=32, feature_dim=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine, 2 OpenMP threads can be 10-100x
-    slower than one (threads wait on each other at every op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_inputs(b: int = 4, t: int = 12, seed: int = 0) -> dict[str, Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return {
@@ -97,7 +87,7 @@ def test_config_round_trip_and_strictness() -> None:
     config = ModelConfig(n_layers=2, frame_size=(96, 160), extractor_options={"latent": 8})
     data = json.loads(json.dumps(config.to_dict()))
     assert ModelConfig.from_dict(data) == config
-    with pytest.raises(ValueError, match="unknown ModelConfig keys"):
+    with pytest.raises(ValueError, match="unknown ModelConfig field"):
         ModelConfig.from_dict({**data, "n_layer": 3})
     with pytest.raises(ValueError, match="features must be one of"):
         ModelConfig(features="pixels")

@@ -18,16 +18,6 @@ from tp_models.scoring import TrackBatch
 CONFIG = ModelConfig(d_model=16, n_heads=2, n_layers=2, ff_dim=32, feature_dim=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine, 2 OpenMP threads can be 10-100x
-    slower than one (threads wait on each other at every op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_batch(b: int = 9, t: int = 25, seed: int = 0) -> TrackBatch:
     rng = np.random.default_rng(seed)
     observed = rng.random((b, t)) < 0.6

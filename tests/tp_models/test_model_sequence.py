@@ -10,16 +10,6 @@ from tp_models.model import ModelConfig, SimpleTransformerSequence, build_pipeli
 CONFIG = ModelConfig(d_model=32, n_heads=4, n_layers=2, ff_dim=64, feature_dim=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine, 2 OpenMP threads can be 10-100x
-    slower than one (threads wait on each other at every op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def track_inputs(b: int = 6, t: int = 20, seed: int = 0) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     observed = torch.rand(b, t, generator=gen) < 0.75

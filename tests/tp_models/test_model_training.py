@@ -22,16 +22,6 @@ MODEL = ModelConfig(
 TRAIN = TrainConfig(lr=3e-3, batch_size=64, max_epochs=4, patience=3, seed=7)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine, 2 OpenMP threads can be 10-100x
-    slower than one (threads wait on each other at every op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def toy_tracks(n: int, seed: int) -> TrackBatch:
     """Persistent tracks move smoothly and are seen most frames; negatives are brief
     (1-3 observations, moving like real ones) or clutter that jitters in place."""

@@ -22,7 +22,7 @@ Conventions (the whole package follows them):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from vector_quantize_pytorch import LFQ
 
+from tp_models.config import known_fields
 from tp_models.magvit.layers import (
     CausalConv3d,
     ChannelRMSNorm,
@@ -99,11 +100,7 @@ class TokenizerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenizerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown TokenizerConfig field(s): {', '.join(unknown)}.")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
     def latent_steps(self, frames: int) -> int:
         """Number of latent time steps for ``frames`` frames (raises if not ``1 + k*n``)."""

@@ -18,13 +18,14 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tp_models.config import known_fields
 from tp_models.magvit.tokenizer import MagVitTokenizer, check_num_frames, to_model_input, to_uint8
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -72,11 +73,7 @@ class TokenizerTrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenizerTrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown TokenizerTrainConfig field(s): {', '.join(unknown)}.")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 # -- metrics --------------------------------------------------------------------------------

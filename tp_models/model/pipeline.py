@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from tp_models.config import known_fields
 from tp_models.model.extractors import ConcatExtractor, build_extractor
 from tp_models.model.heads import PersistenceHead
 from tp_models.model.interfaces import FeatureExtractor, ModularTrackingPipeline
@@ -65,11 +66,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of ``to_dict``; unknown keys are an error, not silently dropped."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig keys {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 def _build_extractor(config: ModelConfig) -> FeatureExtractor:

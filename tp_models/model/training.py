@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tp_models.config import known_fields
 from tp_models.model.features import batch_to_tensors, valid_step_mask
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.scoring import TrackBatch
@@ -60,11 +61,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 @dataclass
