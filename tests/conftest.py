@@ -89,6 +89,7 @@ def tokenizer(small_store, mlflow_uri, tmp_path_factory):
             steps=30,
             batch_size=4,
             latent_dim=16,
+            spatial_downsample=8,
             codebook_size=64,
             checkpoints=str(checkpoints),
         )
