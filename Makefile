@@ -39,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/tp bench features
 
 clean:
-	rm -rf data/ mlruns/ mlflow.db .pytest_cache
+	rm -rf data/ checkpoints/ reports/ mlruns/ mlflow.db .pytest_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 from prefect import flow, get_run_logger
 
 from flows.params import FeaturesParams
@@ -37,7 +38,7 @@ def cache_features(params: FeaturesParams = DEFAULTS) -> dict[str, Any]:
     features = open_or_create_features(
         params.store, digest, shape, params.tokenizer_uri, params.overwrite
     )
-    todo = [int(c) for c in range(features.n_chunks) if not features.done_chunks()[c]]
+    todo = [int(c) for c in np.flatnonzero(~features.done_chunks())]
     encoded: list[int] = []
     if todo:
         with dask_runner(params.n_workers(), params.dask_address) as runner:
@@ -54,6 +55,7 @@ def cache_features(params: FeaturesParams = DEFAULTS) -> dict[str, Any]:
             encoded = [
                 c for chunks in run_all(runner, encode_chunks, calls, "features") for c in chunks
             ]
+    if not features.group.attrs.get("complete"):  # also after a kill between last chunk and here
         features.finalize()
     seconds = time.perf_counter() - began
     summary = {

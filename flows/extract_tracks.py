@@ -40,10 +40,18 @@ def track_store(runner: DaskTaskRunner, params: TracksParams) -> dict[str, Any]:
     )
     totals = {name: int(np.sum(values)) for name, values in quality.items()}
     n_tracks = int(tracks.read("n_tracks").sum())
+    dropped = int(tracks.read("n_dropped").sum())
+    if dropped:
+        logger.warning(
+            "%d tracks dropped: videos over the capacity of %d tracks",
+            dropped,
+            tracks.config["capacity"],
+        )
     videos = sum(stop - start for start, stop in map(tracks.bounds, redone))
     summary = {
         "tracks_group": tracks.group.path,
         "tracks": n_tracks,
+        "tracks_dropped": dropped,
         "chunks_redone": len(redone),
         "seconds": round(seconds, 3),
         "videos_tracked": videos,

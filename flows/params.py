@@ -175,6 +175,7 @@ class TrainParams(TrackerParams):
     tokenizer_uri: str = Field(
         "models:/magvit-tokenizer@candidate", description="tokenizer whose cached features to use"
     )
+    retrain: bool = Field(False, description="train anew even if this training finished before")
 
     @model_validator(mode="after")
     def _check_train(self) -> TrainParams:
@@ -222,6 +223,8 @@ class TokenizerParams(BaseModel):
         for name in ("steps", "batch_size", "latent_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)}).")
+        if not 0 < self.lr < 1:
+            raise ValueError(f"lr must be between 0 and 1 (got {self.lr}).")
         for name in ("codebook_size", "spatial_downsample"):
             value = getattr(self, name)
             if value < 2 or value & (value - 1):
@@ -239,3 +242,9 @@ class FeaturesParams(ComputeParams):
     checkpoints: str = Field("checkpoints", description="where the tokenizer file is kept")
     batch_size: int = Field(8, description="videos encoded at once per worker")
     overwrite: bool = Field(False, description="recompute the cache for this key")
+
+    @model_validator(mode="after")
+    def _check_features(self) -> FeaturesParams:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {self.batch_size}).")
+        return self

@@ -7,6 +7,8 @@ from typing import Any
 from prefect import flow
 
 from flows.params import TrainParams
+from storage.dataset import open_dataset
+from storage.errors import StoreError
 from storage.mlflow_store import connect, require_model
 from storage.track_reader import TrackSource
 from tasks.train import train_model
@@ -40,6 +42,7 @@ def train(params: TrainParams = DEFAULTS) -> dict[str, Any]:
         params.checkpoints,
         tags,
         features_hash,
+        params.retrain,
     )
 
 
@@ -47,4 +50,17 @@ def tokenizer_hash(params: TrainParams) -> str | None:
     """The checkpoint hash of the tokenizer whose cached features the model reads, if any."""
     if params.features == "statistical":
         return None
-    return require_model(params.tokenizer_uri).get("tokenizer.checkpoint_hash")
+    tokenizer = require_model(params.tokenizer_uri)
+    fingerprint = open_dataset(params.store).group.attrs.get("fingerprint")
+    if (tokenizer.get("data.fingerprint"), tokenizer.get("data.split_seed")) != (
+        fingerprint,
+        str(params.split_seed),
+    ):
+        trained_on = (tokenizer.get("data.fingerprint"), tokenizer.get("data.split_seed"))
+        raise StoreError(
+            f"tokenizer {params.tokenizer_uri} was trained on data {trained_on[0]} with "
+            f"split_seed {trained_on[1]}, this model uses {fingerprint} and "
+            f"{params.split_seed}: its training videos could be in this model's test split; run "
+            f"`tp train-tokenizer --store {params.store} --split-seed {params.split_seed}` first."
+        )
+    return tokenizer.get("tokenizer.checkpoint_hash")

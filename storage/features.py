@@ -35,10 +35,9 @@ def open_or_create_features(
     config = {
         "dataset_fingerprint": fingerprint,
         "checkpoint_hash": checkpoint_hash,
-        "tokenizer_uri": tokenizer_uri,
         "latent_shape": list(latent_shape),
     }
-    return ChunkedGroup.open_or_create(
+    group = ChunkedGroup.open_or_create(
         store,
         features_path(fingerprint, checkpoint_hash),
         kind=FEATURES,
@@ -49,6 +48,9 @@ def open_or_create_features(
         specs={LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")},
         overwrite=overwrite,
     )
+    # Informational only: one checkpoint has many URIs (@candidate, /3); the hash is the key.
+    group.group.attrs["tokenizer_uri"] = tokenizer_uri
+    return group
 
 
 def open_features(store: str, checkpoint_hash: str, complete: bool = True) -> ChunkedGroup:

@@ -13,7 +13,6 @@ from tp_models.scene import VIDEO_TYPES
 
 def describe(path: str, verify: bool = False) -> dict[str, Any]:
     dataset = open_dataset(path)
-    types = dataset.read("video_type")
     done = dataset.done_chunks()
     raw, stored = dataset.raw_bytes(), dataset.stored_bytes()
     info: dict[str, Any] = {
@@ -21,7 +20,8 @@ def describe(path: str, verify: bool = False) -> dict[str, Any]:
         "videos": dataset.n_items,
         "video_shape": list(dataset.group["videos"].shape[1:]),
         "videos_per_chunk": dataset.items_per_chunk,
-        "counts": {name: int((types == code).sum()) for code, name in enumerate(VIDEO_TYPES)},
+        # From the config, not the arrays: a garbled chunk must be reported, not crash this.
+        "counts": dict(zip(VIDEO_TYPES, dataset.config["counts"], strict=True)),
         "chunks_done": int(done.sum()),
         "chunks_total": dataset.n_chunks,
         "raw_bytes": raw,

@@ -46,6 +46,11 @@ def track_specs(frames: int, capacity: int = MAX_TRACKS) -> dict[str, ArraySpec]
 def open_or_create_tracks(
     store: str, dataset: ChunkedGroup, tracker_config: Mapping[str, Any], overwrite: bool = False
 ) -> ChunkedGroup:
+    if not dataset.group.attrs.get("complete"):
+        raise StoreError(
+            f"store {store!r} is not complete (generation was interrupted); resume it with "
+            "`tp generate` and the same parameters before extracting tracks."
+        )
     config = {
         "tracker": dict(tracker_config),
         "capacity": MAX_TRACKS,

@@ -69,14 +69,16 @@ def error_gallery(
     index: np.ndarray,
     scores: np.ndarray,
     truth: np.ndarray,
+    threshold: float,
     out: Path,
     per_side: int = 4,
 ) -> list[Path]:
     """Frames of the worst false positives and false negatives with the track drawn on them."""
     figures = []
+    predicted = scores >= threshold
     for name, wrong, order in (
-        ("false_positives", ~truth, -scores),  # transient tracks scored most persistent
-        ("false_negatives", truth, scores),  # persistent tracks scored least persistent
+        ("false_positives", ~truth & predicted, -scores),  # worst: transient, most persistent
+        ("false_negatives", truth & ~predicted, scores),  # worst: persistent, least persistent
     ):
         candidates = np.flatnonzero(wrong)
         worst = candidates[np.argsort(order[candidates])][:per_side]
@@ -121,5 +123,5 @@ def model_figures(
     return [
         confusion_figure(test, index, predicted, out / "confusion_full.png"),
         *attention_figures(model, test, np.array(samples), out),
-        *error_gallery(source, test, index, scores, truth, out),
+        *error_gallery(source, test, index, scores, truth, threshold, out),
     ]

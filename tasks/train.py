@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ import numpy as np
 import torch
 from prefect import get_run_logger, task
 
-from storage.mlflow_store import MODEL_NAME, flat_params, git_commit, log_and_register
+from storage.errors import StoreError
+from storage.mlflow_store import (
+    MODEL_NAME,
+    flat_params,
+    git_commit,
+    log_and_register,
+    require_model,
+    tracking_uri,
+)
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit
@@ -53,6 +62,28 @@ def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -
     return out
 
 
+def _run_exists(run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
+def _still_registered(summary_file: Path) -> dict[str, Any] | None:
+    """A finished training's summary, if its model is still in this tracking store."""
+    if not summary_file.exists():
+        return None
+    summary = json.loads(summary_file.read_text())
+    try:
+        require_model(summary["model_uri"])
+    except StoreError:
+        return None  # e.g. a new mlflow.db: train again rather than point at nothing
+    return summary
+
+
 @task(name="train-model")
 def train_model(
     store: str,
@@ -63,7 +94,9 @@ def train_model(
     checkpoints: str,
     tags: dict[str, str],
     features_hash: str | None = None,
+    retrain: bool = False,
 ) -> dict[str, Any]:
+    """Train, or resume / return the training with the same inputs; `retrain` starts anew."""
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
     source = TrackSource.open(store, tracker, features_hash)
@@ -71,11 +104,15 @@ def train_model(
     size = source.frame_size
     model_cfg = ModelConfig.from_dict({**model_config, "frame_size": [size, size]})
     train_cfg = TrainConfig.from_dict(train_config)
-    folder = Path(checkpoints) / run_key(source.fingerprint, model_cfg, train_cfg, split_seed)
+    key = run_key(source.fingerprint, model_cfg, train_cfg, split_seed)
+    if retrain:  # e.g. the nightly schedule: same inputs, a new run and model version
+        key += "-" + time.strftime("%Y%m%dT%H%M%S")
+    folder = Path(checkpoints) / key
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "summary.json").exists():
+    finished = _still_registered(folder / "summary.json")
+    if finished is not None:
         logger.info("training %s already finished; returning its summary", folder)
-        return json.loads((folder / "summary.json").read_text())
+        return finished
 
     resume = None
     if (folder / "last.pt").exists():
@@ -83,6 +120,9 @@ def train_model(
         logger.info("resuming from %s after epoch %d", folder / "last.pt", resume["epoch"])
     run_id_file = folder / "mlflow_run_id"
     run_id = run_id_file.read_text().strip() if run_id_file.exists() else None
+    if run_id is not None and not _run_exists(run_id):
+        logger.warning("MLflow run %s is not in %s: logging to a new run", run_id, tracking_uri())
+        run_id = None
     pipeline = build_pipeline(model_cfg, seed=train_cfg.seed)
     val_batch, _ = source.load(splits["val"])
 

@@ -40,9 +40,9 @@ def test_cached_latents_are_the_encoder_output(tokenizer, small_store):
 
 
 def test_cache_rerun_encodes_nothing_and_resumes_a_lost_chunk(tokenizer, small_store):
-    params = FeaturesParams(
+    params = FeaturesParams(  # the same checkpoint by its alias: the hash is the key, not the URI
         store=small_store,
-        tokenizer_uri=tokenizer["summary"]["tokenizer_uri"],
+        tokenizer_uri="models:/magvit-tokenizer@candidate",
         workers=1,
         checkpoints=str(tokenizer["checkpoints"]),
     )

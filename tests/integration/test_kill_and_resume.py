@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout[resumed.stdout.index("{") :])
+    assert summary["chunks_redone"] == 40 - partial  # only what was not done before
     subprocess.run(
         [str(BIN / "tp"), "generate", "--store", str(clean), *ARGS],
         check=True,

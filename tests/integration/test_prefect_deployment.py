@@ -73,7 +73,12 @@ def test_generate_data_deployment_runs_on_a_worker(tmp_path):
         states = [run["state"]["type"] for run in runs if run["state"]["type"] != "SCHEDULED"]
         assert states == ["COMPLETED"], states
         deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
-        assert {d["name"] for d in deployments} == {"default", "nightly"}
+        flows = {f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", json={}).json()}
+        assert {(flows[d["flow_id"]], d["name"]) for d in deployments} == {
+            ("generate-data", "default"),
+            ("train", "nightly"),
+            ("evaluate", "default"),
+        }
 
     group = zarr.open_group(str(store), mode="r")
     assert group.attrs["complete"] and group["videos"].shape == (8, 9, 64, 64, 3)

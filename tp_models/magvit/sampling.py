@@ -33,7 +33,7 @@ TimeRule = Literal["containing", "completed"]
 
 
 def latent_step_for_frames(
-    num_frames: int, temporal_downsample: int = 4, time_rule: TimeRule = "containing"
+    num_frames: int, temporal_downsample: int = 4, time_rule: TimeRule = "completed"
 ) -> np.ndarray:
     """Latent step each frame reads, ``(num_frames,)`` int64 (see module docstring)."""
     t = np.arange(num_frames)
@@ -76,7 +76,7 @@ def sample_latents_along_track(
     frame_size: int | tuple[int, int] = 128,
     num_frames: int | None = None,
     temporal_downsample: int = 4,
-    time_rule: TimeRule = "containing",
+    time_rule: TimeRule = "completed",
 ) -> ArrayLike:
     """Sample one video's latents along ``M`` tracks.
 

@@ -57,6 +57,12 @@ class TokenizerTrainConfig:
     commitment_weight: float = 0.01
     clip_frames: int | None = 9
     crop_size: int | None = 32
+    # Whole-frame PSNR is decided by the background (~99 % of pixels): crops only around
+    # objects never taught the decoder to draw black cells, so some crops are uniform.
+    object_crop_fraction: float = 0.5
+    # The entropy term spreads tokens over the codebook, including black background, which
+    # then decodes slightly noisy; it is needed early (against collapse), not at the end.
+    entropy_fade_steps: int | None = 200
     log_every: int = 50
     num_threads: int | None = None
 
@@ -216,8 +222,9 @@ def _crop_batch(
 ) -> torch.Tensor:
     """Random sub-clip and object-centred crop of store-layout uint8 ``(B, T, H, W, 3)``.
 
-    Crops are centred near a random lit pixel: the frames are mostly black, and uniformly
-    placed crops would spend most of the budget learning to draw black.
+    A fraction ``object_crop_fraction`` of crops is centred near a random lit pixel (the
+    frames are mostly black: uniform crops alone would spend most of the budget on black),
+    the rest is placed uniformly so the background is learned too.
     """
     n, frames, height, width, _ = video.shape
     if config.clip_frames is not None and config.clip_frames < frames:
@@ -231,7 +238,8 @@ def _crop_batch(
     lit = video.amax(dim=(1, 4)) > 0  # (B, H, W)
     for i in range(n):
         rows, cols = torch.nonzero(lit[i], as_tuple=True)
-        if rows.numel():
+        centred = float(torch.rand((), generator=gen)) < config.object_crop_fraction
+        if rows.numel() and centred:
             k = int(torch.randint(0, rows.numel(), (1,), generator=gen))
             jitter = torch.randint(-size // 4, size // 4 + 1, (2,), generator=gen)
             cy, cx = int(rows[k] + jitter[0]), int(cols[k] + jitter[1])
@@ -291,9 +299,12 @@ def train_tokenizer(
 
         out = model(x)
         recon = recon_fn(out.recon, x)
+        entropy_weight = config.entropy_weight
+        if config.entropy_fade_steps:
+            entropy_weight *= max(0.0, 1.0 - step / config.entropy_fade_steps)
         loss = (
             config.recon_weight * recon
-            + config.entropy_weight * out.entropy_loss
+            + entropy_weight * out.entropy_loss
             + config.commitment_weight * out.commitment_loss
         )
         optimizer.zero_grad(set_to_none=True)
