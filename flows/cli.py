@@ -215,12 +215,24 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 def cmd_cache_features(args: argparse.Namespace) -> int:
     from flows.params import FeaturesParams, parse
     from storage.dataset import open_dataset
+    from storage.errors import StoreError
+    from storage.features import open_features
     from storage.mlflow_store import connect, require_model
 
     params = parse(FeaturesParams, **_model_values(args, FeaturesParams))
     open_dataset(params.store)
     connect()
-    require_model(params.tokenizer_uri)
+    digest = require_model(params.tokenizer_uri).get("tokenizer.checkpoint_hash", "")
+    try:
+        cached = not params.overwrite and bool(open_features(params.store, digest))
+    except StoreError:
+        cached = False
+    if cached:  # nothing to encode: no Dask cluster to start
+        with prefect_ready():
+            from flows.cache_features import cache_features
+
+            _print_json(cache_features(params))
+        return 0
     with local_services(params.n_workers(), params.dask_address, ("tasks.features",)) as address:
         from flows.cache_features import cache_features
 

@@ -116,6 +116,32 @@ def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
     return model, params
 
 
+def run_exists(run_id: str) -> bool:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
+def finished_summary(summary_file: Path, uri_key: str) -> dict[str, Any] | None:
+    """A finished run's summary, if the model it registered (`summary[uri_key]`) is still in
+    this tracking store; None means: run it (again), e.g. after a fresh mlflow.db."""
+    import json
+
+    if not summary_file.exists():
+        return None
+    summary = json.loads(summary_file.read_text())
+    try:
+        require_model(summary[uri_key])
+    except StoreError:
+        return None
+    return summary
+
+
 def log_and_register(model: Any, name: str, alias: str = CANDIDATE) -> str:
     """Log a torch module to the active run, register it as `name@alias`; returns the version.
 

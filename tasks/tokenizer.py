@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -19,6 +21,7 @@ from storage.dataset import open_dataset
 from storage.mlflow_store import (
     TOKENIZER_ARTIFACT,
     TOKENIZER_NAME,
+    finished_summary,
     flat_params,
     git_commit,
     log_and_register,
@@ -71,6 +74,14 @@ def train_tokenizer_task(
     config = TokenizerConfig.from_dict(tokenizer_config)
     train_cfg = TokenizerTrainConfig.from_dict(train_config)
     config.latent_steps(dataset.group["videos"].shape[1])  # 1 + 4n frames, or a clear error
+    key = json.dumps([dataset.fingerprint(), config.to_dict(), train_cfg.to_dict(), split_seed])
+    summary_file = (
+        Path(checkpoints) / f"tokenizer-run-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    )
+    finished = finished_summary(summary_file, "tokenizer_uri")
+    if finished is not None:
+        logger.info("this tokenizer training already finished: %s", finished["tokenizer_uri"])
+        return finished
     model = MagVitTokenizer(config)
     held_out = np.sort(splits["val"][:HELD_OUT_VIDEOS])
     held_out_videos = np.stack([dataset.read("videos", i, i + 1)[0] for i in held_out])
@@ -127,5 +138,6 @@ def train_tokenizer_task(
         "train_seconds": round(history[-1]["seconds"], 1) if history else 0.0,
         **{f"heldout_{k}": v for k, v in held_out_metrics.items()},
     }
+    summary_file.write_text(json.dumps(summary, indent=2))
     logger.info("tokenizer trained: %s", summary)
     return summary

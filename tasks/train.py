@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from prefect import get_run_logger, task
 
-from storage.errors import StoreError
 from storage.mlflow_store import (
     MODEL_NAME,
+    finished_summary,
     flat_params,
     git_commit,
     log_and_register,
-    require_model,
+    run_exists,
     tracking_uri,
 )
 from storage.track_reader import TrackSource, shuffled_training_batches
@@ -62,28 +62,6 @@ def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -
     return out
 
 
-def _run_exists(run_id: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow.get_run(run_id)
-    except MlflowException:
-        return False
-    return True
-
-
-def _still_registered(summary_file: Path) -> dict[str, Any] | None:
-    """A finished training's summary, if its model is still in this tracking store."""
-    if not summary_file.exists():
-        return None
-    summary = json.loads(summary_file.read_text())
-    try:
-        require_model(summary["model_uri"])
-    except StoreError:
-        return None  # e.g. a new mlflow.db: train again rather than point at nothing
-    return summary
-
-
 @task(name="train-model")
 def train_model(
     store: str,
@@ -109,7 +87,7 @@ def train_model(
         key += "-" + time.strftime("%Y%m%dT%H%M%S")
     folder = Path(checkpoints) / key
     folder.mkdir(parents=True, exist_ok=True)
-    finished = _still_registered(folder / "summary.json")
+    finished = finished_summary(folder / "summary.json", "model_uri")
     if finished is not None:
         logger.info("training %s already finished; returning its summary", folder)
         return finished
@@ -120,7 +98,7 @@ def train_model(
         logger.info("resuming from %s after epoch %d", folder / "last.pt", resume["epoch"])
     run_id_file = folder / "mlflow_run_id"
     run_id = run_id_file.read_text().strip() if run_id_file.exists() else None
-    if run_id is not None and not _run_exists(run_id):
+    if run_id is not None and not run_exists(run_id):
         logger.warning("MLflow run %s is not in %s: logging to a new run", run_id, tracking_uri())
         run_id = None
     pipeline = build_pipeline(model_cfg, seed=train_cfg.seed)
