@@ -60,9 +60,10 @@ class TokenizerTrainConfig:
     # Whole-frame PSNR is decided by the background (~99 % of pixels): crops only around
     # objects never taught the decoder to draw black cells, so some crops are uniform.
     object_crop_fraction: float = 0.5
-    # The entropy term spreads tokens over the codebook, including black background, which
-    # then decodes slightly noisy; it is needed early (against collapse), not at the end.
-    entropy_fade_steps: int | None = 200
+    # Fading the entropy term out (linearly, to 0 at this step) was meant to stop background
+    # tokens being spread over the codebook; measured at 200 of 800 steps: held-out PSNR
+    # 27.2 dB (no gain) and the codebook collapsed to 0.6 % usage. Off by default.
+    entropy_fade_steps: int | None = None
     log_every: int = 50
     num_threads: int | None = None
 
