@@ -41,13 +41,17 @@ def test_time_step_rule() -> None:
     assert all(latent_step_for_frames(25)[t] == t // 4 for t in range(25))  # causal default
 
 
+# Spatial tests pin the "containing" rule so their expected steps stay simple; the causal
+# default ("completed") has its own tests below.
+
+
 def test_values_at_cell_centres_and_between_them() -> None:
     latents = coded_latents()
     positions = torch.full((3, FRAMES, 2), float("nan"))
     positions[0, :] = torch.tensor([cell_centre(5), cell_centre(2)])  # x = col 5, y = row 2
     positions[1, :] = torch.tensor([cell_centre(5.5), cell_centre(2)])  # halfway to col 6
     positions[2, :] = torch.tensor([cell_centre(3), cell_centre(7.25)])  # a quarter to row 8
-    features = sample_latents_along_track(latents, positions, FRAME, FRAMES)
+    features = sample_latents_along_track(latents, positions, FRAME, FRAMES, time_rule="containing")
     assert features.shape == (3, FRAMES, 2)
     step = torch.tensor([math.ceil(t / 4) for t in range(FRAMES)], dtype=torch.float32)
     torch.testing.assert_close(features[0, :, 0], 1000 * step + 25)
@@ -68,7 +72,7 @@ def test_pixel_inside_a_cell_reads_mostly_that_cell() -> None:
 def test_borders_clamp_to_the_edge_cells() -> None:
     latents = coded_latents()
     positions = torch.tensor([[[-3.0, -3.0]], [[200.0, 127.0]]]).expand(2, 5, 2)
-    features = sample_latents_along_track(latents[:2], positions, FRAME, 5)
+    features = sample_latents_along_track(latents[:2], positions, FRAME, 5, time_rule="containing")
     torch.testing.assert_close(features[0, :, 0], torch.tensor([0.0, 1000, 1000, 1000, 1000]))
     torch.testing.assert_close(features[1, 0, 0], torch.tensor(165.0))  # row 15, col 15
 
@@ -79,7 +83,9 @@ def test_unobserved_frames_carry_forward_and_zero_before_first_seen() -> None:
     positions[0, 3] = torch.tensor([cell_centre(1), cell_centre(1)])
     positions[0, 4] = torch.tensor([cell_centre(4), cell_centre(0)])
     positions[0, 7] = torch.tensor([cell_centre(9), cell_centre(2)])
-    features = sample_latents_along_track(latents[:3], positions, FRAME, 9)[0, :, 0]
+    features = sample_latents_along_track(latents[:3], positions, FRAME, 9, time_rule="containing")[
+        0, :, 0
+    ]
     expected = torch.tensor([0, 0, 0, 1011, 1004, 2004, 2004, 2029, 2029], dtype=torch.float32)
     torch.testing.assert_close(features, expected)
     _, started = forward_fill_positions(positions)
