@@ -32,20 +32,6 @@ from tp_models.tracker import TrackerConfig, VideoTracks, track_detections
 # several tracks, and noise adds short ones. 64 leaves ample room (overflow is counted).
 MAX_TRACKS = 64
 
-TRACK_ARRAY_FIELDS = (
-    "position",
-    "observed",
-    "area",
-    "color",
-    "loglik",
-    "object",
-    "purity",
-    "kind",
-    "label",
-    "n_tracks",
-    "n_dropped",
-)
-
 
 @dataclass
 class LabelledVideo:

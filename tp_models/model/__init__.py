@@ -11,7 +11,6 @@ from tp_models.model.extractors import (
     SimpleStatisticalExtractor,
     build_extractor,
     register_extractor,
-    registered_extractors,
 )
 from tp_models.model.features import (
     KINEMATIC_FEATURE_NAMES,
@@ -65,7 +64,6 @@ __all__ = [
     "load_pipeline",
     "observation_step",
     "register_extractor",
-    "registered_extractors",
     "save_checkpoint",
     "valid_step_mask",
 ]

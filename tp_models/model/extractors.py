@@ -141,10 +141,6 @@ def register_extractor(name: str, builder: ExtractorBuilder) -> None:
     _EXTRACTOR_BUILDERS[name] = builder
 
 
-def registered_extractors() -> tuple[str, ...]:
-    return tuple(_EXTRACTOR_BUILDERS)
-
-
 def build_extractor(name: str, config: ModelConfig) -> FeatureExtractor:
     """The extractor called ``name``, built from ``config``."""
     if name not in _EXTRACTOR_BUILDERS:

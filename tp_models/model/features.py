@@ -233,20 +233,3 @@ def batch_to_tensors(
     if with_label:
         out["label"] = torch.as_tensor(np.asarray(batch.label, dtype=np.float32), device=device)
     return out
-
-
-def kinematic_features_np(
-    position: np.ndarray,
-    observed: np.ndarray,
-    frame_size: tuple[int, int] = (128, 128),
-    motion_scale: float = 4.0,
-) -> np.ndarray:
-    """numpy face of ``kinematic_features`` for analysis and classical baselines."""
-    with torch.no_grad():
-        feats = kinematic_features(
-            torch.as_tensor(np.asarray(position, dtype=np.float32)),
-            torch.as_tensor(np.asarray(observed, dtype=bool)),
-            frame_size,
-            motion_scale,
-        )
-    return feats.numpy()
