@@ -57,9 +57,10 @@ class TokenizerTrainConfig:
     commitment_weight: float = 0.01
     clip_frames: int | None = 9
     crop_size: int | None = 32
-    # Whole-frame PSNR is decided by the background (~99 % of pixels): crops only around
-    # objects never taught the decoder to draw black cells, so some crops are uniform.
-    object_crop_fraction: float = 0.5
+    # Fraction of crops centred on objects (the rest uniform, mostly black). Measured on the
+    # default store, 800 steps, 8x8 cells: 1.0 -> held-out PSNR 27.9 dB, 76 % codebook
+    # usage; 0.5 -> 26.0 dB, 3 % (the background is learned anyway, the objects less).
+    object_crop_fraction: float = 1.0
     # Fading the entropy term out (linearly, to 0 at this step) was meant to stop background
     # tokens being spread over the codebook; measured at 200 of 800 steps: held-out PSNR
     # 27.2 dB (no gain) and the codebook collapsed to 0.6 % usage. Off by default.
