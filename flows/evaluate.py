@@ -10,7 +10,13 @@ from prefect import flow, get_run_logger
 
 from flows.params import EvaluateParams
 from storage.errors import StoreError
-from storage.mlflow_store import connect, git_commit, model_version_run, require_model
+from storage.mlflow_store import (
+    connect,
+    flat_params,
+    git_commit,
+    model_version_run,
+    require_model,
+)
 from storage.track_reader import TrackSource
 from tasks.evaluate import evaluate_scorers
 from tasks.inspect_model import model_figures
@@ -21,13 +27,15 @@ DEFAULTS = EvaluateParams()
 
 
 def check_model_fits_store(run_params: dict[str, str], source: TrackSource, model_uri: str) -> None:
-    """A model only scores tracks shaped like the ones it was trained on."""
+    """A model only scores tracks shaped like, and made like, the ones it was trained on."""
     expected = {"data.frame_size": str(source.frame_size), "data.frames": str(source.frames)}
+    expected.update(flat_params("tracker", source.tracks.config["tracker"]))
     for key, value in expected.items():
         if run_params.get(key) not in (None, value):
             raise StoreError(
-                f"model {model_uri} was trained on {key.split('.')[1]}={run_params[key]}, "
-                f"but store {source.store!r} has {value}; evaluate it on a store like its own."
+                f"model {model_uri} was trained on {key.removeprefix('data.')}={run_params[key]}, "
+                f"but store {source.store!r} has {value}; evaluate it on a store like its own "
+                "(and with the tracker options it was trained with)."
             )
 
 

@@ -90,3 +90,18 @@ def test_train_needs_tracks_and_a_reachable_tracking_server(
     assert "does not answer" in capsys.readouterr().err
     assert main(["train", "--store", tiny_store, "--features", "colour"]) == 2
     assert "features" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_tracks_from_another_tracker_config(
+    trained, small_store, tmp_path, capsys
+):
+    import shutil
+
+    from flows.extract_tracks import extract_tracks
+    from flows.params import TracksParams
+
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(small_store, copy)
+    extract_tracks(TracksParams(store=str(copy), max_misses=3, workers=1))
+    assert main(["evaluate", "--store", str(copy), "--max-misses", "3"]) == 2
+    assert "tracker.max_misses=2" in capsys.readouterr().err
