@@ -26,15 +26,20 @@ def prefect_harness():
 TINY = dict(persistent=4, brief=4, noise=2, mixed=2, videos_per_chunk=3, frames=9, size=64)
 
 
-@pytest.fixture(scope="session")
-def tiny_store(prefect_harness, tmp_path_factory):
-    """A 12-video store with tracks, made once by the real generate-data flow (1 worker)."""
+def _generated_store(tmp_path_factory, name: str, workers: int, config: dict) -> str:
+    """A store with tracks, made by the real generate-data flow."""
     from flows.generate_data import generate_data
     from flows.params import GenerateParams
 
-    path = str(tmp_path_factory.mktemp("stores") / "tiny.zarr")
-    generate_data(GenerateParams(store=path, workers=1, **TINY))
+    path = str(tmp_path_factory.mktemp("stores") / f"{name}.zarr")
+    generate_data(GenerateParams(store=path, workers=workers, **config))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_store(prefect_harness, tmp_path_factory):
+    """A 12-video store with tracks, made once per session on 1 worker."""
+    return _generated_store(tmp_path_factory, "tiny", 1, TINY)
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +61,7 @@ SMALL = dict(persistent=40, brief=40, noise=10, mixed=10, videos_per_chunk=10, f
 @pytest.fixture(scope="session")
 def small_store(prefect_harness, tmp_path_factory):
     """100 videos with tracks: enough for a model to learn something in a few epochs."""
-    from flows.generate_data import generate_data
-    from flows.params import GenerateParams
-
-    path = str(tmp_path_factory.mktemp("stores") / "small.zarr")
-    generate_data(GenerateParams(store=path, workers=2, **SMALL))
-    return path
+    return _generated_store(tmp_path_factory, "small", 2, SMALL)
 
 
 @pytest.fixture(scope="session")
