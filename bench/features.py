@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 
 from bench.common import BIN, emit, last_json, median, run_measured
-from storage.dataset import open_dataset
+from storage.store import Store
 from tp_models.magvit import load_tokenizer
 
 
 def single_process_videos_per_s(store: str, checkpoint: str, n_videos: int = 50) -> float:
     torch.set_num_threads(os.cpu_count() or 1)
     tokenizer = load_tokenizer(checkpoint)
-    videos = open_dataset(store).read("videos", 0, n_videos)
+    videos = Store.open(store).dataset.read("videos", 0, n_videos)
     with torch.inference_mode():
         tokenizer.encode(videos[:2])
         began = time.perf_counter()

@@ -8,16 +8,15 @@ import time
 from pathlib import Path
 
 from bench.common import BIN, emit, last_json, median, run_measured
-from flows.params import TracksParams
-from storage.dataset import open_dataset
+from storage.store import Store
 from tp_models.track_arrays import extract_and_label
 from tp_models.tracker import TrackerConfig
 
 
 def single_process_videos_per_s(store: str, n_videos: int) -> float:
     """The same detection + tracking + labelling, one process, no Prefect or Dask."""
-    dataset = open_dataset(store)
-    config = TrackerConfig.from_dict(TracksParams().tracker())
+    dataset = Store.open(store).dataset
+    config = TrackerConfig()
     done, seconds, chunk = 0, 0.0, 0
     while done < n_videos and chunk < dataset.n_chunks:
         data = dataset.read_chunk(chunk, ["videos", "masks", "gt_kind"])
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             run_measured([str(BIN / "tp"), "generate", "--store", store, "--no-extract-tracks"])
         runs = []
         for _ in range(args.repeats):
-            measured = run_measured([str(BIN / "tp"), "tracks", store, "--overwrite"])
+            measured = run_measured([str(BIN / "tp"), "tracks", "--store", store, "--overwrite"])
             summary = last_json(measured.stdout)
             runs.append(
                 {
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         single = [single_process_videos_per_s(store, 500) for _ in range(args.repeats)]
     flow_rate = median([r["videos_per_s"] for r in runs])
     single_rate = median(single)
-    videos = open_dataset(store).n_items if args.store else runs[0]["videos_tracked"]
+    videos = Store.open(store).dataset.n_items if args.store else runs[0]["videos_tracked"]
     results = {
         "runs": runs,
         "videos": videos,

@@ -8,16 +8,21 @@ from typing import Any
 import numpy as np
 from prefect import flow, get_run_logger
 
-from flows.params import FeaturesParams
-from flows.runner import dask_runner, run_all, split
-from storage.dataset import open_dataset
-from storage.features import open_or_create_features
-from storage.mlflow_store import connect, tokenizer_checkpoint
-from tasks.features import encode_chunks
+from flows.runner import dask_runner, map_chunks
+from storage.mlflow_store import connect, require_model, tokenizer_checkpoint
+from storage.store import Store
+from tasks.features import EncodeVideos
+from tasks.specs import FeaturesSpec
 from tp_models.magvit import load_tokenizer
 
-TASKS_PER_WORKER = 2
-DEFAULTS = FeaturesParams()
+TASKS_PER_WORKER = 2  # encoding a chunk takes seconds: fewer, larger tasks
+
+
+def check(spec: FeaturesSpec) -> None:
+    """Refuse a missing store or tokenizer before any service starts."""
+    Store.open(spec.store).fingerprint  # noqa: B018 - raises a clear error if incomplete
+    connect()
+    require_model(spec.tokenizer_uri)
 
 
 def latent_shape(checkpoint: str, frames: int, size: int) -> tuple[int, int, int, int]:
@@ -27,34 +32,24 @@ def latent_shape(checkpoint: str, frames: int, size: int) -> tuple[int, int, int
 
 
 @flow(name="cache-features", log_prints=True)
-def cache_features(params: FeaturesParams = DEFAULTS) -> dict[str, Any]:
-    """Resumable: chunks done and intact are skipped; a finished cache returns at once."""
+def cache_features(spec: FeaturesSpec = FeaturesSpec()) -> dict[str, Any]:
+    """Resumable: chunks done and intact are skipped; a finished cache starts no Dask cluster."""
     logger = get_run_logger()
     began = time.perf_counter()
     connect()
-    checkpoint, digest = tokenizer_checkpoint(params.tokenizer_uri, params.checkpoints)
-    videos = open_dataset(params.store).group["videos"]
-    shape = latent_shape(str(checkpoint), videos.shape[1], videos.shape[2])
-    features = open_or_create_features(
-        params.store, digest, shape, params.tokenizer_uri, params.overwrite
-    )
+    checkpoint, digest = tokenizer_checkpoint(spec.tokenizer_uri, spec.checkpoints)
+    store = Store.open(spec.store)
+    shape = latent_shape(str(checkpoint), store.frames, store.frame_size)
+    features = store.create_features(digest, shape, spec.overwrite)
+    features.group.attrs["tokenizer_uri"] = spec.tokenizer_uri  # informational: the hash is key
     todo = [int(c) for c in np.flatnonzero(~features.done_chunks())]
-    encoded: list[int] = []
+    encoded = []
     if todo:
-        with dask_runner(params.n_workers(), params.dask_address) as runner:
-            calls = [
-                {
-                    "store": params.store,
-                    "checkpoint": str(checkpoint),
-                    "checkpoint_hash": digest,
-                    "chunks": part,
-                    "batch_size": params.batch_size,
-                }
-                for part in split(todo, params.n_workers() * TASKS_PER_WORKER)
-            ]
-            encoded = [
-                c for chunks in run_all(runner, encode_chunks, calls, "features") for c in chunks
-            ]
+        stage = EncodeVideos(str(checkpoint), digest, spec.batch_size)
+        workers = spec.compute.n_workers()
+        with dask_runner(spec.compute) as runner:
+            results = map_chunks(runner, stage, store, todo, workers, TASKS_PER_WORKER)
+        encoded = [r for r in results if not r.skipped]
     if not features.group.attrs.get("complete"):  # also after a kill between last chunk and here
         features.finalize()
     seconds = time.perf_counter() - began
@@ -62,7 +57,7 @@ def cache_features(params: FeaturesParams = DEFAULTS) -> dict[str, Any]:
         "features_group": features.group.path,
         "checkpoint_hash": digest,
         "latent_shape": list(shape),
-        "videos_encoded": sum(b - a for a, b in map(features.bounds, encoded)),
+        "videos_encoded": sum(r.items for r in encoded),
         "seconds": round(seconds, 2),
         "stored_mb": round(features.stored_bytes() / 1e6, 1),
         "raw_mb": round(features.raw_bytes() / 1e6, 1),

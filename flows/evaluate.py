@@ -8,7 +8,6 @@ from typing import Any
 import mlflow
 from prefect import flow, get_run_logger
 
-from flows.params import EvaluateParams
 from storage.errors import StoreError
 from storage.mlflow_store import (
     connect,
@@ -17,25 +16,28 @@ from storage.mlflow_store import (
     model_version_run,
     require_model,
 )
+from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.evaluate import evaluate_scorers
 from tasks.inspect_model import model_figures
+from tasks.specs import EvaluateSpec
 from tasks.train import report_metrics
 from tp_models.baselines import default_baselines
-
-DEFAULTS = EvaluateParams()
 
 
 def check_model_fits_store(run_params: dict[str, str], source: TrackSource, model_uri: str) -> None:
     """A model only scores tracks shaped like, and made like, the ones it was trained on."""
-    expected = {"data.frame_size": str(source.frame_size), "data.frames": str(source.frames)}
-    expected.update(flat_params("tracker", source.tracks.config["tracker"]))
+    expected = {
+        "data.frame_size": str(source.store.frame_size),
+        "data.frames": str(source.store.frames),
+    }
+    expected.update(flat_params("tracker", source.tracker))
     for key, value in expected.items():
         if run_params.get(key) not in (None, value):
             raise StoreError(
                 f"model {model_uri} was trained on {key.removeprefix('data.')}={run_params[key]}, "
-                f"but store {source.store!r} has {value}; evaluate it on a store like its own "
-                "(and with the tracker options it was trained with)."
+                f"but store {source.store.url!r} has {value}; evaluate it on a store like its own "
+                "(and on tracks made with the tracker options it was trained with)."
             )
 
 
@@ -45,47 +47,56 @@ def features_hash(run_params: dict[str, str]) -> str | None:
     return None if value == "None" else value
 
 
-def check_evaluate(params: EvaluateParams) -> None:
-    """Refuse what cannot be evaluated before any work (and any Prefect run) starts."""
+def check(spec: EvaluateSpec) -> tuple[dict[str, str], TrackSource]:
+    """The model's training params and the tracks to score, or a clear error before any work."""
     connect()
-    run_params = require_model(params.model_uri)
-    source = TrackSource.open(params.store, params.tracker(), features_hash(run_params))
-    check_model_fits_store(run_params, source, params.model_uri)
+    run_params = require_model(spec.model_uri)
+    store = Store.open(spec.store)
+    tracks = spec.tracks or _own_tracks(run_params, store)
+    source = TrackSource.open(store, tracks, features_hash(run_params))
+    check_model_fits_store(run_params, source, spec.model_uri)
+    return run_params, source
+
+
+def _own_tracks(run_params: dict[str, str], store: Store) -> str | None:
+    """The tracks the model was trained on, when this store has them (else the default)."""
+    key = run_params.get("data.tracks")
+    return key if key in store.tracks_keys() else None
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate(params: EvaluateParams = DEFAULTS) -> dict[str, Any]:
+def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     logger = get_run_logger()
-    connect()
-    model, run_params = model_version_run(params.model_uri)
-    source = TrackSource.open(params.store, params.tracker(), features_hash(run_params))
-    check_model_fits_store(run_params, source, params.model_uri)
+    run_params, source = check(spec)
+    model, _ = model_version_run(spec.model_uri)
     split_seed = int(run_params.get("data.split_seed", 0))
     same_data = run_params.get("data.fingerprint") == source.fingerprint
     if not same_data:
         logger.warning(
             "model %s was trained on other data (fingerprint %s, store has %s): its split "
             "seed is reused, but the test split is not the one held out at training",
-            params.model_uri,
+            spec.model_uri,
             run_params.get("data.fingerprint"),
             source.fingerprint,
         )
     model.name = "model"
-    out = Path(params.out)
+    out = Path(spec.out)
     result = evaluate_scorers(source, [*default_baselines(), model], split_seed, out)
-    result.report["model"] = {"uri": params.model_uri, "trained_on_this_data": same_data}
+    result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
     figures = model_figures(model, source, result.test, result.report, out)
     with mlflow.start_run(run_name="evaluate"):
         mlflow.set_tags(
             {
                 "flow": "evaluate",
-                "model_uri": params.model_uri,
+                "model_uri": spec.model_uri,
                 "features": run_params.get("model.features", "unknown"),
                 "dataset_fingerprint": source.fingerprint,
                 "git_commit": git_commit(),
             }
         )
-        mlflow.log_params({"store": params.store, "split_seed": split_seed})
+        mlflow.log_params(
+            {"store": spec.store, "tracks": source.tracks_key, "split_seed": split_seed}
+        )
         metrics = report_metrics(result.report, "model")
         for name in result.report["scorers"]:
             if name != "model":

@@ -9,37 +9,33 @@ import numpy as np
 from prefect import flow, get_run_logger
 from prefect_dask import DaskTaskRunner
 
-from flows.params import TracksParams
-from flows.runner import dask_runner, run_all, split
-from storage.dataset import open_dataset
-from storage.tracks import open_or_create_tracks, split_quality
-from tasks.tracks import extract_track_chunks
+from flows.runner import dask_runner, map_chunks
+from storage.store import Store
+from storage.tracks import split_quality
+from tasks.specs import TracksSpec
+from tasks.tracks import ExtractTracks
 from tp_models.labels import summarize_quality
 
-TASKS_PER_WORKER = 4
-DEFAULTS = TracksParams()
+
+def check(spec: TracksSpec) -> None:
+    """Refuse a missing or unfinished store before any service starts."""
+    Store.open(spec.store).fingerprint  # noqa: B018 - raises a clear error if incomplete
 
 
-def track_store(runner: DaskTaskRunner, params: TracksParams) -> dict[str, Any]:
+def track_store(runner: DaskTaskRunner, store: Store, spec: TracksSpec) -> dict[str, Any]:
     """Track every unfinished chunk on `runner`; shared by this flow and generate-data."""
     logger = get_run_logger()
     began = time.perf_counter()
-    dataset = open_dataset(params.store)
-    tracks = open_or_create_tracks(params.store, dataset, params.tracker(), params.overwrite)
-    calls = [
-        {"store": params.store, "tracker": params.tracker(), "chunks": part}
-        for part in split(list(range(tracks.n_chunks)), params.n_workers() * TASKS_PER_WORKER)
-    ]
-    redone = [
-        c for chunks in run_all(runner, extract_track_chunks, calls, "tracks") for c in chunks
-    ]
+    tracks = store.create_tracks(spec.tracker.to_dict(), spec.overwrite)
+    stage = ExtractTracks(key=tracks.group.basename)
+    results = map_chunks(runner, stage, store, range(tracks.n_chunks), spec.compute.n_workers())
     seconds = time.perf_counter() - began
     tracks.finalize()
+    store.mark_last_tracks(tracks)
     _, quality = split_quality(
         {n: tracks.read(n) for n in tracks.array_names if n.startswith("quality_")}
     )
     totals = {name: int(np.sum(values)) for name, values in quality.items()}
-    n_tracks = int(tracks.read("n_tracks").sum())
     dropped = int(tracks.read("n_dropped").sum())
     if dropped:
         logger.warning(
@@ -47,12 +43,12 @@ def track_store(runner: DaskTaskRunner, params: TracksParams) -> dict[str, Any]:
             dropped,
             tracks.config["capacity"],
         )
-    videos = sum(stop - start for start, stop in map(tracks.bounds, redone))
+    videos = sum(r.items for r in results if not r.skipped)
     summary = {
         "tracks_group": tracks.group.path,
-        "tracks": n_tracks,
+        "tracks": int(tracks.read("n_tracks").sum()),
         "tracks_dropped": dropped,
-        "chunks_redone": len(redone),
+        "chunks_redone": sum(not r.skipped for r in results),
         "seconds": round(seconds, 3),
         "videos_tracked": videos,
         "videos_per_s": round(videos / max(seconds, 1e-9), 1),
@@ -64,7 +60,8 @@ def track_store(runner: DaskTaskRunner, params: TracksParams) -> dict[str, Any]:
 
 
 @flow(name="extract-tracks", log_prints=True)
-def extract_tracks(params: TracksParams = DEFAULTS) -> dict[str, Any]:
+def extract_tracks(spec: TracksSpec = TracksSpec()) -> dict[str, Any]:
     """Run detection + tracking on a store made by generate-data (videos are not regenerated)."""
-    with dask_runner(params.n_workers(), params.dask_address) as runner:
-        return track_store(runner, params)
+    store = Store.open(spec.store)
+    with dask_runner(spec.compute) as runner:
+        return track_store(runner, store, spec)

@@ -8,58 +8,45 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.extract_tracks import track_store
-from flows.params import GenerateParams, TracksParams
-from flows.runner import dask_runner, run_all, split
-from storage.dataset import open_or_create_dataset
-from tasks.generate import generate_chunks
+from flows.runner import dask_runner, map_chunks
+from storage.store import Store
+from tasks.generate import SimulateVideos
+from tasks.specs import GenerateSpec
 
-# A few tasks per worker: balanced load and visible progress at ~60 ms overhead each.
-TASKS_PER_WORKER = 4
-DEFAULTS = GenerateParams()
+
+def check(spec: GenerateSpec) -> None:
+    """Refuse, before any service starts, a store these parameters may not write to."""
+    Store.check_create(spec.store, spec.data_config(), spec.overwrite)
 
 
 @flow(name="generate-data", log_prints=True)
-def generate_data(params: GenerateParams = DEFAULTS) -> dict[str, Any]:
+def generate_data(spec: GenerateSpec = GenerateSpec()) -> dict[str, Any]:
     """Write (or resume) the dataset store, then extract tracks from its pixels."""
     logger = get_run_logger()
     began = time.perf_counter()
-    dataset = open_or_create_dataset(
-        params.store, params.data_config(), params.n_videos, params.overwrite
-    )
-    done_before = int(dataset.done_chunks().sum())
+    store = Store.create(spec.store, spec.data_config(), spec.n_videos, spec.overwrite)
+    dataset = store.dataset
     logger.info(
         "store %s: %d videos in %d chunks (%d done before this run)",
-        params.store,
+        spec.store,
         dataset.n_items,
         dataset.n_chunks,
-        done_before,
+        int(dataset.done_chunks().sum()),
     )
-    chunks = list(range(dataset.n_chunks))
-    with dask_runner(params.n_workers(), params.dask_address) as runner:
+    with dask_runner(spec.compute) as runner:
         ready = time.perf_counter()
-        calls = [
-            {"store": params.store, "chunks": part}
-            for part in split(chunks, params.n_workers() * TASKS_PER_WORKER)
-        ]
-        reports = [r for batch in run_all(runner, generate_chunks, calls, "chunks") for r in batch]
-        written = sum(r.videos for r in reports if not r.skipped)
+        results = map_chunks(
+            runner, SimulateVideos(), store, range(dataset.n_chunks), spec.compute.n_workers()
+        )
         generated = time.perf_counter()
         fingerprint = dataset.finalize()
-        tracked = (
-            track_store(
-                runner,
-                TracksParams(
-                    store=params.store, workers=params.workers, dask_address=params.dask_address
-                ),
-            )
-            if params.extract_tracks
-            else None
-        )
-    summary = {
-        "store": params.store,
+        tracked = track_store(runner, store, spec.tracks()) if spec.extract_tracks else None
+    written = sum(r.items for r in results if not r.skipped)
+    summary: dict[str, Any] = {
+        "store": spec.store,
         "videos": dataset.n_items,
         "videos_written": written,
-        "chunks_redone": sum(not r.skipped for r in reports),
+        "chunks_redone": sum(not r.skipped for r in results),
         "fingerprint": fingerprint,
         "cluster_start_s": round(ready - began, 3),
         "generate_s": round(generated - ready, 3),

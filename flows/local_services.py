@@ -1,23 +1,61 @@
-"""Local services for a CLI run: one Prefect API and one Dask cluster, started side by side.
+"""The Prefect API a CLI run talks to, and the local Dask cluster it may start beside it.
 
-A flow run needs a Prefect API; without `PREFECT_API_URL`, Prefect starts a temporary
-server (~5 s), and so does every Dask worker process that runs a task (a few seconds each,
-measured). Here the CLI picks the port first and exports `PREFECT_API_URL` before Prefect
-or any worker is imported, so the flow and all workers share one server. The server boots
+A flow run needs a Prefect API. When the user configured one (`PREFECT_API_URL` in the
+environment or in the active Prefect profile, as `prefect config set` writes it), `tp`
+uses it, so its runs stay visible after the command exits. Otherwise `tp` starts one
+temporary server for the whole command: it picks the port and exports `PREFECT_API_URL`
+before Prefect or any Dask worker is imported, so the flow and all workers share that one
+server (without it, every worker process starts a server of its own). The server boots
 while the Dask cluster starts and its workers import the task code, so the two fixed costs
-overlap instead of adding up. All of it is skipped when the user brings their own
-(`PREFECT_API_URL`, `--dask-address`).
+overlap. It runs as a child that dies with this process, even on SIGKILL (Linux).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
+import ctypes
 import os
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+import tomllib
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from storage.errors import UserError
+
+# A fresh PREFECT_HOME creates and migrates the server's database on first start; on a
+# loaded 2-core machine that took longer than Prefect's own 20 s limit (measured: the
+# first `tp pipeline` died after 76 s with "Timed out ... ephemeral Prefect API server").
+STARTUP_TIMEOUT_S = 180.0
+
+
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL from the environment, else from the active Prefect profile."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    value = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(value) if value else None
+
+
+def _answers(api_url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
 
 
 def _free_port() -> int:
@@ -26,91 +64,164 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-_reserved_port: int | None = None
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def reserve_prefect_api() -> None:
-    """Export PREFECT_API_URL for a server this process will start, before Prefect is imported.
+class TemporaryPrefectServer:
+    """A Prefect API server for one command, as a child process that dies with it."""
 
-    Prefect reads its settings when first imported; choosing the URL first means that
-    whatever imports Prefect later (flows, workers) talks to the one server. A URL the user
-    set is left alone.
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Spawn the server (from the main thread: the death signal follows the spawning
+        thread, so a helper thread that ends would take the server with it)."""
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _answers(self.api_url, timeout=2):
+                return
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self._log.seek(0)
+        tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
+        self.stop()
+        cause = f" ({tail[0][:200]})" if tail else ""
+        raise UserError(
+            f"the temporary Prefect API did not start within {timeout:.0f} s{cause}; start "
+            "one with `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api."
+        )
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+def reserve_prefect_api() -> TemporaryPrefectServer | None:
+    """Choose the API for this command and export PREFECT_API_URL, before Prefect is imported.
+
+    Prefect reads its settings when first imported, so this runs first: whatever imports
+    Prefect later (the flows, the Dask workers) talks to the one API. Returns the temporary
+    server to start, or None when the user configured an API.
     """
-    global _reserved_port
-    if os.environ.get("PREFECT_API_URL"):
-        return
-    _reserved_port = _free_port()
-    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_reserved_port}/api"
+    configured = configured_api_url()
+    if configured:
+        os.environ["PREFECT_API_URL"] = configured  # also for the Dask workers
+        return None
+    server = TemporaryPrefectServer()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server
 
 
 @contextmanager
-def prefect_api() -> Iterator[threading.Thread | None]:
-    """Boot the temporary server of the reserved URL in the background.
+def prefect_api(server: TemporaryPrefectServer | None) -> Iterator[_Waiter | None]:
+    """Start the reserved temporary server (or check that the configured API answers).
 
-    Yields the thread starting it (join it before the first API call), or None when the
-    user brought their own PREFECT_API_URL.
+    Yields a waiter for the temporary server to answer (its `join` raises if it could not
+    start), or None when a configured API answers.
     """
-    if _reserved_port is None:
+    if server is None:
+        configured = os.environ["PREFECT_API_URL"]
+        if not _answers(configured, timeout=5):
+            raise UserError(
+                f"PREFECT_API_URL={configured} does not answer; start the server "
+                "(`prefect server start`) or unset PREFECT_API_URL to use a temporary one."
+            )
         yield None
         return
-    from prefect.server.api.server import SubprocessASGIServer
+    server.start()
+    failure: list[UserError] = []
 
-    server = SubprocessASGIServer(port=_reserved_port)
-    booting = threading.Thread(target=server.start, name="prefect-server", daemon=True)
-    booting.start()
+    def wait() -> None:
+        try:
+            server.wait_ready()
+        except UserError as exc:
+            failure.append(exc)
+
+    waiting = threading.Thread(target=wait, name="prefect-server", daemon=True)
+    waiting.start()
     try:
-        yield booting
+        yield _Waiter(waiting, failure)
     finally:
-        booting.join()
-        from prefect.logging.handlers import APILogWorker
+        waiting.join()
+        if not failure:
+            from prefect.logging.handlers import APILogWorker
 
-        APILogWorker.drain_all(timeout=5)  # send the last log lines while the server listens
+            APILogWorker.drain_all(timeout=5)  # send the last log lines while it listens
         server.stop()
-        release_prefect_api()
 
 
-def release_prefect_api() -> None:
-    global _reserved_port
-    if _reserved_port is not None:
-        os.environ.pop("PREFECT_API_URL", None)
-        _reserved_port = None
+class _Waiter:
+    """Joins the start-up wait and re-raises its failure in the calling thread."""
 
+    def __init__(self, thread: threading.Thread, failure: list[UserError]) -> None:
+        self._thread, self._failure = thread, failure
 
-@contextmanager
-def prefect_ready() -> Iterator[None]:
-    """A Prefect API for flows that need no Dask cluster (training, evaluation)."""
-    with prefect_api() as booting:
-        if booting is not None:
-            booting.join()
-        yield
+    def join(self) -> None:
+        self._thread.join()
+        if self._failure:
+            raise self._failure[0]
 
 
 @contextmanager
-def dask_cluster(workers: int, preload: Sequence[str]) -> Iterator[str]:
-    """A LocalCluster of single-threaded worker processes with `preload` modules imported."""
-    from distributed import Client, LocalCluster
-
-    from flows.runner import local_cluster_settings
-
-    logging.getLogger("distributed").setLevel(logging.WARNING)
-    with (
-        local_cluster_settings(),
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        for module in preload:
-            client.run(importlib.import_module, module)
-        yield cluster.scheduler_address
-
-
-@contextmanager
-def local_services(workers: int, dask_address: str | None, preload: Sequence[str]) -> Iterator[str]:
-    """Yield a Dask scheduler address with a Prefect API ready for flows and workers."""
+def local_services(
+    server: TemporaryPrefectServer | None, workers: int | None = None, preload: Sequence[str] = ()
+) -> Iterator[str | None]:
+    """A Prefect API ready for flows and workers; with `workers`, a local Dask cluster too,
+    started while the server boots. Yields the cluster's address (None without `workers`).
+    """
     with ExitStack() as stack:
-        booting = stack.enter_context(prefect_api())
-        address = dask_address or stack.enter_context(dask_cluster(workers, preload))
-        if booting is not None:
-            booting.join()
+        waiter = stack.enter_context(prefect_api(server))
+        address = None
+        if workers:
+            from flows.runner import dask_cluster
+
+            address = stack.enter_context(dask_cluster(workers, preload, export_api=False))
+        if waiter is not None:
+            waiter.join()
         yield address

@@ -1,11 +1,19 @@
-"""Where a flow's tasks run: a local Dask cluster sized to the machine, or an existing one."""
+"""Where a flow's chunked work runs, and the one fan-out every chunked stage uses.
+
+`dask_runner` gives a started DaskTaskRunner on the scheduler the spec names, or on a
+LocalCluster of single-threaded worker processes it starts for the duration of the flow.
+`map_chunks` deals a stage's chunks into a few tasks per worker, submits them, and shows
+progress as they finish; the per-chunk loop itself is `tasks.chunks.run_chunks`.
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from typing import Any, TypeVar
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import TypeVar
 
 import dask
 from prefect.client.orchestration import get_client
@@ -13,6 +21,9 @@ from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 
 from flows.progress import progress
+from storage.store import Store
+from tasks.chunks import ChunkResult, ChunkStage, run_chunks
+from tasks.specs import Compute
 
 T = TypeVar("T")
 
@@ -27,18 +38,13 @@ WORKER_SETTINGS = {
     "distributed.nanny.pre-spawn-environ.NUMPY_MADVISE_HUGEPAGE": "0",
     "distributed.logging.distributed": "warning",
 }
-
-
-@contextmanager
-def local_cluster_settings() -> Iterator[None]:
-    """Dask config for LocalCluster workers started by this process."""
-    with dask.config.set(WORKER_SETTINGS):
-        yield
+# A few tasks per worker: balanced load and visible progress at ~60 ms overhead each.
+TASKS_PER_WORKER = 4
 
 
 @contextmanager
 def _prefect_api_exported() -> Iterator[None]:
-    """Let Dask worker processes report to this flow's Prefect API.
+    """Let Dask worker processes report to this process's Prefect API.
 
     Without PREFECT_API_URL in their environment, each worker process that runs a task
     starts a temporary Prefect server of its own (seconds each). Worker processes inherit
@@ -47,8 +53,7 @@ def _prefect_api_exported() -> Iterator[None]:
     """
     previous = os.environ.get("PREFECT_API_URL")
     with get_client(sync_client=True) as client:
-        api_url = str(client.api_url)
-    os.environ["PREFECT_API_URL"] = api_url
+        os.environ["PREFECT_API_URL"] = str(client.api_url)
     try:
         yield
     finally:
@@ -59,23 +64,39 @@ def _prefect_api_exported() -> Iterator[None]:
 
 
 @contextmanager
-def dask_runner(workers: int, address: str | None = None) -> Iterator[DaskTaskRunner]:
-    """A started DaskTaskRunner: on `address` if given, else on a LocalCluster of `workers`."""
-    if address:
-        runner = DaskTaskRunner(address=address)
-    else:
-        runner = DaskTaskRunner(
-            cluster_kwargs={
-                "n_workers": workers,
-                "threads_per_worker": 1,
-                "processes": True,
-                "dashboard_address": None,
-            }
-        )
+def dask_cluster(
+    workers: int, preload: Sequence[str] = (), export_api: bool = True
+) -> Iterator[str]:
+    """A LocalCluster of single-threaded worker processes with `preload` modules imported.
+
+    `export_api`: hand this process's Prefect API to the workers (not needed when
+    PREFECT_API_URL is already in the environment, as the CLI sets it).
+    """
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with ExitStack() as stack:
-        with _prefect_api_exported(), local_cluster_settings():
-            stack.enter_context(runner)
-            runner.client  # noqa: B018 - starts the cluster while the API URL is exported
+        with (
+            dask.config.set(WORKER_SETTINGS),
+            _prefect_api_exported() if export_api else nullcontext(),
+        ):
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                )
+            )
+        client = stack.enter_context(Client(cluster))
+        for module in preload:
+            client.run(importlib.import_module, module)
+        yield cluster.scheduler_address
+
+
+@contextmanager
+def dask_runner(compute: Compute) -> Iterator[DaskTaskRunner]:
+    """A started DaskTaskRunner on `compute.dask_address`, or on a LocalCluster for the flow."""
+    with ExitStack() as stack:
+        address = compute.dask_address or stack.enter_context(dask_cluster(compute.n_workers()))
+        runner = stack.enter_context(DaskTaskRunner(address=address))
         yield runner
 
 
@@ -85,12 +106,23 @@ def split(items: Sequence[T], parts: int) -> list[list[T]]:
     return [list(items[i::parts]) for i in range(parts)]
 
 
-def run_all(runner: DaskTaskRunner, task: Any, calls: list[dict[str, Any]], label: str) -> list:
-    """Submit one task per parameter set, show progress as they finish, return the results."""
-    futures = [runner.submit(task, params) for params in calls]
-    results = []
-    with progress(len(futures), label) as advance:
+def map_chunks(
+    runner: DaskTaskRunner,
+    stage: ChunkStage,
+    store: Store,
+    chunks: Sequence[int],
+    workers: int,
+    tasks_per_worker: int = TASKS_PER_WORKER,
+) -> list[ChunkResult]:
+    """Run `stage` on `chunks` of `store`, a few tasks per worker; results as chunks finish."""
+    task = run_chunks.with_options(name=f"{stage.label}-chunks")
+    futures = [
+        runner.submit(task, {"stage": stage, "store_url": store.url, "chunks": part})
+        for part in split(list(chunks), workers * tasks_per_worker)
+    ]
+    results: list[ChunkResult] = []
+    with progress(len(futures), stage.label) as advance:
         for future in as_completed(futures):
-            results.append(future.result())
+            results.extend(future.result())
             advance(1)
-    return results
+    return sorted(results, key=lambda r: r.chunk)

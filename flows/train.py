@@ -2,65 +2,49 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from prefect import flow
 
-from flows.params import TrainParams
-from storage.dataset import open_dataset
 from storage.errors import StoreError
 from storage.mlflow_store import connect, require_model
+from storage.store import Store
 from storage.track_reader import TrackSource
+from tasks.specs import TrainSpec
 from tasks.train import train_model
 
-DEFAULTS = TrainParams()
+
+def check(spec: TrainSpec) -> TrackSource:
+    """Everything the training needs, or a clear error before any work starts."""
+    connect()  # an unreachable tracking server fails here, not after an hour of training
+    store = Store.open(spec.store)
+    return TrackSource.open(store, spec.tracks, tokenizer_hash(spec, store))
 
 
 @flow(name="train", log_prints=True)
-def train(params: TrainParams = DEFAULTS) -> dict[str, Any]:
+def train(spec: TrainSpec = TrainSpec()) -> dict[str, Any]:
     """Train (or resume training) and register the model as `track-persistence@candidate`."""
-    connect()  # an unreachable tracking server fails here, not after an hour of training
-    features_hash = tokenizer_hash(params)
-    source = TrackSource.open(params.store, params.tracker(), features_hash)  # must exist
-    model_config: dict[str, Any] = {"features": params.features}
-    if features_hash:
-        model_config["extractor_options"] = {"latent_dim": source.latent_dim}
-    train_config = {
-        "lr": params.lr,
-        "batch_size": params.batch_size,
-        "max_epochs": params.max_epochs,
-        "patience": params.patience,
-        "seed": params.seed,
-    }
-    tags = {"features": params.features, "dataset_fingerprint": source.fingerprint, "flow": "train"}
-    return train_model(
-        params.store,
-        params.tracker(),
-        model_config,
-        train_config,
-        params.split_seed,
-        params.checkpoints,
-        tags,
-        features_hash,
-        params.retrain,
-    )
+    source = check(spec)
+    size = source.store.frame_size
+    options = {"latent_dim": source.latent_dim} if source.features is not None else {}
+    model = dataclasses.replace(spec.model, frame_size=(size, size), extractor_options=options)
+    tags = {"features": model.features, "dataset_fingerprint": source.fingerprint, "flow": "train"}
+    features_hash = None if source.features is None else source.features.config["checkpoint_hash"]
+    return train_model(source, model, spec, tags, features_hash)
 
 
-def tokenizer_hash(params: TrainParams) -> str | None:
+def tokenizer_hash(spec: TrainSpec, store: Store) -> str | None:
     """The checkpoint hash of the tokenizer whose cached features the model reads, if any."""
-    if params.features == "statistical":
+    if spec.model.features == "statistical":
         return None
-    tokenizer = require_model(params.tokenizer_uri)
-    fingerprint = open_dataset(params.store).group.attrs.get("fingerprint")
-    if (tokenizer.get("data.fingerprint"), tokenizer.get("data.split_seed")) != (
-        fingerprint,
-        str(params.split_seed),
-    ):
-        trained_on = (tokenizer.get("data.fingerprint"), tokenizer.get("data.split_seed"))
+    tokenizer = require_model(spec.tokenizer_uri)
+    trained_on = (tokenizer.get("data.fingerprint"), tokenizer.get("data.split_seed"))
+    if trained_on != (store.fingerprint, str(spec.split_seed)):
         raise StoreError(
-            f"tokenizer {params.tokenizer_uri} was trained on data {trained_on[0]} with "
-            f"split_seed {trained_on[1]}, this model uses {fingerprint} and "
-            f"{params.split_seed}: its training videos could be in this model's test split; run "
-            f"`tp train-tokenizer --store {params.store} --split-seed {params.split_seed}` first."
+            f"tokenizer {spec.tokenizer_uri} was trained on data {trained_on[0]} with "
+            f"split_seed {trained_on[1]}, this model uses {store.fingerprint} and "
+            f"{spec.split_seed}: its training videos could be in this model's test split; run "
+            f"`tp train-tokenizer --store {store.url} --split-seed {spec.split_seed}` first."
         )
     return tokenizer.get("tokenizer.checkpoint_hash")

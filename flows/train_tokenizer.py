@@ -6,30 +6,31 @@ from typing import Any
 
 from prefect import flow
 
-from flows.params import TokenizerParams
-from storage.dataset import open_dataset
+from storage.errors import ParameterError
 from storage.mlflow_store import connect
-from tasks.tokenizer import train_tokenizer_task
+from storage.store import Store
+from tasks.specs import TokenizerSpec
+from tasks.tokenizer import tokenizer_training
+from tp_models.magvit.tokenizer import check_num_frames
 
-DEFAULTS = TokenizerParams()
+
+def check(spec: TokenizerSpec) -> Store:
+    """The store to train on, or a clear error before any work starts."""
+    connect()
+    store = Store.open(spec.store)
+    try:
+        check_num_frames(store.frames, spec.tokenizer.temporal_downsample)
+    except ValueError as exc:
+        raise ParameterError(f"store {spec.store!r}: {exc}") from None
+    if store.frame_size % spec.tokenizer.spatial_downsample:
+        raise ParameterError(
+            f"spatial_downsample {spec.tokenizer.spatial_downsample} does not divide the "
+            f"store's frame size {store.frame_size}; choose a power of two that does."
+        )
+    return store
 
 
 @flow(name="train-tokenizer", log_prints=True)
-def train_tokenizer(params: TokenizerParams = DEFAULTS) -> dict[str, Any]:
+def train_tokenizer(spec: TokenizerSpec = TokenizerSpec()) -> dict[str, Any]:
     """Train, evaluate on held-out videos, register as `magvit-tokenizer@candidate`."""
-    connect()
-    open_dataset(params.store)
-    tokenizer_config = {
-        "latent_dim": params.latent_dim,
-        "codebook_size": params.codebook_size,
-        "spatial_downsample": params.spatial_downsample,
-    }
-    train_config = {
-        "steps": params.steps,
-        "batch_size": params.batch_size,
-        "lr": params.lr,
-        "seed": params.seed,
-    }
-    return train_tokenizer_task(
-        params.store, tokenizer_config, train_config, params.split_seed, params.checkpoints
-    )
+    return tokenizer_training(check(spec), spec)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
-from storage.chunked import ArraySpec, ChunkedGroup
+from storage.chunked import ArraySpec
 from tp_models.scene import MAX_OBJECTS, SceneBatch
 
 DATASET = "dataset"
@@ -51,28 +48,3 @@ def scene_arrays(batch: SceneBatch) -> dict[str, np.ndarray]:
         "gt_position": batch.position,
         "gt_visible": batch.visible,
     }
-
-
-def open_or_create_dataset(
-    path: str, data_config: Mapping[str, Any], n_videos: int, overwrite: bool
-) -> ChunkedGroup:
-    scene = data_config["scene"]
-    return ChunkedGroup.open_or_create(
-        path,
-        "",
-        kind=DATASET,
-        config=data_config,
-        n_items=n_videos,
-        items_per_chunk=int(data_config["videos_per_chunk"]),
-        specs=dataset_specs(scene["frames"], scene["size"], scene["noise_sigma"]),
-        overwrite=overwrite,
-    )
-
-
-def open_dataset(path: str) -> ChunkedGroup:
-    return ChunkedGroup.open(path, "", kind=DATASET)
-
-
-def check_dataset(path: str, data_config: Mapping[str, Any], overwrite: bool) -> None:
-    """Refuse, before any work starts, a store that this configuration may not write to."""
-    ChunkedGroup.check(path, "", kind=DATASET, config=data_config, overwrite=overwrite)

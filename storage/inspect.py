@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from storage.chunked import ChunkedGroup
-from storage.dataset import open_dataset
+from storage.store import Store
 from tp_models.scene import VIDEO_TYPES
 
 
 def describe(path: str, verify: bool = False) -> dict[str, Any]:
-    dataset = open_dataset(path)
+    dataset = Store.open(path).dataset
     done = dataset.done_chunks()
     raw, stored = dataset.raw_bytes(), dataset.stored_bytes()
     info: dict[str, Any] = {

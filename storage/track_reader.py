@@ -6,16 +6,16 @@ Memory stays flat as the dataset grows: a reader holds one chunk of track arrays
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from storage.chunked import ChunkedGroup
-from storage.dataset import open_dataset
-from storage.features import LATENTS, open_features
-from storage.tracks import QUALITY_PREFIX, open_tracks
+from storage.features import LATENTS
+from storage.store import Store
+from storage.tracks import QUALITY_PREFIX
 from tp_models.metrics import TrackMeta
 from tp_models.scene import VIDEO_TYPES
 from tp_models.scoring import TrackBatch
@@ -26,22 +26,32 @@ TRACK_FIELDS = ("position", "observed", "area", "color", "loglik", "label", "kin
 
 @dataclass
 class TrackSource:
-    """The tracks of one store under one tracker config."""
+    """The tracks of one store under one tracker config (and, optionally, cached latents)."""
 
-    store: str
-    dataset: ChunkedGroup
+    store: Store
     tracks: ChunkedGroup
-    video_types: np.ndarray
     features: ChunkedGroup | None = None  # cached MagVit latents, sampled along each track
 
     @classmethod
     def open(
-        cls, store: str, tracker: Mapping[str, Any], features_hash: str | None = None
+        cls, store: Store, tracks_key: str | None = None, features_hash: str | None = None
     ) -> TrackSource:
-        dataset = open_dataset(store)
-        tracks = open_tracks(store, tracker)
-        features = open_features(store, features_hash) if features_hash else None
-        return cls(store, dataset, tracks, dataset.read("video_type"), features)
+        """`tracks_key` None: the tracks extracted last; `features_hash`: a tokenizer's cache."""
+        features = store.features(features_hash) if features_hash else None
+        return cls(store, store.tracks(tracks_key), features)
+
+    @property
+    def video_types(self) -> np.ndarray:
+        return self.store.video_types
+
+    @property
+    def tracks_key(self) -> str:
+        return str(self.tracks.group.basename)
+
+    @property
+    def tracker(self) -> dict[str, Any]:
+        """The tracker config these tracks were extracted with."""
+        return dict(self.tracks.config["tracker"])
 
     @property
     def latent_dim(self) -> int | None:
@@ -50,18 +60,10 @@ class TrackSource:
     @property
     def fingerprint(self) -> str:
         """Identifies the data a model saw: the dataset's and the tracks' content."""
-        parts = [self.dataset.group.attrs["fingerprint"], self.tracks.group.attrs["fingerprint"]]
+        parts = [self.store.fingerprint, self.tracks.group.attrs["fingerprint"]]
         if self.features is not None:
             parts.append(self.features.group.attrs["fingerprint"])
         return "-".join(parts)
-
-    @property
-    def frames(self) -> int:
-        return int(self.tracks.group["observed"].shape[2])
-
-    @property
-    def frame_size(self) -> int:
-        return int(self.dataset.group["videos"].shape[2])
 
     def chunk_batches(
         self, videos: np.ndarray, chunk_order: np.ndarray | None = None
@@ -101,14 +103,14 @@ class TrackSource:
         """(B, T, C) float16 latents along each track, causal in time (see the extractor)."""
         from tp_models.magvit.sampling import sample_latents_along_track
 
-        out = np.zeros((len(rows), self.frames, latents.shape[2]), dtype=np.float16)
+        out = np.zeros((len(rows), self.store.frames, latents.shape[2]), dtype=np.float16)
         for row in np.unique(rows):
             mine = rows == row
             out[mine] = sample_latents_along_track(
                 latents[row].astype(np.float32),
                 position[mine],
-                self.frame_size,
-                self.frames,
+                self.store.frame_size,
+                self.store.frames,
                 time_rule="completed",
             )
         return out

@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.chunked import ArraySpec, ChunkedGroup
-from storage.dataset import open_dataset
-from storage.errors import StoreError
+from storage.chunked import ArraySpec
 from tp_models.labels import QUALITY_COUNTS
 from tp_models.track_arrays import MAX_TRACKS, empty_track_arrays
 
@@ -28,10 +26,6 @@ def tracker_key(tracker_config: Mapping[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
-def tracks_path(tracker_config: Mapping[str, Any]) -> str:
-    return f"{TRACKS}/{tracker_key(tracker_config)}"
-
-
 def track_specs(frames: int, capacity: int = MAX_TRACKS) -> dict[str, ArraySpec]:
     """Specs derived from the domain's own padded arrays, so the two can never disagree."""
     specs = {
@@ -41,47 +35,6 @@ def track_specs(frames: int, capacity: int = MAX_TRACKS) -> dict[str, ArraySpec]
     for name in QUALITY_COUNTS:
         specs[QUALITY_PREFIX + name] = ArraySpec((), "int64", 0)
     return specs
-
-
-def open_or_create_tracks(
-    store: str, dataset: ChunkedGroup, tracker_config: Mapping[str, Any], overwrite: bool = False
-) -> ChunkedGroup:
-    if not dataset.group.attrs.get("complete"):
-        raise StoreError(
-            f"store {store!r} is not complete (generation was interrupted); resume it with "
-            "`tp generate` and the same parameters before extracting tracks."
-        )
-    config = {
-        "tracker": dict(tracker_config),
-        "capacity": MAX_TRACKS,
-        "dataset_fingerprint": dataset.group.attrs.get("fingerprint"),
-    }
-    frames = dataset.group["videos"].shape[1]
-    return ChunkedGroup.open_or_create(
-        store,
-        tracks_path(tracker_config),
-        kind=TRACKS,
-        config=config,
-        n_items=dataset.n_items,
-        items_per_chunk=dataset.items_per_chunk,
-        specs=track_specs(frames),
-        overwrite=overwrite,
-    )
-
-
-def open_tracks(
-    store: str, tracker_config: Mapping[str, Any], complete: bool = True
-) -> ChunkedGroup:
-    """The tracks of this tracker config; by default only once every chunk is done."""
-    path = tracks_path(tracker_config)
-    open_dataset(store)  # a missing dataset is the first thing to say
-    group = ChunkedGroup.find(store, path, TRACKS)
-    if group is None or (complete and not group.group.attrs.get("complete")):
-        raise StoreError(
-            f"store {store!r} has no complete tracks for this tracker config ({path}); "
-            f"run `tp tracks {store}` first."
-        )
-    return group
 
 
 def split_quality(arrays: Mapping[str, np.ndarray]) -> tuple[dict, dict]:

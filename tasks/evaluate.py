@@ -42,11 +42,12 @@ def evaluate_scorers(
         scorers, val, test, val_meta, test_meta, source.quality_counts(splits["test"])
     )
     report["data"] = {
-        "store": source.store,
+        "store": source.store.url,
+        "tracks": source.tracks_key,
         "fingerprint": source.fingerprint,
         "split_seed": split_seed,
         "videos": {name: int(len(index)) for name, index in splits.items()},
-        "tracker": source.tracks.config["tracker"],
+        "tracker": source.tracker,
     }
     if out_dir is None:
         return Evaluation(report, [], test)

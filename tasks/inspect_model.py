@@ -88,7 +88,7 @@ def error_gallery(
         for pick in worst:
             track = int(index[pick])
             video = int(test.video[track])
-            frames = source.dataset.read("videos", video, video + 1)[0]
+            frames = source.store.dataset.read("videos", video, video + 1)[0]
             drawn = draw_positions(
                 frames,
                 test.position[track][None],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storage.dataset import open_dataset
+from storage.store import Store
 from tp_models.scene import OBJECT_KINDS, VIDEO_TYPES
 from tp_models.visualize import contact_sheet, draw_positions, save_gif, save_png
 
@@ -20,7 +20,7 @@ def write_preview(store: str, out: str | Path, videos_per_type: int = 6) -> list
     """
     if videos_per_type < 1:
         raise ValueError(f"videos must be at least 1 (got {videos_per_type}).")
-    dataset = open_dataset(store)
+    dataset = Store.open(store).dataset
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     types = dataset.read("video_type")

@@ -15,9 +15,9 @@ import mlflow
 import numpy as np
 import torch
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from storage.chunked import ChunkedGroup
-from storage.dataset import open_dataset
 from storage.mlflow_store import (
     TOKENIZER_ARTIFACT,
     TOKENIZER_NAME,
@@ -26,10 +26,10 @@ from storage.mlflow_store import (
     git_commit,
     log_and_register,
 )
+from storage.store import Store
+from tasks.specs import TokenizerSpec
 from tp_models.magvit import (
     MagVitTokenizer,
-    TokenizerConfig,
-    TokenizerTrainConfig,
     checkpoint_hash,
     evaluate_tokenizer,
     reconstruction_grid,
@@ -59,24 +59,18 @@ def video_batches(
             ]
 
 
-@task(name="train-tokenizer")
-def train_tokenizer_task(
-    store: str,
-    tokenizer_config: dict[str, Any],
-    train_config: dict[str, Any],
-    split_seed: int,
-    checkpoints: str,
-) -> dict[str, Any]:
+@task(name="train-tokenizer", cache_policy=NO_CACHE)  # its input is a live store handle
+def tokenizer_training(store: Store, spec: TokenizerSpec) -> dict[str, Any]:
+    """Train the tokenizer (or return the finished training with the same inputs)."""
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
-    dataset = open_dataset(store)
-    splits = split_videos(dataset.read("video_type"), split_seed)
-    config = TokenizerConfig.from_dict(tokenizer_config)
-    train_cfg = TokenizerTrainConfig.from_dict(train_config)
-    config.latent_steps(dataset.group["videos"].shape[1])  # 1 + 4n frames, or a clear error
+    dataset = store.dataset
+    config, train_cfg, split_seed = spec.tokenizer, spec.training, spec.split_seed
+    splits = split_videos(store.video_types, split_seed)
     key = json.dumps([dataset.fingerprint(), config.to_dict(), train_cfg.to_dict(), split_seed])
     summary_file = (
-        Path(checkpoints) / f"tokenizer-run-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+        Path(spec.checkpoints)
+        / f"tokenizer-run-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     )
     finished = finished_summary(summary_file, "tokenizer_uri")
     if finished is not None:
@@ -98,7 +92,7 @@ def train_tokenizer_task(
             {
                 **flat_params("tokenizer", config.to_dict()),
                 **flat_params("train", train_cfg.to_dict()),
-                "data.store": store,
+                "data.store": store.url,
                 "data.split_seed": split_seed,
                 "data.fingerprint": dataset.group.attrs.get("fingerprint", ""),
             }
@@ -125,7 +119,7 @@ def train_tokenizer_task(
             digest = checkpoint_hash(staged)
             mlflow.log_param("tokenizer.checkpoint_hash", digest)
             mlflow.log_artifact(str(staged), str(Path(TOKENIZER_ARTIFACT).parent))
-            kept = Path(checkpoints) / f"{digest}.pt"  # cache-features finds it by hash
+            kept = Path(spec.checkpoints) / f"{digest}.pt"  # cache-features finds it by hash
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(staged, kept)
         version = log_and_register(model, TOKENIZER_NAME)

@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import torch
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from storage.mlflow_store import (
     MODEL_NAME,
@@ -31,6 +32,7 @@ from storage.mlflow_store import (
 )
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
+from tasks.specs import TrainSpec
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit
 from tp_models.splits import split_videos
 
@@ -62,30 +64,23 @@ def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -
     return out
 
 
-@task(name="train-model")
+@task(name="train-model", cache_policy=NO_CACHE)  # its inputs are live handles, not values
 def train_model(
-    store: str,
-    tracker: dict[str, Any],
-    model_config: dict[str, Any],
-    train_config: dict[str, Any],
-    split_seed: int,
-    checkpoints: str,
+    source: TrackSource,
+    model_cfg: ModelConfig,
+    spec: TrainSpec,
     tags: dict[str, str],
     features_hash: str | None = None,
-    retrain: bool = False,
 ) -> dict[str, Any]:
-    """Train, or resume / return the training with the same inputs; `retrain` starts anew."""
+    """Train, or resume / return the training with the same inputs; `spec.retrain` starts anew."""
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
-    source = TrackSource.open(store, tracker, features_hash)
+    split_seed, train_cfg = spec.split_seed, spec.training
     splits = split_videos(source.video_types, split_seed)
-    size = source.frame_size
-    model_cfg = ModelConfig.from_dict({**model_config, "frame_size": [size, size]})
-    train_cfg = TrainConfig.from_dict(train_config)
     key = run_key(source.fingerprint, model_cfg, train_cfg, split_seed)
-    if retrain:  # e.g. the nightly schedule: same inputs, a new run and model version
+    if spec.retrain:  # e.g. the nightly schedule: same inputs, a new run and model version
         key += "-" + time.strftime("%Y%m%dT%H%M%S")
-    folder = Path(checkpoints) / key
+    folder = Path(spec.checkpoints) / key
     folder.mkdir(parents=True, exist_ok=True)
     finished = finished_summary(folder / "summary.json", "model_uri")
     if finished is not None:
@@ -114,11 +109,12 @@ def train_model(
                 {
                     **flat_params("model", model_cfg.to_dict()),
                     **flat_params("train", train_cfg.to_dict()),
-                    **flat_params("tracker", tracker),
-                    "data.store": store,
+                    **flat_params("tracker", source.tracker),
+                    "data.store": source.store.url,
+                    "data.tracks": source.tracks_key,
                     "data.fingerprint": source.fingerprint,
-                    "data.frames": str(source.frames),
-                    "data.frame_size": str(size),
+                    "data.frames": str(source.store.frames),
+                    "data.frame_size": str(source.store.frame_size),
                     "data.split_seed": str(split_seed),
                     "features.checkpoint_hash": str(features_hash),
                     **{f"data.videos_{k}": str(len(v)) for k, v in splits.items()},

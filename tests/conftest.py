@@ -23,16 +23,35 @@ def prefect_harness():
         os.environ.pop("PREFECT_API_URL", None)
 
 
-TINY = dict(persistent=4, brief=4, noise=2, mixed=2, videos_per_chunk=3, frames=9, size=64)
+TINY = dict(
+    persistent=4, brief=4, noise=2, mixed=2, videos_per_chunk=3, scene={"frames": 9, "size": 64}
+)
+
+
+def generate_spec(store, workers: int | None = None, **values):
+    """A GenerateSpec for `store` from spec-shaped values (e.g. TINY)."""
+    from tasks.specs import GenerateSpec
+
+    return GenerateSpec.model_validate(
+        {"store": str(store), "compute": {"workers": workers}, **values}
+    )
+
+
+def tiny_cli_args(store) -> list[str]:
+    """`tp generate` options that make the TINY store."""
+    args = ["generate", "--store", str(store)]
+    for name, value in {**TINY, **TINY["scene"]}.items():
+        if name != "scene":
+            args += ["--" + name.replace("_", "-"), str(value)]
+    return args
 
 
 def _generated_store(tmp_path_factory, name: str, workers: int, config: dict) -> str:
     """A store with tracks, made by the real generate-data flow."""
     from flows.generate_data import generate_data
-    from flows.params import GenerateParams
 
     path = str(tmp_path_factory.mktemp("stores") / f"{name}.zarr")
-    generate_data(GenerateParams(store=path, workers=workers, **config))
+    generate_data(generate_spec(path, workers, **config))
     return path
 
 
@@ -55,7 +74,14 @@ def mlflow_uri(tmp_path_factory):
         os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
-SMALL = dict(persistent=40, brief=40, noise=10, mixed=10, videos_per_chunk=10, frames=13, size=64)
+SMALL = dict(
+    persistent=40,
+    brief=40,
+    noise=10,
+    mixed=10,
+    videos_per_chunk=10,
+    scene={"frames": 13, "size": 64},
+)
 
 
 @pytest.fixture(scope="session")
@@ -67,39 +93,46 @@ def small_store(prefect_harness, tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained(small_store, mlflow_uri, tmp_path_factory):
     """The train flow's summary on the small store, with its checkpoint folder."""
-    from flows.params import TrainParams
     from flows.train import train
+    from tasks.specs import TrainSpec
 
     checkpoints = tmp_path_factory.mktemp("checkpoints")
-    params = TrainParams(store=small_store, max_epochs=8, patience=8, checkpoints=str(checkpoints))
-    return {"summary": train(params), "checkpoints": checkpoints, "params": params}
+    spec = TrainSpec.model_validate(
+        {
+            "store": small_store,
+            "training": {"max_epochs": 8, "patience": 8},
+            "checkpoints": str(checkpoints),
+        }
+    )
+    return {"summary": train(spec), "checkpoints": checkpoints, "spec": spec}
 
 
 @pytest.fixture(scope="session")
 def tokenizer(small_store, mlflow_uri, tmp_path_factory):
     """A small tokenizer trained by the real flow on the small store, and its cached features."""
     from flows.cache_features import cache_features
-    from flows.params import FeaturesParams, TokenizerParams
     from flows.train_tokenizer import train_tokenizer
+    from tasks.specs import FeaturesSpec, TokenizerSpec
 
     checkpoints = tmp_path_factory.mktemp("tokenizer")
     summary = train_tokenizer(
-        TokenizerParams(
-            store=small_store,
-            steps=30,
-            batch_size=4,
-            latent_dim=16,
-            spatial_downsample=8,
-            codebook_size=64,
-            checkpoints=str(checkpoints),
+        TokenizerSpec.model_validate(
+            {
+                "store": small_store,
+                "training": {"steps": 30, "batch_size": 4},
+                "tokenizer": {"latent_dim": 16, "spatial_downsample": 8, "codebook_size": 64},
+                "checkpoints": str(checkpoints),
+            }
         )
     )
     features = cache_features(
-        FeaturesParams(
-            store=small_store,
-            tokenizer_uri=summary["tokenizer_uri"],
-            workers=2,
-            checkpoints=str(checkpoints),
+        FeaturesSpec.model_validate(
+            {
+                "store": small_store,
+                "tokenizer_uri": summary["tokenizer_uri"],
+                "compute": {"workers": 2},
+                "checkpoints": str(checkpoints),
+            }
         )
     )
     return {"summary": summary, "features": features, "checkpoints": checkpoints}

@@ -12,8 +12,10 @@ shape priors; the tracker simply sees a missed frame for one of the two objects.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
 
 import numpy as np
+from annotated_types import Ge, Interval, doc
 from scipy import ndimage
 
 from tp_models.config import known_fields
@@ -38,9 +40,9 @@ class DetectorConfig:
     connectivity: 8 or 4 neighbourhood inside a frame. 8 keeps thin triangle tips attached.
     """
 
-    threshold: float = 40.0
-    min_area: int = 4
-    connectivity: int = 8
+    threshold: Annotated[float, Interval(ge=0, lt=255), doc("foreground threshold (0-255)")] = 40.0
+    min_area: Annotated[int, Ge(1), doc("smallest detection in pixels")] = 4
+    connectivity: Annotated[Literal[4, 8], doc("pixel neighbourhood of a component")] = 8
 
     def __post_init__(self) -> None:
         if self.connectivity not in (4, 8):

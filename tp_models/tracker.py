@@ -9,8 +9,10 @@ tracks); the only Python loop is over frames.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge, Gt, Interval, doc
 from scipy.optimize import linear_sum_assignment
 
 from tp_models.detect import Detections, DetectorConfig, detect
@@ -37,11 +39,13 @@ class TrackerConfig:
     """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
-    max_misses: int = 2
-    process_noise: float = 1.0
-    measurement_noise: float = 0.7
-    initial_velocity_std: float = 3.0
-    gate_probability: float = 0.99
+    max_misses: Annotated[int, Ge(0), doc("frames a track coasts without a detection")] = 2
+    process_noise: Annotated[float, Gt(0), doc("acceleration noise std (px/frame^2)")] = 1.0
+    measurement_noise: Annotated[float, Gt(0), doc("centroid noise std per axis (px)")] = 0.7
+    initial_velocity_std: Annotated[float, Gt(0), doc("prior velocity std (px/frame)")] = 3.0
+    gate_probability: Annotated[
+        float, Interval(gt=0, lt=1), doc("chi-square gate of the assignment")
+    ] = 0.99
 
     def __post_init__(self) -> None:
         if self.max_misses < 0:

@@ -10,7 +10,7 @@ import pytest
 import zarr
 
 from flows.cli import main
-from tests.conftest import TINY
+from tests.conftest import tiny_cli_args
 
 
 def _tree_digest(path: Path) -> str:
@@ -21,11 +21,7 @@ def _tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tiny_args(store) -> list[str]:
-    args = ["generate", "--store", str(store)]
-    for name, value in TINY.items():
-        args += ["--" + name.replace("_", "-"), str(value)]
-    return args
+_tiny_args = tiny_cli_args
 
 
 @pytest.mark.parametrize(
@@ -85,13 +81,13 @@ def test_unknown_schema_version(tmp_path, tiny_store, capsys):
     shutil.copytree(tiny_store, copy)
     zarr.open_group(str(copy), mode="r+").attrs["schema_version"] = 99
     before = _tree_digest(copy)
-    assert main(["info", str(copy)]) == 2
+    assert main(["info", "--store", str(copy)]) == 2
     assert "schema_version 99" in capsys.readouterr().err
     assert main(_tiny_args(copy)) == 2
     assert _tree_digest(copy) == before
 
 
 def test_info_on_missing_store(tmp_path, capsys):
-    assert main(["info", str(tmp_path / "nope.zarr")]) == 2
+    assert main(["info", "--store", str(tmp_path / "nope.zarr")]) == 2
     assert "tp generate" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "nope.zarr")

@@ -7,10 +7,9 @@ import pytest
 import zarr
 
 from flows.generate_data import generate_data
-from flows.params import GenerateParams
-from storage.dataset import open_dataset
 from storage.inspect import corrupted_chunks, describe
-from tests.conftest import TINY
+from storage.store import Store
+from tests.conftest import TINY, generate_spec
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -20,9 +19,12 @@ def _arrays(path: str) -> dict[str, np.ndarray]:
     return {name: group[name][:] for name in group.array_keys()}
 
 
-def _run(path, **overrides):
-    values = {**TINY, "store": str(path), "extract_tracks": False, **overrides}
-    return generate_data(GenerateParams(**values))
+def _run(path, workers=None, **overrides):
+    return generate_data(generate_spec(path, workers, **TINY, extract_tracks=False, **overrides))
+
+
+def _dataset(path: str):
+    return Store.open(path).dataset
 
 
 def test_same_bytes_whatever_the_worker_count(tmp_path, tiny_store):
@@ -31,10 +33,7 @@ def test_same_bytes_whatever_the_worker_count(tmp_path, tiny_store):
     assert set(two) <= set(one)
     for name in two:
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
-    assert (
-        open_dataset(tiny_store).fingerprint()
-        == open_dataset(str(tmp_path / "two.zarr")).fingerprint()
-    )
+    assert _dataset(tiny_store).fingerprint() == _dataset(str(tmp_path / "two.zarr")).fingerprint()
 
 
 def test_store_describes_itself(tiny_store):
@@ -48,7 +47,7 @@ def test_store_describes_itself(tiny_store):
 
 
 def test_ground_truth_agrees_with_id_masks(tiny_store):
-    dataset = open_dataset(tiny_store)
+    dataset = _dataset(tiny_store)
     masks = dataset.read("masks")
     visible, position = dataset.read("gt_visible"), dataset.read("gt_position")
     kind = dataset.read("gt_kind")
@@ -73,18 +72,16 @@ def test_corrupted_chunk_is_reported_and_redone(tmp_path, tiny_store):
     chunk_file = path / "videos" / "c" / "1" / "0" / "0" / "0" / "0"
     chunk_file.write_bytes(b"garbage" + chunk_file.read_bytes()[7:])
     (path / "masks" / "c" / "2" / "0" / "0" / "0").unlink()
-    assert corrupted_chunks(open_dataset(str(path))) == [1, 2]
+    assert corrupted_chunks(_dataset(str(path))) == [1, 2]
 
     summary = _run(path, workers=1)
     assert summary["chunks_redone"] == 2
-    assert corrupted_chunks(open_dataset(str(path))) == []
+    assert corrupted_chunks(_dataset(str(path))) == []
     after = _arrays(str(path))
     for name in before:
         np.testing.assert_array_equal(before[name], after[name], err_msg=name)
 
 
 def test_rerun_of_a_finished_store_writes_nothing(tiny_store):
-    summary = generate_data(
-        GenerateParams(store=tiny_store, workers=1, extract_tracks=False, **TINY)
-    )
+    summary = _run(tiny_store, workers=1)
     assert summary["videos_written"] == 0 and summary["chunks_redone"] == 0

@@ -10,10 +10,11 @@ import zarr
 from flows.cache_features import cache_features
 from flows.cli import main
 from flows.evaluate import evaluate
-from flows.params import EvaluateParams, FeaturesParams, TrainParams
 from flows.train import train
-from storage.features import LATENTS, open_features
+from storage.features import LATENTS
+from storage.store import Store
 from storage.track_reader import TrackSource
+from tasks.specs import EvaluateSpec, FeaturesSpec, TrainSpec
 from tp_models.magvit import MagVitTokenizer, load_tokenizer
 from tp_models.magvit.sampling import sample_latents_along_track
 
@@ -28,7 +29,7 @@ def test_tokenizer_is_registered_with_its_checkpoint(tokenizer):
 
 
 def test_cached_latents_are_the_encoder_output(tokenizer, small_store):
-    features = open_features(small_store, tokenizer["summary"]["checkpoint_hash"])
+    features = Store.open(small_store).features(tokenizer["summary"]["checkpoint_hash"])
     assert features.done_chunks().all() and features.group.attrs["complete"]
     model = load_tokenizer(tokenizer["summary"]["checkpoint"])
     videos = zarr.open_group(small_store, mode="r")["videos"][:3]
@@ -40,14 +41,16 @@ def test_cached_latents_are_the_encoder_output(tokenizer, small_store):
 
 
 def test_cache_rerun_encodes_nothing_and_resumes_a_lost_chunk(tokenizer, small_store):
-    params = FeaturesParams(  # the same checkpoint by its alias: the hash is the key, not the URI
-        store=small_store,
-        tokenizer_uri="models:/magvit-tokenizer@candidate",
-        workers=1,
-        checkpoints=str(tokenizer["checkpoints"]),
+    params = FeaturesSpec.model_validate(  # the same checkpoint by its alias: the hash is the key
+        {
+            "store": small_store,
+            "tokenizer_uri": "models:/magvit-tokenizer@candidate",
+            "compute": {"workers": 1},
+            "checkpoints": str(tokenizer["checkpoints"]),
+        }
     )
     assert cache_features(params)["videos_encoded"] == 0
-    features = open_features(small_store, tokenizer["summary"]["checkpoint_hash"])
+    features = Store.open(small_store).features(tokenizer["summary"]["checkpoint_hash"])
     before = features.read(LATENTS, 20, 30)
     features.group["_chunk_checksum"][2] = 0  # as if killed before chunk 2's done marker
     assert cache_features(params)["videos_encoded"] == 10
@@ -56,7 +59,7 @@ def test_cache_rerun_encodes_nothing_and_resumes_a_lost_chunk(tokenizer, small_s
 
 def test_reader_samples_cached_latents_along_tracks(tokenizer, small_store):
     source = TrackSource.open(
-        small_store, TrainParams().tracker(), tokenizer["summary"]["checkpoint_hash"]
+        Store.open(small_store), features_hash=tokenizer["summary"]["checkpoint_hash"]
     )
     batch, _ = next(source.chunk_batches(np.arange(10)))
     track = 0
@@ -78,17 +81,19 @@ def test_hybrid_training_reads_the_cache_and_never_runs_the_encoder(
 
     monkeypatch.setattr(MagVitTokenizer, "encode", refuse)
     monkeypatch.setattr(MagVitTokenizer, "forward", refuse)
-    params = TrainParams(
-        store=small_store,
-        features="hybrid",
-        max_epochs=2,
-        checkpoints=str(tmp_path),
-        tokenizer_uri=tokenizer["summary"]["tokenizer_uri"],
+    params = TrainSpec.model_validate(
+        {
+            "store": small_store,
+            "model": {"features": "hybrid"},
+            "training": {"max_epochs": 2},
+            "checkpoints": str(tmp_path),
+            "tokenizer_uri": tokenizer["summary"]["tokenizer_uri"],
+        }
     )
     summary = train(params)
     assert summary["features"] == "hybrid"
     report = evaluate(
-        EvaluateParams(store=small_store, model_uri=summary["model_uri"], out=str(tmp_path / "r"))
+        EvaluateSpec(store=small_store, model_uri=summary["model_uri"], out=str(tmp_path / "r"))
     )
     assert "model" in report["scorers"]
 

@@ -13,8 +13,9 @@ from mlflow import MlflowClient
 
 from flows.cli import main
 from flows.evaluate import evaluate
-from flows.params import EvaluateParams
+from storage.store import Store
 from storage.track_reader import TrackSource
+from tasks.specs import EvaluateSpec, TracksSpec
 from tp_models.model import build_pipeline
 from tp_models.splits import split_videos
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness", "mlflow_uri")
 def test_training_learns_and_logs_everything(trained, small_store):
     run = mlflow.get_run(trained["summary"]["run_id"])
     params, tags = run.data.params, run.data.tags
-    source = TrackSource.open(small_store, trained["params"].tracker())
+    source = TrackSource.open(Store.open(small_store))
     assert params["data.fingerprint"] == source.fingerprint == tags["data_fingerprint"]
     assert params["git_commit"] and tags["features"] == "statistical"
     assert params["model.n_layers"] == "4" and params["data.split_seed"] == "0"
@@ -44,7 +45,7 @@ def test_training_learns_and_logs_everything(trained, small_store):
 
 def test_registered_model_loads_back_and_scores_identically(trained, small_store):
     loaded = mlflow.pytorch.load_model("models:/track-persistence@candidate")
-    source = TrackSource.open(small_store, trained["params"].tracker())
+    source = TrackSource.open(Store.open(small_store))
     test, _ = source.load(split_videos(source.video_types, 0)["test"])
     (folder,) = [p for p in Path(trained["checkpoints"]).iterdir() if p.is_dir()]
     state = torch.load(folder / "last.pt", weights_only=True)
@@ -56,13 +57,13 @@ def test_registered_model_loads_back_and_scores_identically(trained, small_store
 def test_rerun_of_finished_training_returns_its_summary(trained):
     from flows.train import train
 
-    again = train(trained["params"])
+    again = train(trained["spec"])
     assert again == trained["summary"]
 
 
 def test_evaluate_puts_model_beside_baselines(trained, small_store, tmp_path):
     out = tmp_path / "report"
-    report = evaluate(EvaluateParams(store=small_store, out=str(out)))
+    report = evaluate(EvaluateSpec(store=small_store, out=str(out)))
     assert "model" in report["scorers"] and "m_of_n_3_5" in report["scorers"]
     assert report["model"]["trained_on_this_data"] is True
     json.dumps(report, allow_nan=False)
@@ -83,13 +84,14 @@ def test_bad_model_uri_and_mismatched_store(trained, tiny_store, small_store, ca
 def test_train_needs_tracks_and_a_reachable_tracking_server(
     tmp_path, tiny_store, monkeypatch, capsys
 ):
-    assert main(["train", "--store", tiny_store, "--max-misses", "4"]) == 2
+    assert main(["train", "--store", tiny_store, "--tracks", "0123abcd"]) == 2
     assert "tp tracks" in capsys.readouterr().err
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     assert main(["train", "--store", tiny_store]) == 2
     assert "does not answer" in capsys.readouterr().err
-    assert main(["train", "--store", tiny_store, "--features", "colour"]) == 2
-    assert "features" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # argparse refuses a value outside the choices
+        main(["train", "--store", tiny_store, "--features", "colour"])
+    assert usage.value.code == 2 and "--features" in capsys.readouterr().err
 
 
 def test_evaluate_refuses_tracks_from_another_tracker_config(
@@ -98,10 +100,12 @@ def test_evaluate_refuses_tracks_from_another_tracker_config(
     import shutil
 
     from flows.extract_tracks import extract_tracks
-    from flows.params import TracksParams
 
     copy = tmp_path / "copy.zarr"
     shutil.copytree(small_store, copy)
-    extract_tracks(TracksParams(store=str(copy), max_misses=3, workers=1))
-    assert main(["evaluate", "--store", str(copy), "--max-misses", "3"]) == 2
+    spec = TracksSpec.model_validate(
+        {"store": str(copy), "tracker": {"max_misses": 3}, "compute": {"workers": 1}}
+    )
+    other = extract_tracks(spec)["tracks_group"].removeprefix("tracks/")
+    assert main(["evaluate", "--store", str(copy), "--tracks", other]) == 2
     assert "tracker.max_misses=2" in capsys.readouterr().err

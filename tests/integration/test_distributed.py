@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import zarr
 
-from tests.conftest import TINY
+from tasks.specs import Compute
+from tests.conftest import TINY, generate_spec
 from tests.integration.helpers import BIN, free_port, port_open, process, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -17,7 +18,6 @@ def test_flow_on_an_existing_dask_cluster(tmp_path, tiny_store):
     from prefect.settings import PREFECT_API_URL
 
     from flows.generate_data import generate_data
-    from flows.params import GenerateParams
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -50,7 +50,10 @@ def test_flow_on_an_existing_dask_cluster(tmp_path, tiny_store):
         with Client(address) as client:
             client.wait_for_workers(2, timeout=120)
             store = tmp_path / "distributed.zarr"
-            summary = generate_data(GenerateParams(store=str(store), dask_address=address, **TINY))
+            spec = generate_spec(store, **TINY).model_copy(
+                update={"compute": Compute(dask_address=address)}
+            )
+            summary = generate_data(spec)
             workers_used = client.run(lambda: True)
         assert len(workers_used) == 2
     assert summary["videos_written"] == 12 and summary["tracks"]["tracks"] > 0

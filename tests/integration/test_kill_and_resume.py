@@ -77,7 +77,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
     assert a.attrs["fingerprint"] == b.attrs["fingerprint"]
     check = subprocess.run(
-        [str(BIN / "tp"), "info", str(killed), "--verify"],
+        [str(BIN / "tp"), "info", "--store", str(killed), "--verify"],
         capture_output=True,
         text=True,
         timeout=120,

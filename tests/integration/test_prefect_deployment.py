@@ -10,6 +10,7 @@ import httpx
 import pytest
 import zarr
 
+from tests.conftest import TINY
 from tests.integration.helpers import BIN, free_port, process, wait_for
 
 pytestmark = pytest.mark.slow
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_generate_data_deployment_runs_on_a_worker(tmp_path):
+def test_pipeline_deployment_runs_on_a_worker(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
@@ -25,6 +26,7 @@ def test_generate_data_deployment_runs_on_a_worker(tmp_path):
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
     }
 
     def prefect(*args: str, timeout: float = 180) -> str:
@@ -51,36 +53,36 @@ def test_generate_data_deployment_runs_on_a_worker(tmp_path):
         prefect("work-pool", "create", "local", "--type", "process")
         prefect("--no-prompt", "deploy", "--all")
         store = tmp_path / "deployed.zarr"
-        params = {
-            "params": {
-                "store": str(store),
-                "persistent": 3,
-                "brief": 3,
-                "noise": 1,
-                "mixed": 1,
-                "frames": 9,
-                "size": 64,
-                "videos_per_chunk": 4,
-                "workers": 1,
-            }
-        }
-        out = prefect("deployment", "run", "generate-data/default", "--params", json.dumps(params))
-        assert "generate-data/default" in out
-        prefect("worker", "start", "--pool", "local", "--run-once", timeout=400)
+        generate = {**TINY, "store": str(store), "compute": {"workers": 1}}
+        params = {"spec": {"generate": generate, "out": str(tmp_path / "report")}}
+        out = prefect("deployment", "run", "pipeline/default", "--params", json.dumps(params))
+        assert "pipeline/default" in out
+        prefect("worker", "start", "--pool", "local", "--run-once", timeout=500)
 
         runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
         # train/nightly is scheduled too: its future runs wait in SCHEDULED
-        states = [run["state"]["type"] for run in runs if run["state"]["type"] != "SCHEDULED"]
-        assert states == ["COMPLETED"], states
-        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+        done = {run["name"]: run["state"]["type"] for run in runs}
+        names = {run["flow_id"]: run["state"]["type"] for run in runs}
         flows = {f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", json={}).json()}
+        finished = {flows[f]: state for f, state in names.items() if state != "SCHEDULED"}
+        # the pipeline and each stage as its subflow, all completed
+        assert finished == {
+            "pipeline": "COMPLETED",
+            "generate-data": "COMPLETED",
+            "train": "COMPLETED",
+            "evaluate": "COMPLETED",
+        }, done
+        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
         assert {(flows[d["flow_id"]], d["name"]) for d in deployments} == {
+            ("pipeline", "default"),
             ("generate-data", "default"),
+            ("extract-tracks", "default-tracker"),
             ("train", "nightly"),
-            ("evaluate", "default"),
+            ("evaluate", "candidate"),
         }
+    assert (tmp_path / "report" / "report.json").exists()
 
     group = zarr.open_group(str(store), mode="r")
-    assert group.attrs["complete"] and group["videos"].shape == (8, 9, 64, 64, 3)
+    assert group.attrs["complete"] and group["videos"].shape == (12, 9, 64, 64, 3)
     assert (group["_chunk_checksum"][:] != 0).all()
     assert any(key.startswith("tracks") for key in group.group_keys())

@@ -77,8 +77,7 @@ def test_foreign_data_is_never_overwritten(tmp_path):
 
 
 def test_tracks_refuse_an_unfinished_dataset(tmp_path):
-    from storage.dataset import open_or_create_dataset
-    from storage.tracks import open_or_create_tracks
+    from storage.store import Store
     from tp_models.scene import SceneConfig
 
     config = {
@@ -87,6 +86,6 @@ def test_tracks_refuse_an_unfinished_dataset(tmp_path):
         "seed": 0,
         "videos_per_chunk": 2,
     }
-    dataset = open_or_create_dataset(str(tmp_path / "s.zarr"), config, 4, False)
+    store = Store.create(str(tmp_path / "s.zarr"), config, 4, False)
     with pytest.raises(StoreError, match="not complete"):
-        open_or_create_tracks(str(tmp_path / "s.zarr"), dataset, {"max_misses": 2})
+        store.create_tracks({"max_misses": 2})

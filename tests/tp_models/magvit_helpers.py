@@ -11,6 +11,7 @@ TINY = TokenizerConfig(
     decoder_channels=(8, 16, 16),
     latent_dim=32,
     codebook_size=64,
+    spatial_downsample=8,
 )
 
 

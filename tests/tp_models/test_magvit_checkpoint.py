@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tp_models.magvit_helpers import TINY  # noqa: E402 - one tiny config for all tests
 from tp_models.magvit.checkpoint import (
     CheckpointMismatchError,
     checkpoint_hash,
@@ -16,10 +17,6 @@ from tp_models.magvit.checkpoint import (
     save_tokenizer,
 )
 from tp_models.magvit.tokenizer import MagVitTokenizer, TokenizerConfig
-
-TINY = TokenizerConfig(
-    channels=(8, 16, 16), decoder_channels=(8, 16, 16), latent_dim=32, codebook_size=64
-)
 
 
 def random_video(frames: int = 9, size: int = 32) -> np.ndarray:

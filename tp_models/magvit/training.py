@@ -19,11 +19,12 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Interval, doc
 
 from tp_models.config import known_fields
 from tp_models.magvit.tokenizer import MagVitTokenizer, check_num_frames, to_model_input, to_uint8
@@ -41,14 +42,14 @@ class TokenizerTrainConfig:
     on crops transfers to full 25x128x128 videos, at a fraction of the cost per step.
     """
 
-    steps: int = 800
-    batch_size: int = 16
-    lr: float = 2e-3
+    steps: Annotated[int, Ge(1), doc("optimisation steps")] = 800
+    batch_size: Annotated[int, Ge(1), doc("video clips per step")] = 16
+    lr: Annotated[float, Interval(gt=0, lt=1), doc("AdamW learning rate")] = 2e-3
     weight_decay: float = 0.0
     warmup_steps: int = 50
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
-    seed: int = 0
+    seed: Annotated[int, Ge(0), doc("weights and batch sampling")] = 0
     recon_loss: Literal["l1", "mse"] = "mse"
     recon_weight: float = 1.0
     # The reconstruction MSE is small (most pixels are black and easy), so the LFQ terms

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import doc
 
 from tp_models.config import known_fields
 from tp_models.model.extractors import ConcatExtractor, build_extractor
@@ -28,7 +29,9 @@ CHECKPOINT_FORMAT = "tp_models.model.checkpoint/1"
 class ModelConfig:
     """Everything that fixes the architecture (and nothing about training)."""
 
-    features: str = "statistical"  # "statistical" | "magvit" | "hybrid"
+    features: Annotated[
+        Literal["statistical", "magvit", "hybrid"], doc("what the model reads of each track")
+    ] = "statistical"
     hybrid_members: tuple[str, ...] = ("statistical", "magvit")
     frame_size: tuple[int, int] = (128, 128)  # (height, width), to normalise positions
     motion_scale: float = 4.0  # pixels/frame where velocity features stop being linear

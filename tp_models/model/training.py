@@ -19,11 +19,12 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Interval, doc
 from torch import Tensor
 
 from tp_models.config import known_fields
@@ -39,13 +40,13 @@ EpochCallback = Callable[[int, dict[str, float], dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    batch_size: int = 256
-    max_epochs: int = 50
-    patience: int = 5  # epochs without validation-loss improvement before stopping
+    lr: Annotated[float, Interval(gt=0, lt=1), doc("AdamW learning rate")] = 1e-3
+    weight_decay: Annotated[float, Ge(0), doc("AdamW weight decay")] = 1e-2
+    batch_size: Annotated[int, Ge(1), doc("tracks per optimisation step")] = 256
+    max_epochs: Annotated[int, Ge(1), doc("upper bound; early stopping usually ends sooner")] = 40
+    patience: Annotated[int, Ge(1), doc("epochs without validation-loss gain before stopping")] = 5
     min_delta: float = 0.0  # an improvement must beat the best loss by more than this
-    seed: int = 0
+    seed: Annotated[int, Ge(0), doc("weights, dropout and shuffling")] = 0
     grad_clip: float | None = 1.0  # max gradient norm; None to disable
     shuffle: bool = True  # shuffle tracks within each TrackBatch the source yields
     # Steps that carry the track's label: first observation .. end of the video ("end"),

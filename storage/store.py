@@ -1,0 +1,214 @@
+"""`Store`: one handle on a track-persistence store, opened and validated once at the edge.
+
+Its groups (the dataset, each tracker config's tracks, each tokenizer's cached features)
+are opened through it and kept, so one command opens each group once. Only the URL
+crosses a process boundary: a Dask task receives `store.url` and opens its own handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from storage.chunked import ArraySpec, ChunkedGroup
+from storage.dataset import DATASET, dataset_specs
+from storage.errors import StoreError
+from storage.features import FEATURES, LATENTS, features_path
+from storage.tracks import TRACKS, track_specs, tracker_key
+from tp_models.track_arrays import MAX_TRACKS
+
+DEFAULT_STORE = "data/store.zarr"
+
+# Root attribute naming the tracks group extracted last: the default for every command
+# that reads tracks, so nobody has to repeat tracker options to find them again.
+LAST_TRACKS = "last_tracks"
+
+
+class Store:
+    """A store whose dataset group exists (use `Store.create` to make one)."""
+
+    def __init__(self, url: str, dataset: ChunkedGroup) -> None:
+        self.url = url
+        self.dataset = dataset
+        self._groups: dict[str, ChunkedGroup] = {}
+
+    # ---- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        return cls(url, ChunkedGroup.open(url, "", kind=DATASET))
+
+    @classmethod
+    def check_create(cls, url: str, data_config: Mapping[str, Any], overwrite: bool) -> None:
+        """Refuse, writing nothing, a store that this configuration may not write to."""
+        ChunkedGroup.check(url, "", kind=DATASET, config=data_config, overwrite=overwrite)
+
+    @classmethod
+    def create(
+        cls, url: str, data_config: Mapping[str, Any], n_videos: int, overwrite: bool
+    ) -> Store:
+        """Open the store made with this exact data config, or create it (resumable)."""
+        scene = data_config["scene"]
+        dataset = ChunkedGroup.open_or_create(
+            url,
+            "",
+            kind=DATASET,
+            config=data_config,
+            n_items=n_videos,
+            items_per_chunk=int(data_config["videos_per_chunk"]),
+            specs=dataset_specs(scene["frames"], scene["size"], scene["noise_sigma"]),
+            overwrite=overwrite,
+        )
+        return cls(url, dataset)
+
+    # ---- what the dataset is ------------------------------------------------------------
+
+    @property
+    def frames(self) -> int:
+        return int(self.dataset.group["videos"].shape[1])
+
+    @property
+    def frame_size(self) -> int:
+        return int(self.dataset.group["videos"].shape[2])
+
+    @cached_property
+    def video_types(self) -> np.ndarray:
+        return self.dataset.read("video_type")
+
+    @property
+    def fingerprint(self) -> str:
+        """The dataset's fingerprint; a clear error while generation is unfinished."""
+        fingerprint = self.dataset.group.attrs.get("fingerprint")
+        if not fingerprint or not self.dataset.group.attrs.get("complete"):
+            raise StoreError(
+                f"store {self.url!r} is not complete (generation was interrupted); resume it "
+                "with `tp generate` and the same parameters first."
+            )
+        return str(fingerprint)
+
+    # ---- tracks -------------------------------------------------------------------------
+
+    def tracks_keys(self) -> list[str]:
+        """Keys of the complete tracks groups, one per tracker config."""
+        if TRACKS not in self.dataset.group:
+            return []
+        keys = sorted(self.dataset.group[TRACKS].group_keys())
+        return [k for k in keys if self.dataset.group[f"{TRACKS}/{k}"].attrs.get("complete")]
+
+    def tracks(self, key: str | None = None) -> ChunkedGroup:
+        """A complete tracks group: `key`, or the one extracted last."""
+        key = key or self._default_tracks_key()
+        group = self._group(f"{TRACKS}/{key}", TRACKS, must_exist=False)
+        if group is None or not group.group.attrs.get("complete"):
+            raise StoreError(
+                f"store {self.url!r} has no complete tracks {key!r}{self._tracks_hint()}; "
+                f"run `tp tracks --store {self.url}` first."
+            )
+        return group
+
+    def _default_tracks_key(self) -> str:
+        last = self.dataset.group.attrs.get(LAST_TRACKS)
+        keys = self.tracks_keys()
+        if last in keys:
+            return str(last)
+        if len(keys) == 1:
+            return keys[0]
+        if not keys:
+            raise StoreError(
+                f"store {self.url!r} has no tracks yet; run `tp tracks --store {self.url}` first."
+            )
+        raise StoreError(
+            f"store {self.url!r} holds several tracks groups ({', '.join(keys)}); "
+            "pick one with --tracks."
+        )
+
+    def _tracks_hint(self) -> str:
+        keys = self.tracks_keys()
+        return f" (complete here: {', '.join(keys)})" if keys else ""
+
+    def create_tracks(self, tracker: Mapping[str, Any], overwrite: bool = False) -> ChunkedGroup:
+        """The tracks group of this tracker config, created (or resumed) for writing."""
+        config = {
+            "tracker": dict(tracker),
+            "capacity": MAX_TRACKS,
+            "dataset_fingerprint": self.fingerprint,
+        }
+        path = f"{TRACKS}/{tracker_key(tracker)}"
+        group = ChunkedGroup.open_or_create(
+            self.url,
+            path,
+            kind=TRACKS,
+            config=config,
+            n_items=self.dataset.n_items,
+            items_per_chunk=self.dataset.items_per_chunk,
+            specs=track_specs(self.frames),
+            overwrite=overwrite,
+        )
+        self._groups[path] = group
+        return group
+
+    def mark_last_tracks(self, group: ChunkedGroup) -> None:
+        """Make `group` the default tracks (single writer: the coordinating flow)."""
+        self.dataset.group.attrs[LAST_TRACKS] = group.group.basename
+
+    # ---- cached features ----------------------------------------------------------------
+
+    def features(self, checkpoint_hash: str) -> ChunkedGroup:
+        """The complete cached latents of this store for this tokenizer checkpoint."""
+        group = self._group(features_path(self.fingerprint, checkpoint_hash), FEATURES, False)
+        if group is None or not group.group.attrs.get("complete"):
+            cached = (
+                sorted(self.dataset.group[FEATURES].group_keys())
+                if FEATURES in self.dataset.group
+                else []
+            )
+            hint = f" (cached here: {', '.join(cached)})" if cached else ""
+            raise StoreError(
+                f"store {self.url!r} has no cached MagVit features for tokenizer checkpoint "
+                f"{checkpoint_hash}{hint}; run `tp cache-features --store {self.url}` first."
+            )
+        return group
+
+    def create_features(
+        self, checkpoint_hash: str, latent_shape: tuple[int, ...], overwrite: bool = False
+    ) -> ChunkedGroup:
+        config = {
+            "dataset_fingerprint": self.fingerprint,
+            "checkpoint_hash": checkpoint_hash,
+            "latent_shape": list(latent_shape),
+        }
+        path = features_path(self.fingerprint, checkpoint_hash)
+        group = ChunkedGroup.open_or_create(
+            self.url,
+            path,
+            kind=FEATURES,
+            config=config,
+            n_items=self.dataset.n_items,
+            items_per_chunk=self.dataset.items_per_chunk,
+            # Latents are dense floats: byte-shuffling groups their exponent bytes together.
+            specs={LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")},
+            overwrite=overwrite,
+        )
+        self._groups[path] = group
+        return group
+
+    # ---- any group, opened once ---------------------------------------------------------
+
+    def group(self, path: str, kind: str) -> ChunkedGroup:
+        """A group of this store by path (created by the coordinating flow), opened once."""
+        group = self._group(path, kind, must_exist=True)
+        assert group is not None
+        return group
+
+    def _group(self, path: str, kind: str, must_exist: bool) -> ChunkedGroup | None:
+        if path not in self._groups:
+            found = ChunkedGroup.find(self.url, path, kind)
+            if found is None:
+                if must_exist:
+                    raise StoreError(f"store {self.url!r} has no {kind} group {path!r}.")
+                return None
+            self._groups[path] = found
+        return self._groups[path]

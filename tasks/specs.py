@@ -1,0 +1,200 @@
+"""One typed spec per stage: what a run of that stage is asked to do.
+
+A spec *contains* the domain configs (`SceneConfig`, `TrackerConfig`, `ModelConfig`,
+`TrainConfig`, the tokenizer configs) instead of restating their fields, so every default
+and every limit lives in one place: the domain dataclass. Pydantic validates those
+dataclasses field by field (their `Annotated` limits end up in the JSON schema, so the
+Prefect UI form refuses `persistent: -1` at submit time) and runs their own checks.
+
+The same spec object travels unchanged from the CLI (which is generated from it) to the
+flow (its one parameter) to the tasks. Only plain values cross a process boundary: the
+store is a URL here, opened once per process as a `storage.store.Store`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from storage.errors import ParameterError
+from storage.mlflow_store import MODEL_NAME, TOKENIZER_NAME
+from storage.store import DEFAULT_STORE
+from tp_models.magvit import TokenizerConfig, TokenizerTrainConfig
+from tp_models.model import ModelConfig, TrainConfig
+from tp_models.scene import SceneConfig
+from tp_models.tracker import TrackerConfig
+
+DEFAULT_CHECKPOINTS = "checkpoints"
+DEFAULT_REPORT = "reports/latest"
+CANDIDATE_MODEL = f"models:/{MODEL_NAME}@candidate"
+CANDIDATE_TOKENIZER = f"models:/{TOKENIZER_NAME}@candidate"
+
+StoreUrl = Annotated[str, Field(min_length=1, description="Zarr store path or fsspec URL")]
+Seed = Annotated[int, Field(ge=0)]
+TracksKey = Annotated[
+    str | None,
+    Field(description="tracks group to use (a key `tp info` lists; default: the last extracted)"),
+]
+Features = Literal["statistical", "magvit", "hybrid"]
+
+
+class Spec(BaseModel):
+    """Immutable, and every key known: a typo in a parameter is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+S = TypeVar("S", bound=Spec)
+
+
+def parse(spec: type[S], values: dict[str, Any]) -> S:
+    """Build a spec, or raise ParameterError with one sentence naming the parameter."""
+    try:
+        return spec.model_validate(values)
+    except ValidationError as exc:
+        raise ParameterError(explain(exc)) from None
+
+
+def explain(error: ValidationError) -> str:
+    """The first validation problem as one sentence (pydantic's own text is for developers)."""
+    first = error.errors()[0]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    if not where or where in message:
+        return message
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"{where}: {message[0].lower()}{message[1:]}{shown}"
+
+
+class Compute(Spec):
+    """Where chunked work runs."""
+
+    workers: int | None = Field(
+        None, ge=1, le=256, description="local Dask workers (default: one per core)"
+    )
+    dask_address: str | None = Field(
+        None, description="existing Dask scheduler, e.g. tcp://host:8786 (default: local)"
+    )
+
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+class GenerateSpec(Spec):
+    """`generate-data`: simulate the dataset into a store, then extract its tracks."""
+
+    store: StoreUrl = DEFAULT_STORE
+    persistent: int = Field(1000, ge=0, description="videos with persistent objects")
+    brief: int = Field(1000, ge=0, description="videos with brief objects only (1-3 frames)")
+    noise: int = Field(250, ge=0, description="videos with background clutter only")
+    mixed: int = Field(250, ge=0, description="videos with persistent + brief + clutter")
+    seed: Seed = Field(0, description="random seed: same seed, same bytes")
+    videos_per_chunk: int = Field(25, ge=1, description="videos per Zarr chunk (unit of work)")
+    scene: SceneConfig = SceneConfig()
+    extract_tracks: bool = Field(True, description="extract tracks after generating")
+    tracker: TrackerConfig = TrackerConfig()
+    overwrite: bool = Field(False, description="replace a store made with other parameters")
+    compute: Compute = Compute()
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerateSpec:
+        if self.n_videos == 0:
+            raise ValueError(
+                "persistent, brief, noise and mixed are all 0: ask for at least one video."
+            )
+        self.scene.validate()
+        return self
+
+    @property
+    def counts(self) -> list[int]:
+        return [self.persistent, self.brief, self.noise, self.mixed]
+
+    @property
+    def n_videos(self) -> int:
+        return sum(self.counts)
+
+    def data_config(self) -> dict[str, Any]:
+        """What defines the bytes of the store (not how or where they are computed)."""
+        return {
+            "scene": self.scene.to_dict(),
+            "counts": self.counts,
+            "seed": self.seed,
+            "videos_per_chunk": self.videos_per_chunk,
+        }
+
+    def tracks(self) -> TracksSpec:
+        return TracksSpec(store=self.store, tracker=self.tracker, compute=self.compute)
+
+
+class TracksSpec(Spec):
+    """`extract-tracks`: detection + tracking on a store's videos."""
+
+    store: StoreUrl = DEFAULT_STORE
+    tracker: TrackerConfig = TrackerConfig()
+    overwrite: bool = Field(False, description="recompute tracks of this config from scratch")
+    compute: Compute = Compute()
+
+
+class BaselinesSpec(Spec):
+    """`tp evaluate-baselines`: classical scorers on the test split."""
+
+    store: StoreUrl = DEFAULT_STORE
+    tracks: TracksKey = None
+    split_seed: Seed = Field(0, description="seed of the train/val/test split by video")
+    out: str | None = Field(None, description="folder for report.json and figures")
+
+
+class TrainSpec(Spec):
+    """`train`: the persistence model on a store's tracks, registered in MLflow."""
+
+    store: StoreUrl = DEFAULT_STORE
+    tracks: TracksKey = None
+    model: ModelConfig = ModelConfig()
+    training: TrainConfig = TrainConfig()
+    split_seed: Seed = Field(0, description="seed of the train/val/test split by video")
+    checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="folder for per-epoch checkpoints")
+    tokenizer_uri: str = Field(
+        CANDIDATE_TOKENIZER, description="tokenizer whose cached features magvit/hybrid read"
+    )
+    retrain: bool = Field(False, description="train anew even if this training finished before")
+
+
+class EvaluateSpec(Spec):
+    """`evaluate`: a registered model beside every classical baseline, on the test split."""
+
+    store: StoreUrl = DEFAULT_STORE
+    tracks: TracksKey = Field(None, description="tracks group (default: the model's own)")
+    model_uri: str = Field(CANDIDATE_MODEL, description="MLflow model to evaluate")
+    out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
+
+
+class TokenizerSpec(Spec):
+    """`train-tokenizer`: the MagVit tokenizer on the store's train videos."""
+
+    store: StoreUrl = DEFAULT_STORE
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    training: TokenizerTrainConfig = TokenizerTrainConfig()
+    split_seed: Seed = Field(0, description="seed of the split: trains on train videos only")
+    checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="folder for tokenizer checkpoints")
+
+
+class FeaturesSpec(Spec):
+    """`cache-features`: every video encoded by a registered tokenizer into the store."""
+
+    store: StoreUrl = DEFAULT_STORE
+    tokenizer_uri: str = Field(CANDIDATE_TOKENIZER, description="registered tokenizer to use")
+    checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="where tokenizer files are kept")
+    batch_size: int = Field(8, ge=1, le=4096, description="videos encoded at once per worker")
+    overwrite: bool = Field(False, description="recompute the cache for this key")
+    compute: Compute = Compute()
+
+
+class PipelineSpec(Spec):
+    """`pipeline`: generate -> tracks -> (tokenizer -> features) -> train -> evaluate."""
+
+    generate: GenerateSpec = GenerateSpec()
+    features: Features = Field("statistical", description="what the model reads of each track")
+    out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
