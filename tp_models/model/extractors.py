@@ -68,7 +68,7 @@ class SimpleStatisticalExtractor(FeatureExtractor):
     def frame_size_of(self, x: TrackInputs) -> tuple[int, int] | Tensor:
         """Each track's own (B, 2) frame size when the inputs carry one (imported tracks
         from videos of any size), else the size the model was built for."""
-        return x["frame_size"] if "frame_size" in x else self.frame_size
+        return x.get("frame_size", self.frame_size)
 
     def raw_features(self, x: TrackInputs) -> Tensor:
         """(B, T, raw_dim) hand-made features before the MLP."""
