@@ -61,7 +61,7 @@ def test_fraction_and_points_with_a_distance_gate() -> None:
         table(TRACKS, boxes=False), table(TRUTH, boxes=False), MatchConfig(distance_gate=2.0)
     )
     assert tight.labels()[1] == 0 and tight.labels()[4] == 1  # 2.24 px off / 1.41 px off
-    assert tight.gt_id[3] == -1
+    assert tight.gt_id[0] == -1 and tight.gt_id[3] == 9
 
 
 def test_config_round_trips_and_rejects_nonsense() -> None:

@@ -123,10 +123,13 @@ class MultiHeadSelfAttention(nn.Module):
         keys[rows, :, length] = k
         values[rows, :, length] = v
         span = int(length.max()) + 1
-        allowed = (torch.arange(span) <= length.unsqueeze(1)).view(s, 1, 1, span)
-        mixed = F.scaled_dot_product_attention(
-            q.unsqueeze(2), keys[:, :, :span], values[:, :, :span], attn_mask=allowed
-        )
+        # One query per track: a broadcast product summed over head_dim reads the cache in
+        # place; batched matmuls of 1-row matrices (or a fused kernel copying the strided
+        # slice) cost several times more, growing with track age.
+        scores = (q.unsqueeze(2) * keys[:, :, :span]).sum(-1)
+        allowed = (torch.arange(span) <= length.unsqueeze(1)).unsqueeze(1)  # (S, 1, span)
+        weights = (scores / math.sqrt(self.head_dim)).masked_fill(~allowed, float("-inf"))
+        mixed = (weights.softmax(dim=-1).unsqueeze(-1) * values[:, :, :span]).sum(2)
         return self.out(mixed.reshape(s, d))
 
 
