@@ -25,6 +25,9 @@ class TrackBatch:
     video     (B,)      int64    index of the track's video in the store
     extras             dict      optional per-track inputs of richer scorers, first axis B
                                  (e.g. cached video latents sampled along the track)
+    frame_size (B, 2)   float    (height, width) in px of each track's frames, or None: the
+                                 model config's frame size. Imported tracks come from videos
+                                 of any size; positions are normalised by their own frames.
     """
 
     position: np.ndarray
@@ -35,6 +38,7 @@ class TrackBatch:
     label: np.ndarray
     video: np.ndarray
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    frame_size: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.observed.shape[0])
@@ -54,6 +58,7 @@ class TrackBatch:
             label=self.label[index],
             video=self.video[index],
             extras={k: v[index] for k, v in self.extras.items()},
+            frame_size=None if self.frame_size is None else self.frame_size[index],
         )
 
 

@@ -120,6 +120,42 @@ def _motion_model(config: TrackerConfig) -> tuple[np.ndarray, np.ndarray]:
     return transition, process
 
 
+def _initial_covariance(config: TrackerConfig) -> np.ndarray:
+    r = config.measurement_noise**2
+    return np.diag([r, r, config.initial_velocity_std**2, config.initial_velocity_std**2])
+
+
+def _predict(
+    state: np.ndarray, cov: np.ndarray, transition: np.ndarray, process: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    return state @ transition.T, transition @ cov @ transition.T + process
+
+
+def _innovation_terms(
+    cov: np.ndarray, innovation: np.ndarray, r: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse innovation covariance (A, 2, 2), squared Mahalanobis distance and Gaussian
+    log-likelihood (A, D) of innovations (A, D, 2) of A tracks against D measurements."""
+    s = cov[:, :2, :2] + r * np.eye(2)
+    det_s = s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0]
+    inv_s = np.empty_like(s)
+    inv_s[:, 0, 0] = s[:, 1, 1] / det_s
+    inv_s[:, 1, 1] = s[:, 0, 0] / det_s
+    inv_s[:, 0, 1] = -s[:, 0, 1] / det_s
+    inv_s[:, 1, 0] = -s[:, 1, 0] / det_s
+    mahal = np.einsum("adi,aij,adj->ad", innovation, inv_s, innovation)
+    loglik = -0.5 * (mahal + np.log(det_s)[:, None] + 2 * _LOG_2PI)
+    return inv_s, mahal, loglik
+
+
+def _update(
+    state: np.ndarray, cov: np.ndarray, inv_s: np.ndarray, innovation: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kalman update of n tracks, each with its own innovation (n, 2)."""
+    gain = cov[:, :, :2] @ inv_s  # (n, 4, 2)
+    return state + np.einsum("nij,nj->ni", gain, innovation), cov - gain @ cov[:, :2, :]
+
+
 def track_detections(detections: Detections, config: TrackerConfig | None = None) -> VideoTracks:
     """Turn one video's detections into tracks (see module docstring)."""
     config = config or TrackerConfig()
@@ -128,7 +164,7 @@ def track_detections(detections: Detections, config: TrackerConfig | None = None
     transition, process = _motion_model(config)
     r = config.measurement_noise**2
     gate = config.gate
-    initial_cov = np.diag([r, r, config.initial_velocity_std**2, config.initial_velocity_std**2])
+    initial_cov = _initial_covariance(config)
 
     # Every track is born from one detection, so there are at most n_det tracks.
     track_det = np.full((n_det, n_frames), -1, dtype=np.int32)
@@ -148,36 +184,27 @@ def track_detections(detections: Detections, config: TrackerConfig | None = None
         n_active = active_id.size
 
         if n_active:
-            state = state @ transition.T
-            cov = transition @ cov @ transition.T + process
+            state, cov = _predict(state, cov, transition, process)
 
         assigned_track = np.zeros(0, dtype=np.int64)
         assigned_det = np.zeros(0, dtype=np.int64)
         if n_active and z.shape[0]:
-            s = cov[:, :2, :2] + r * np.eye(2)
-            det_s = s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0]
-            inv_s = np.empty_like(s)
-            inv_s[:, 0, 0] = s[:, 1, 1] / det_s
-            inv_s[:, 1, 1] = s[:, 0, 0] / det_s
-            inv_s[:, 0, 1] = -s[:, 0, 1] / det_s
-            inv_s[:, 1, 0] = -s[:, 1, 0] / det_s
             innovation = z[None, :, :] - state[:, None, :2]  # (A, D, 2)
-            mahal = np.einsum("adi,aij,adj->ad", innovation, inv_s, innovation)
+            inv_s, mahal, loglik = _innovation_terms(cov, innovation, r)
             # Negative log-likelihood as the cost: unlike bare Mahalanobis distance it does
             # not favour a long-coasting track just because its covariance has grown.
-            loglik = -0.5 * (mahal + np.log(det_s)[:, None] + 2 * _LOG_2PI)
             cost = np.where(mahal <= gate, -loglik, _FORBIDDEN)
             rows, cols = linear_sum_assignment(cost)
             ok = cost[rows, cols] < _FORBIDDEN
             assigned_track, assigned_det = rows[ok], cols[ok]
             if assigned_track.size:
                 # Kalman update of the assigned tracks only.
-                p = cov[assigned_track]
-                gain = p[:, :, :2] @ inv_s[assigned_track]  # (n, 4, 2)
-                state[assigned_track] += np.einsum(
-                    "nij,nj->ni", gain, innovation[assigned_track, assigned_det]
+                state[assigned_track], cov[assigned_track] = _update(
+                    state[assigned_track],
+                    cov[assigned_track],
+                    inv_s[assigned_track],
+                    innovation[assigned_track, assigned_det],
                 )
-                cov[assigned_track] = p - gain @ p[:, :2, :]
                 ids = active_id[assigned_track]
                 track_det[ids, t] = lo + assigned_det
                 track_loglik[ids, t] = loglik[assigned_track, assigned_det]
@@ -210,6 +237,45 @@ def track_detections(detections: Detections, config: TrackerConfig | None = None
 
     track_det = track_det[:n_tracks]
     return _gather(detections, track_det, track_loglik[:n_tracks])
+
+
+def innovation_loglik(
+    position: np.ndarray, observed: np.ndarray, config: TrackerConfig | None = None
+) -> np.ndarray:
+    """(B, T) float32 Kalman innovation log-likelihood of every observation of given tracks.
+
+    For tracks made by another tracker (imported files): the association is already fixed,
+    so each track runs the same constant-velocity filter as ``track_detections`` on its own
+    observations, coasting through any gap. NaN at unobserved frames and at the first
+    observation (no prediction yet), exactly as in ``VideoTracks.loglik``, so the track-score
+    baseline and the model read imported tracks like their own.
+    position (B, T, 2) px (x, y), any value where unobserved; observed (B, T) bool.
+    """
+    config = config or TrackerConfig()
+    observed = np.asarray(observed, dtype=bool)
+    n_tracks, n_frames = observed.shape
+    transition, process = _motion_model(config)
+    r = config.measurement_noise**2
+    state = np.zeros((n_tracks, 4))
+    cov = np.broadcast_to(_initial_covariance(config), (n_tracks, 4, 4)).copy()
+    born = np.zeros(n_tracks, dtype=bool)
+    out = np.full((n_tracks, n_frames), np.nan, dtype=np.float32)
+    z_all = np.asarray(position, dtype=np.float64)
+    for t in range(n_frames):
+        state[born], cov[born] = _predict(state[born], cov[born], transition, process)
+        update = observed[:, t] & born
+        if update.any():
+            z = z_all[update, t]
+            innovation = (z - state[update, :2])[:, None, :]  # (n, 1, 2)
+            inv_s, _, loglik = _innovation_terms(cov[update], innovation, r)
+            out[update, t] = loglik[:, 0]
+            state[update], cov[update] = _update(
+                state[update], cov[update], inv_s, innovation[:, 0]
+            )
+        new = observed[:, t] & ~born
+        state[new, :2] = z_all[new, t]
+        born |= new
+    return out
 
 
 def _gather(detections: Detections, track_det: np.ndarray, loglik: np.ndarray) -> VideoTracks:

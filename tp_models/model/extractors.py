@@ -65,12 +65,18 @@ class SimpleStatisticalExtractor(FeatureExtractor):
             nn.Linear(hidden_dim, output_dim),
         )
 
+    def frame_size_of(self, x: TrackInputs) -> tuple[int, int] | Tensor:
+        """Each track's own (B, 2) frame size when the inputs carry one (imported tracks
+        from videos of any size), else the size the model was built for."""
+        return x.get("frame_size", self.frame_size)
+
     def raw_features(self, x: TrackInputs) -> Tensor:
         """(B, T, raw_dim) hand-made features before the MLP."""
         observed = x["observed"].bool()
-        feats = kinematic_features(x["position"], observed, self.frame_size, self.motion_scale)
+        frame_size = self.frame_size_of(x)
+        feats = kinematic_features(x["position"], observed, frame_size, self.motion_scale)
         if self.use_appearance:
-            appearance = appearance_features(observed, x["area"], x["color"], self.frame_size)
+            appearance = appearance_features(observed, x["area"], x["color"], frame_size)
             feats = torch.cat([feats, appearance], dim=-1)
         return feats
 

@@ -73,16 +73,96 @@ def _gather_frames(x: Tensor, index: Tensor) -> Tensor:
     return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
+FrameSize = tuple[int, int] | Tensor
+
+
+def position_scale(frame_size: FrameSize, like: Tensor) -> Tensor:
+    """(width, height) to divide (x, y) positions by: shape (2,) for one frame size, or
+    (B, 2) from a (B, 2) tensor of per-track (height, width)."""
+    if isinstance(frame_size, Tensor):
+        return frame_size.to(like.dtype).flip(-1)
+    height, width = frame_size
+    return like.new_tensor([width, height])
+
+
+def _min_side(frame_size: FrameSize, like: Tensor) -> Tensor | int:
+    """Shorter frame side: an int, or (B,) per track."""
+    if isinstance(frame_size, Tensor):
+        return frame_size.to(like.dtype).min(dim=-1).values
+    return min(frame_size)
+
+
+def track_velocity(pos: Tensor, pos_prev: Tensor, gap: Tensor, has_vel: Tensor) -> Tensor:
+    """Velocity (px/frame) from the previous observation, 0 where there is none.
+
+    Shared by the batch features and the online scorer's per-track state, so both compute
+    the same numbers. Shapes (..., 2), gap (..., 1), has_vel (...)."""
+    return torch.where(has_vel.unsqueeze(-1), (pos - pos_prev) / gap, 0.0)
+
+
+def kinematic_columns(
+    *,
+    pos_ff: Tensor,
+    vel: Tensor,
+    vel_prev: Tensor,
+    gap: Tensor,
+    has_vel: Tensor,
+    has_vel_prev: Tensor,
+    observed: Tensor,
+    seen: Tensor,
+    since_obs: Tensor,
+    n_obs: Tensor,
+    age: Tensor,
+    scale: Tensor,
+    motion_scale: float,
+) -> Tensor:
+    """(..., 15) features from what a track knows at one frame (see
+    ``KINEMATIC_FEATURE_NAMES``): last observed position, this frame's and the previous
+    observation's velocity, gap (..., 1) since the previous observation, flags (...),
+    frames since the last observation, observations so far, frames since the first one,
+    and ``scale`` (width, height) broadcastable against positions. Elementwise over the
+    leading axes, so batch (B, T) and online (N,) inputs give the same numbers."""
+    dtype = pos_ff.dtype
+    has_acc = (has_vel & has_vel_prev).unsqueeze(-1)
+    acc = torch.where(has_acc, (vel - vel_prev) / gap, 0.0)
+
+    speed = vel.norm(dim=-1, keepdim=True)
+    moving = speed > _EPS
+    direction = torch.where(moving, vel / speed.clamp(min=_EPS), 0.0)
+    speed_prev = vel_prev.norm(dim=-1, keepdim=True)
+    turning = has_acc & moving & (speed_prev > _EPS)
+    cross = vel_prev[..., 0] * vel[..., 1] - vel_prev[..., 1] * vel[..., 0]
+    dot = (vel_prev * vel).sum(-1)
+    turn = torch.where(turning.squeeze(-1), torch.atan2(cross, dot) / math.pi, 0.0)
+
+    pos_norm = torch.where(seen.unsqueeze(-1), pos_ff / scale * 2.0 - 1.0, 0.0)
+    columns = [
+        pos_norm,
+        torch.asinh(vel / motion_scale),
+        torch.asinh(acc / motion_scale),
+        torch.asinh(speed / motion_scale),
+        direction,
+        turn.unsqueeze(-1),
+        has_vel.to(dtype).unsqueeze(-1),
+        observed.to(dtype).unsqueeze(-1),
+        torch.log1p(since_obs).unsqueeze(-1),
+        torch.log1p(n_obs).unsqueeze(-1),
+        torch.where(seen, n_obs / age, 0.0).unsqueeze(-1),
+    ]
+    return torch.cat(columns, dim=-1)
+
+
 def kinematic_features(
     position: Tensor,
     observed: Tensor,
-    frame_size: tuple[int, int] = (128, 128),
+    frame_size: FrameSize = (128, 128),
     motion_scale: float = 4.0,
 ) -> Tensor:
     """(B, T, 15) kinematic features, see ``KINEMATIC_FEATURE_NAMES``.
 
     position (B, T, 2) pixels (x, y), any value (even NaN) where unobserved;
-    observed (B, T) bool; frame_size (height, width); motion_scale in pixels per frame.
+    observed (B, T) bool; frame_size (height, width), or a (B, 2) tensor of each track's
+    own (height, width); motion_scale in pixels per frame.
     """
     observed = observed.bool()
     dtype = position.dtype if position.is_floating_point() else torch.float32
@@ -102,51 +182,50 @@ def kinematic_features(
 
     # Velocity and acceleration only where something new was observed: zero otherwise.
     has_vel = observed & has_prev
-    vel = torch.where(has_vel.unsqueeze(-1), (pos - pos_prev) / gap, 0.0)
+    vel = track_velocity(pos, pos_prev, gap, has_vel)
     vel_prev = _gather_frames(vel, prev_idx.clamp(min=0))
     has_vel_prev = has_prev & _gather_frames(has_vel, prev_idx.clamp(min=0))
-    has_acc = (has_vel & has_vel_prev).unsqueeze(-1)
-    acc = torch.where(has_acc, (vel - vel_prev) / gap, 0.0)
 
-    speed = vel.norm(dim=-1, keepdim=True)
-    moving = speed > _EPS
-    direction = torch.where(moving, vel / speed.clamp(min=_EPS), 0.0)
-    speed_prev = vel_prev.norm(dim=-1, keepdim=True)
-    turning = has_acc & moving & (speed_prev > _EPS)
-    cross = vel_prev[..., 0] * vel[..., 1] - vel_prev[..., 1] * vel[..., 0]
-    dot = (vel_prev * vel).sum(-1)
-    turn = torch.where(turning.squeeze(-1), torch.atan2(cross, dot) / math.pi, 0.0)
-
-    height, width = frame_size
-    scale = pos.new_tensor([width, height])
-    pos_norm = torch.where(seen.unsqueeze(-1), pos_ff / scale * 2.0 - 1.0, 0.0)
-
+    scale = position_scale(frame_size, pos)
+    if scale.dim() == 2:
+        scale = scale.unsqueeze(1)  # per track: (B, 1, 2)
     n_obs = torch.cumsum(observed.to(dtype), dim=1)
     first_idx = torch.where(seen, _first_observation_index(observed).unsqueeze(1), frames)
-    age = (frames - first_idx).to(dtype) + 1.0
-    since_obs = torch.where(seen, (frames - last_idx).to(dtype), 0.0)
+    return kinematic_columns(
+        pos_ff=pos_ff,
+        vel=vel,
+        vel_prev=vel_prev,
+        gap=gap,
+        has_vel=has_vel,
+        has_vel_prev=has_vel_prev,
+        observed=observed,
+        seen=seen,
+        since_obs=torch.where(seen, (frames - last_idx).to(dtype), 0.0),
+        n_obs=n_obs,
+        age=(frames - first_idx).to(dtype) + 1.0,
+        scale=scale,
+        motion_scale=motion_scale,
+    )
 
-    columns = [
-        pos_norm,
-        torch.asinh(vel / motion_scale),
-        torch.asinh(acc / motion_scale),
-        torch.asinh(speed / motion_scale),
-        direction,
-        turn.unsqueeze(-1),
-        has_vel.to(dtype).unsqueeze(-1),
-        observed.to(dtype).unsqueeze(-1),
-        torch.log1p(since_obs).unsqueeze(-1),
-        torch.log1p(n_obs).unsqueeze(-1),
-        torch.where(seen, n_obs / age, 0.0).unsqueeze(-1),
-    ]
-    return torch.cat(columns, dim=-1)
+
+def appearance_values(
+    observed: Tensor, area: Tensor, color: Tensor, frame_size: FrameSize = (128, 128)
+) -> Tensor:
+    """(..., 4) size (sqrt(area) / shorter frame side) and colour (0..1) of observations
+    (zero where unobserved); area and observed (B, T) or (B,), colour (..., 3)."""
+    side = _min_side(frame_size, area)
+    if isinstance(side, Tensor) and area.dim() == 2:
+        side = side.unsqueeze(1)  # per track against (B, T)
+    size = torch.where(observed, area, 0.0).clamp(min=0).sqrt() / side
+    rgb = torch.where(observed.unsqueeze(-1), color, 0.0) / 255.0
+    return torch.cat([size.unsqueeze(-1), rgb], -1)
 
 
 def appearance_features(
     observed: Tensor,
     area: Tensor,
     color: Tensor,
-    frame_size: tuple[int, int] = (128, 128),
+    frame_size: FrameSize = (128, 128),
 ) -> Tensor:
     """(B, T, 4) last observed size (sqrt(area) / frame side) and colour (0..1).
 
@@ -156,9 +235,7 @@ def appearance_features(
     observed = observed.bool()
     seen = (last_observation_index(observed) >= 0).unsqueeze(-1)
     idx = last_observation_index(observed).clamp(min=0)
-    size = torch.where(observed, area, 0.0).clamp(min=0).sqrt() / min(frame_size)
-    rgb = torch.where(observed.unsqueeze(-1), color, 0.0) / 255.0
-    values = torch.cat([_gather_frames(size, idx).unsqueeze(-1), _gather_frames(rgb, idx)], -1)
+    values = _gather_frames(appearance_values(observed, area, color, frame_size), idx)
     return torch.where(seen, values, 0.0)
 
 
@@ -209,7 +286,8 @@ def batch_to_tensors(
     ``keys`` limits conversion to what a model reads (``pipeline.input_keys``); extras
     are looked up by name. NaN in per-frame arrays is replaced by 0 (the observed mask is
     the truth) so that no NaN can reach autograd. ``label`` is added as float32 (B,)
-    when ``with_label``.
+    when ``with_label``. ``frame_size`` (B, 2) float32 is added when the batch has
+    per-track frame sizes, so extractors can normalise positions by them.
     """
     wanted = tuple(keys) if keys is not None else (*TRACK_KEYS, *batch.extras)
     out: dict[str, Tensor] = {}
@@ -230,6 +308,9 @@ def batch_to_tensors(
             out[key] = torch.as_tensor(values, device=device)
         else:
             out[key] = torch.as_tensor(np.asarray(array), device=device)
+    if batch.frame_size is not None:
+        sizes = np.asarray(batch.frame_size, dtype=np.float32)
+        out["frame_size"] = torch.as_tensor(sizes, device=device)
     if with_label:
         out["label"] = torch.as_tensor(np.asarray(batch.label, dtype=np.float32), device=device)
     return out

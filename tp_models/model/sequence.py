@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,58 @@ def sinusoidal_encoding(max_len: int, dim: int) -> Tensor:
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq[: dim // 2])
     return table
+
+
+@dataclass
+class SequenceCache:
+    """Keys and values of every layer for S tracks, so one more frame costs one step.
+
+    keys / values: per layer (capacity, heads, frames capacity, head_dim), the first
+    ``len(self)`` rows in use; ``length`` (capacity,) frames cached per track. Both
+    capacities grow by doubling, so adding tracks and frames is amortised O(1) per step.
+    """
+
+    keys: list[Tensor] = field(default_factory=list)
+    values: list[Tensor] = field(default_factory=list)
+    length: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    size: int = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, count: int) -> None:
+        """``count`` new tracks (nothing cached yet) after the existing ones."""
+        need = self.size + count
+        if need > self.length.shape[0]:
+            capacity = max(need, 2 * self.length.shape[0], 8)
+            self._resize(capacity, self.keys[0].shape[2] if self.keys else 0)
+        self.length[self.size : need] = 0
+        self.size = need
+
+    def keep(self, index: Tensor) -> None:
+        """Keep only the tracks at ``index`` (int64, ascending), in that order."""
+        m = int(index.numel())
+        for cache in (*self.keys, *self.values):
+            cache[:m] = cache[index]
+        self.length[:m] = self.length[index]
+        self.size = m
+
+    def _resize(self, capacity: int, frames: int) -> None:
+        def grown(old: Tensor) -> Tensor:
+            new = old.new_zeros((capacity, old.shape[1], frames, old.shape[3]))
+            new[: self.size, :, : old.shape[2]] = old[: self.size]
+            return new
+
+        self.keys = [grown(k) for k in self.keys]
+        self.values = [grown(v) for v in self.values]
+        length = torch.zeros(capacity, dtype=torch.int64)
+        length[: self.size] = self.length[: self.size]
+        self.length = length
+
+    def ensure_frames(self, frames: int) -> None:
+        have = self.keys[0].shape[2] if self.keys else 0
+        if frames > have:
+            self._resize(self.length.shape[0], max(frames, 2 * have, 16))
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -59,6 +112,26 @@ class MultiHeadSelfAttention(nn.Module):
             mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p_drop)
         return self.out(mixed.transpose(1, 2).reshape(b, t, d)), weights
 
+    def step(self, x: Tensor, keys: Tensor, values: Tensor, length: Tensor) -> Tensor:
+        """One new frame per track: x (S, d) attends to the cached frames and itself.
+
+        keys / values (S, heads, frames, head_dim) are written at ``length`` (S,) in place.
+        """
+        s, d = x.shape
+        q, k, v = self.qkv(x).view(s, 3, self.n_heads, self.head_dim).unbind(1)
+        rows = torch.arange(s)
+        keys[rows, :, length] = k
+        values[rows, :, length] = v
+        span = int(length.max()) + 1
+        # One query per track: a broadcast product summed over head_dim reads the cache in
+        # place; batched matmuls of 1-row matrices (or a fused kernel copying the strided
+        # slice) cost several times more, growing with track age.
+        scores = (q.unsqueeze(2) * keys[:, :, :span]).sum(-1)
+        allowed = (torch.arange(span) <= length.unsqueeze(1)).unsqueeze(1)  # (S, 1, span)
+        weights = (scores / math.sqrt(self.head_dim)).masked_fill(~allowed, float("-inf"))
+        mixed = (weights.softmax(dim=-1).unsqueeze(-1) * values[:, :, :span]).sum(2)
+        return self.out(mixed.reshape(s, d))
+
 
 class PreNormEncoderLayer(nn.Module):
     """x + attn(norm(x)), then x + ff(norm(x)): pre-norm trains stably without warm-up."""
@@ -81,6 +154,11 @@ class PreNormEncoderLayer(nn.Module):
         x = x + self.drop1(mixed)
         x = x + self.drop2(self.ff(self.norm2(x)))
         return x, weights
+
+    def step(self, x: Tensor, keys: Tensor, values: Tensor, length: Tensor) -> Tensor:
+        """``forward`` for one new frame per track, against cached keys and values."""
+        x = x + self.drop1(self.attn.step(self.norm1(x), keys, values, length))
+        return x + self.drop2(self.ff(self.norm2(x)))
 
 
 class SimpleTransformerSequence(SequenceModel):
@@ -163,6 +241,43 @@ class SimpleTransformerSequence(SequenceModel):
             if weights is not None:
                 attention.append(weights.detach())
         self._attention = attention
+        return self.final_norm(h)
+
+    def new_cache(self) -> SequenceCache:
+        """An empty cache for ``step`` (no tracks yet)."""
+        heads = self.layers[0].attn.n_heads if self.layers else 1
+        head_dim = self.output_dim // heads
+        empty = self.pos_table.new_zeros((0, heads, 0, head_dim))
+        return SequenceCache(
+            keys=[empty.clone() for _ in self.layers], values=[empty.clone() for _ in self.layers]
+        )
+
+    def step(self, x: Tensor, cache: SequenceCache) -> Tensor:
+        """(S, output_dim) output at one new frame of each of the S tracks in ``cache``.
+
+        x (S, input_dim): the tracks' features at their next frame, their first frame being
+        their first observation. Equals ``forward`` on the whole sequence read at that frame
+        (same weights, same causal mask), at a cost that does not re-run the past: the
+        incremental form the online scorer needs. Track positions and causal attention
+        only; call in eval mode (dropout is not replayed).
+        """
+        if self.positions != "track" or not self.causal:
+            raise ValueError(
+                "step needs a causal model with positions='track' (frames since the first "
+                f"observation); this one has causal={self.causal}, positions={self.positions!r}"
+            )
+        s = len(cache)
+        length = cache.length[:s]
+        if s and int(length.max()) >= self.max_len:
+            raise ValueError(
+                f"a track is longer than max_len={self.max_len} frames; build the model with "
+                "a larger max_len"
+            )
+        cache.ensure_frames(int(length.max()) + 1 if s else 1)
+        h = self.input_dropout(self.input_proj(x) + self.pos_table[length])
+        for layer, keys, values in zip(self.layers, cache.keys, cache.values, strict=True):
+            h = layer.step(h, keys[:s], values[:s], length)
+        cache.length[:s] += 1
         return self.final_norm(h)
 
     def get_attention(self) -> list[Tensor]:

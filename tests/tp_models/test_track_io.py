@@ -1,0 +1,164 @@
+"""Readers and the scored writer of MOTChallenge and CSV track files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.tp_models.track_files import random_rows
+from tp_models.track_io import TrackFileError, read_ground_truth, read_tracks, write_scored
+
+
+def write_mot(path: Path, rows, order=None) -> list[str]:
+    order = np.arange(len(rows)) if order is None else order
+    lines = [
+        f"{rows.frame[i]},{rows.track_id[i]},{rows.x[i] - rows.w[i] / 2:.3f},"
+        f"{rows.y[i] - rows.h[i] / 2:.3f},{rows.w[i]:.3f},{rows.h[i]:.3f},-1,-1,-1,-1"
+        for i in order
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def test_mot_round_trip_keeps_values_and_input_order(tmp_path) -> None:
+    rows = random_rows()
+    by_id = np.lexsort((rows.frame, rows.track_id))  # files sorted by id are common
+    lines = write_mot(tmp_path / "tracks.txt", rows, by_id)
+    read = read_tracks(tmp_path / "tracks.txt", frame_size=(480, 640))
+    assert read.format == "mot" and read.lines == lines
+    np.testing.assert_array_equal(read.rows.frame, rows.frame[by_id])
+    np.testing.assert_array_equal(read.rows.track_id, rows.track_id[by_id])
+    np.testing.assert_allclose(read.rows.x, rows.x[by_id], atol=2e-3)
+    np.testing.assert_allclose(read.rows.h, rows.h[by_id], atol=1e-3)
+    assert read.rows.frame_size == (480, 640) and read.rows.n_frames == rows.frame.max()
+    np.testing.assert_array_equal(read.rows.conf, -1.0)
+
+
+def test_scored_copy_has_every_row_once_in_order(tmp_path) -> None:
+    rows = random_rows(seed=1)
+    lines = write_mot(tmp_path / "tracks.txt", rows)
+    read = read_tracks(tmp_path / "tracks.txt")
+    p = np.linspace(0, 1, len(lines))
+    (tmp_path / "out").mkdir()
+    out = write_scored(read, p, p >= 0.5, tmp_path / "out")
+    assert out == tmp_path / "out" / "tracks.txt"  # same name as the input
+    written = out.read_text().splitlines()
+    assert len(written) == len(lines)
+    for original, line, value in zip(lines, written, p, strict=True):
+        assert line == f"{original},{value:.6f},{int(value >= 0.5)}"
+    assert [f.name for f in out.parent.iterdir()] == ["tracks.txt"]  # no temporary left
+
+
+def test_csv_with_header_points_and_extra_columns(tmp_path) -> None:
+    path = tmp_path / "points.csv"
+    path.write_text("id,frame,x,y,note\n2,3,10.5,20,a\n1,1,5,6,b\n1,2,7,8,c\n")
+    read = read_tracks(path)
+    assert read.format == "csv" and read.header == "id,frame,x,y,note"
+    np.testing.assert_array_equal(read.rows.frame, [3, 1, 2])
+    np.testing.assert_array_equal(read.rows.track_id, [2, 1, 1])
+    np.testing.assert_array_equal(read.rows.x, [10.5, 5, 7])
+    assert np.isnan(read.rows.w).all() and not read.rows.has_boxes
+    assert read.rows.frame_size == (20, 11) and read.rows.n_frames == 3  # extent of rows
+    out = write_scored(read, np.array([0.25, 0.5, 1.0]), np.array([0, 1, 1]), tmp_path / "o.csv")
+    assert out.read_text().splitlines() == [
+        "id,frame,x,y,note,p_persistent,confirmed",
+        "2,3,10.5,20,a,0.250000,0",
+        "1,1,5,6,b,0.500000,1",
+        "1,2,7,8,c,1.000000,1",
+    ]
+
+
+def test_seqinfo_in_the_parent_folder_gives_size_and_length(tmp_path) -> None:
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "seqinfo.ini").write_text(
+        "[Sequence]\nname=X\nimWidth=1920\nimHeight=1080\nseqLength=600\n"
+    )
+    (tmp_path / "gt" / "gt.txt").write_text(
+        "1,1,100,100,50,80,1,1,1.0\n2,1,102,100,50,80,0,1,1.0\n3,1,104,100,50,80,1,1,0.5\n"
+    )
+    truth = read_ground_truth(tmp_path / "gt" / "gt.txt")
+    assert truth.rows.frame_size == (1080, 1920) and truth.rows.n_frames == 600
+    np.testing.assert_array_equal(truth.rows.frame, [1, 3])  # consider flag 0 dropped
+    np.testing.assert_array_equal(truth.line_numbers, [1, 3])
+    assert len(read_tracks(tmp_path / "gt" / "gt.txt").rows) == 3  # as tracks: all rows
+
+
+def bad(tmp_path: Path, text: str, name: str = "t.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+GOOD = "1,1,10,10,5,5,1\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        (GOOD + "2,1,10,10,5\n", 2, "bb_height"),  # missing column
+        (GOOD + "2,1,10,ten,5,5,1\n", 2, "bb_top"),  # non-numeric
+        (GOOD + "2,1,10,10,5,nan,1\n", 2, "bb_height"),  # not finite
+        (GOOD + "2,1,10,10,0,5,1\n", 2, "bb_width"),  # zero size
+        (GOOD + "2,1,10,10,5,-3,1\n", 2, "bb_height"),  # negative size
+        (GOOD + "2,1,10,10,5,5,1\n\n1,1,11,10,5,5,1\n", 4, "id"),  # duplicate (frame, id)
+        (GOOD + "0,1,10,10,5,5,1\n", 2, "frame"),  # frames are 1-based
+        (GOOD + "2.5,1,10,10,5,5,1\n", 2, "frame"),
+    ],
+)
+def test_bad_mot_rows_name_file_line_and_column(tmp_path, text, line, column) -> None:
+    path = bad(tmp_path, text)
+    with pytest.raises(TrackFileError) as error:
+        read_tracks(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}, line {line}, column {column!r}: "), message
+    assert isinstance(error.value, ValueError) and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("frame,id,x\n1,1,3\n", 1, "y"),
+        ("frame,id,x,y,w\n1,1,3,4,5\n", 1, "h"),
+        ("frame,id,x,y\n1,1,3\n", 2, "y"),
+        ("frame,id,x,y\n", 2, None),
+        ("frame,id,x,y,w,h\n1,1,3,4,5,0\n", 2, "h"),
+        ("frame,id,x,y\n1,1,3,4\n1,1,3,5\n", 3, "id"),
+    ],
+)
+def test_bad_csv_names_file_line_and_column(tmp_path, text, line, column) -> None:
+    path = bad(tmp_path, text, "t.csv")
+    with pytest.raises(TrackFileError) as error:
+        read_tracks(path)
+    where = f"{path}, line {line}" + (f", column {column!r}" if column else "")
+    assert str(error.value).startswith(where + ": "), str(error.value)
+
+
+def test_empty_file_directory_and_missing_file(tmp_path) -> None:
+    with pytest.raises(TrackFileError, match=r"empty\.txt, line 1: the file is empty"):
+        read_tracks(bad(tmp_path, "\n\n", "empty.txt"))
+    with pytest.raises(TrackFileError, match="is a directory"):
+        read_tracks(tmp_path)
+    with pytest.raises(TrackFileError, match="does not exist"):
+        read_tracks(tmp_path / "nope.txt")
+
+
+def test_seqinfo_that_disagrees_with_the_rows(tmp_path) -> None:
+    (tmp_path / "seqinfo.ini").write_text("[Sequence]\nimWidth=100\nimHeight=50\nseqLength=3\n")
+    path = bad(tmp_path, GOOD + "4,1,10,10,5,5,1\n")
+    with pytest.raises(TrackFileError, match=r"line 2, column 'frame': frame 4 is beyond"):
+        read_tracks(path)
+    path.write_text(GOOD + "2,1,10,400,5,5,1\n")
+    with pytest.raises(TrackFileError, match=r"line 2, column 'y': box centre 402.5 is far"):
+        read_tracks(path)
+    (tmp_path / "seqinfo.ini").write_text("[Sequence]\nimWidth=wide\nimHeight=50\n")
+    with pytest.raises(TrackFileError, match=r"seqinfo\.ini, column 'imWidth'"):
+        read_tracks(path)
+
+
+def test_writer_refuses_a_wrong_number_of_scores_and_writes_nothing(tmp_path) -> None:
+    read = read_tracks(bad(tmp_path, GOOD + "2,1,11,10,5,5,1\n"))
+    with pytest.raises(ValueError, match=r"one p_persistent and one confirmed per row \(2\)"):
+        write_scored(read, np.zeros(1), np.zeros(1), tmp_path / "out.txt")
+    assert not (tmp_path / "out.txt").exists()

@@ -1,0 +1,86 @@
+"""Imported rows as a TrackBatch, scores back onto the rows, per-track frame sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tests.tp_models.track_files import random_rows
+from tp_models.baselines import TrackLength
+from tp_models.detect import detect
+from tp_models.model import ModelConfig, build_pipeline, kinematic_features
+from tp_models.scene import SceneConfig, assign_video_types, simulate
+from tp_models.scoring import TrackBatch
+from tp_models.track_table import rows_to_batch, score_rows
+from tp_models.tracker import TrackerConfig, innovation_loglik, track_detections
+
+SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=2, ff_dim=32, feature_dim=16)
+
+
+def test_rows_land_in_their_track_and_frame() -> None:
+    rows = random_rows()
+    batch, track, frame = rows_to_batch(rows, labels={1: 1, 2: 0})
+    ids = np.unique(rows.track_id)
+    np.testing.assert_array_equal(ids[track], rows.track_id)
+    np.testing.assert_array_equal(frame, rows.frame - 1)
+    np.testing.assert_allclose(batch.position[track, frame, 0], rows.x, rtol=1e-6)
+    np.testing.assert_allclose(batch.area[track, frame], rows.w * rows.h, rtol=1e-6)
+    assert batch.observed.sum() == len(rows) and batch.frames == rows.n_frames
+    assert list(batch.label[:3]) == [1, 0, -1]
+    np.testing.assert_array_equal(batch.frame_size, np.tile([480, 640], (len(batch), 1)))
+    assert np.isnan(batch.color).all()
+
+
+def test_score_rows_keeps_every_row_in_input_order() -> None:
+    rows = random_rows(seed=2)
+    scores = score_rows(TrackLength(), rows)
+    # TrackLength at a row = the track's rows up to and including that frame.
+    expected = [
+        np.sum((rows.track_id == rows.track_id[i]) & (rows.frame <= rows.frame[i]))
+        for i in range(len(rows))
+    ]
+    np.testing.assert_array_equal(scores, expected)
+
+
+def test_loglik_of_imported_tracks_is_the_tracker_s_own() -> None:
+    scene = simulate(SceneConfig(), assign_video_types([3, 0, 0, 0], 0), np.arange(3), 0)
+    for video in scene.videos:
+        tracks = track_detections(detect(video), TrackerConfig())
+        again = innovation_loglik(tracks.position, tracks.observed)
+        assert np.isfinite(tracks.loglik).sum() > 10
+        np.testing.assert_allclose(again, tracks.loglik, rtol=1e-5, equal_nan=True)
+
+
+def synthetic_batch(seed: int = 0, b: int = 8, t: int = 25) -> TrackBatch:
+    rng = np.random.default_rng(seed)
+    observed = rng.random((b, t)) < 0.7
+    position = (rng.random((b, t, 2)) * 128).astype(np.float32)
+    position[~observed] = np.nan
+    nan = np.full((b, t), np.nan, np.float32)
+    color = np.full((b, t, 3), 100.0, np.float32)
+    area = np.where(observed, 30.0, np.nan).astype(np.float32)
+    return TrackBatch(position, observed, area, color, nan, np.zeros(b, np.int8), np.arange(b))
+
+
+def test_frame_size_none_leaves_model_outputs_unchanged() -> None:
+    batch = synthetic_batch()
+    for appearance in (False, True):
+        model = build_pipeline(ModelConfig(use_appearance=appearance), seed=0)
+        plain = model.score(batch)
+        same = batch.select(np.arange(len(batch)))
+        same.frame_size = np.tile([128.0, 128.0], (len(batch), 1))
+        np.testing.assert_array_equal(model.score(same), plain)
+        other = batch.select(np.arange(len(batch)))
+        other.frame_size = np.tile([256.0, 512.0], (len(batch), 1))
+        assert np.abs(model.score(other) - plain).max() > 1e-4  # the field is read
+
+
+def test_positions_are_normalised_by_each_track_s_own_frame() -> None:
+    batch = synthetic_batch()
+    position = torch.as_tensor(np.nan_to_num(batch.position))
+    observed = torch.as_tensor(batch.observed)
+    small = kinematic_features(position, observed, (128, 128))
+    sizes = torch.tensor([[1080.0, 1920.0]]).repeat(len(batch), 1)
+    big = kinematic_features(position * torch.tensor([15.0, 1080 / 128]), observed, sizes)
+    torch.testing.assert_close(big[..., :2], small[..., :2])  # x, y in -1..1 either way
+    assert batch.select(np.array([1, 3])).frame_size is None

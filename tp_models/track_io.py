@@ -1,0 +1,444 @@
+"""Read tracker output (MOTChallenge text or a plain CSV) and write it back with scores.
+
+Formats
+-------
+MOTChallenge: no header, one row per line ``frame,id,bb_left,bb_top,bb_width,bb_height,
+conf,x,y,z``; frames are 1-based, the box is in px (top-left corner and size), columns after
+``bb_height`` are optional. In ground truth (MOT16/17 ``gt.txt``) column 7 is the "consider"
+flag, 8 the class, 9 the visibility: ``read_ground_truth`` drops rows whose flag is 0, as
+the MOTChallenge evaluation does. ``seqinfo.ini`` next to the file or in its parent folder
+gives ``imWidth``, ``imHeight`` and ``seqLength``.
+
+CSV: a header line, then comma-separated rows. Columns, by name (any order, extra columns
+are kept and ignored):
+    frame  int    1-based frame number              (required)
+    id     int    track identity                    (required)
+    x, y   float  box centre or point, px           (required)
+    w, h   float  box width and height, px, > 0     (optional; both or neither)
+    conf   float  detection confidence              (optional)
+
+Rows may come in any order (files sorted by id are common); the rows keep the input order.
+Without ``seqinfo.ini`` or an explicit ``frame_size``, the frame size is the extent of the
+boxes (points) and the length is the largest frame. Every problem with a file is a
+``TrackFileError`` (a ``ValueError``) naming the file, the line and the column.
+
+``write_scored`` writes a scored copy: the original text of every row, unchanged, in input
+order, with ``p_persistent`` and ``confirmed`` appended (the CSV header gains both names),
+through a temporary file renamed into place, so a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tp_models.track_table import TrackRows
+
+MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "conf", "x", "y", "z")
+CSV_REQUIRED = ("frame", "id", "x", "y")
+CSV_OPTIONAL = ("w", "h", "conf")
+SCORE_COLUMNS = ("p_persistent", "confirmed")
+# A box centre more than this fraction of the frame outside it means the seqinfo.ini (or
+# the frame size given) does not describe the file's frames.
+OUTSIDE_MARGIN = 0.5
+
+
+class TrackFileError(ValueError):
+    """A track file (or its seqinfo.ini) that cannot be read as tracks."""
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    """One read track file: its rows, and its text to write scores back onto.
+
+    format        "mot" or "csv"
+    header        the CSV header line (None for MOTChallenge)
+    lines         the original text of every row, in input order (len(rows) of them)
+    line_numbers  (N,) 1-based line number of every row in the file
+    """
+
+    path: Path
+    format: str
+    rows: TrackRows
+    header: str | None
+    lines: list[str]
+    line_numbers: np.ndarray
+
+
+def _fail(path: Path, line: int | None, column: str | None, problem: str) -> TrackFileError:
+    where = str(path)
+    if line is not None:
+        where += f", line {line}"
+    if column is not None:
+        where += f", column {column!r}"
+    return TrackFileError(f"{where}: {problem}")
+
+
+def _data_lines(path: Path) -> tuple[list[str], np.ndarray]:
+    """Non-blank lines (without line endings) and their 1-based line numbers."""
+    if path.is_dir():
+        raise _fail(path, None, None, "is a directory; pass the track file inside it")
+    if not path.is_file():
+        raise _fail(path, None, None, "does not exist; check the path")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problem = f"is not UTF-8 text ({exc.reason}); pass a text file"
+        raise _fail(path, None, None, problem) from None
+    lines, numbers = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            lines.append(line)
+            numbers.append(number)
+    if not lines:
+        raise _fail(path, 1, None, "the file is empty; it must hold at least one track row")
+    return lines, np.asarray(numbers, dtype=np.int64)
+
+
+def _split(path: Path, lines: list[str], numbers: np.ndarray, names: tuple[str, ...], need: int):
+    """(N, len(names)) str cells of the first columns; a short line names its first missing
+    column."""
+    fields = [line.split(",") for line in lines]
+    counts = np.fromiter((len(f) for f in fields), dtype=np.int64, count=len(fields))
+    short = np.flatnonzero(counts < need)
+    if short.size:
+        i = int(short[0])
+        raise _fail(
+            path,
+            int(numbers[i]),
+            names[int(counts[i])],
+            f"missing: the row has {counts[i]} columns, at least {need} are needed "
+            f"({', '.join(names[:need])})",
+        )
+    width = min(len(names), int(counts.min()))
+    return np.array([f[:width] for f in fields], dtype=object), width
+
+
+def _numbers(path: Path, cells: np.ndarray, numbers: np.ndarray, name: str) -> np.ndarray:
+    """One column as float64; a non-numeric or non-finite cell is an error naming it."""
+    try:
+        values = cells.astype(np.float64)
+    except ValueError:
+        values = None
+    if values is None or not np.isfinite(values).all():
+        for i, cell in enumerate(cells):
+            try:
+                ok = np.isfinite(float(cell))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise _fail(path, int(numbers[i]), name, f"{cell.strip()!r} is not a finite number")
+    return values
+
+
+def _integers(path: Path, values: np.ndarray, numbers: np.ndarray, name: str, low: int):
+    bad = np.flatnonzero((values != np.round(values)) | (values < low))
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(path, int(numbers[i]), name, f"{values[i]:g} is not a whole number >= {low}")
+    return values.astype(np.int64)
+
+
+def _positive(path: Path, values: np.ndarray, numbers: np.ndarray, name: str) -> None:
+    bad = np.flatnonzero(values <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(path, int(numbers[i]), name, f"box size {values[i]:g} must be > 0")
+
+
+def _no_duplicates(path: Path, frame: np.ndarray, ids: np.ndarray, numbers: np.ndarray) -> None:
+    order = np.lexsort((numbers, ids, frame))
+    same = (np.diff(frame[order]) == 0) & (np.diff(ids[order]) == 0)
+    if same.any():
+        repeats = order[1:][same]
+        i = int(repeats[np.argmin(numbers[repeats])])
+        raise _fail(
+            path,
+            int(numbers[i]),
+            "id",
+            f"track {ids[i]} already has a row in frame {frame[i]}; a track has one row per frame",
+        )
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """What ``seqinfo.ini`` says (None: the file does not say)."""
+
+    path: Path
+    frame_size: tuple[int, int] | None
+    n_frames: int | None
+
+
+def read_seqinfo(track_path: str | os.PathLike[str]) -> SequenceInfo | None:
+    """``seqinfo.ini`` next to the track file or in its parent folder, if there is one."""
+    track_path = Path(track_path)
+    for folder in (track_path.parent, track_path.parent.parent):
+        ini = folder / "seqinfo.ini"
+        if ini.is_file():
+            break
+    else:
+        return None
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(ini, encoding="utf-8")
+    except configparser.Error as exc:
+        problem = f"is not a valid ini file ({exc.message.splitlines()[0]})"
+        raise _fail(ini, None, None, problem) from None
+    section = parser["Sequence"] if parser.has_section("Sequence") else {}
+
+    def value(key: str) -> int | None:
+        if key not in section:
+            return None
+        try:
+            number = int(section[key])
+        except ValueError:
+            number = 0
+        if number <= 0:
+            raise _fail(ini, None, key, f"{section[key]!r} must be a whole number > 0")
+        return number
+
+    width, height = value("imWidth"), value("imHeight")
+    size = (height, width) if width and height else None
+    return SequenceInfo(ini, size, value("seqLength"))
+
+
+def _sequence_shape(
+    path: Path,
+    columns: dict[str, np.ndarray],
+    numbers: np.ndarray,
+    frame_size: tuple[int, int] | None,
+    n_frames: int | None,
+) -> tuple[tuple[int, int], int]:
+    """Frame size and length from the arguments, seqinfo.ini or the rows (in that order);
+    the rows must agree with whichever source gave them."""
+    info = read_seqinfo(path)
+    source = "the given frame size"
+    if frame_size is None and info is not None and info.frame_size is not None:
+        frame_size, source = info.frame_size, str(info.path)
+    length_source = "the given n_frames"
+    if n_frames is None and info is not None and info.n_frames is not None:
+        n_frames, length_source = info.n_frames, str(info.path)
+    frame = columns["frame"]
+    if n_frames is None:
+        n_frames = int(frame.max())
+    elif (beyond := np.flatnonzero(frame > n_frames)).size:
+        i = int(beyond[0])
+        raise _fail(
+            path,
+            int(numbers[i]),
+            "frame",
+            f"frame {frame[i]} is beyond the sequence length {n_frames} from {length_source}",
+        )
+    half_w = np.nan_to_num(columns["w"]) / 2
+    half_h = np.nan_to_num(columns["h"]) / 2
+    if frame_size is None:
+        right, bottom = columns["x"] + half_w, columns["y"] + half_h
+        return (max(1, int(np.ceil(bottom.max()))), max(1, int(np.ceil(right.max())))), n_frames
+    height, width = frame_size
+    for name, centre, side in (("x", columns["x"], width), ("y", columns["y"], height)):
+        outside = np.flatnonzero(
+            (centre < -OUTSIDE_MARGIN * side) | (centre > (1 + OUTSIDE_MARGIN) * side)
+        )
+        if outside.size:
+            i = int(outside[0])
+            raise _fail(
+                path,
+                int(numbers[i]),
+                name,
+                f"box centre {centre[i]:g} is far outside the {width}x{height} frame from "
+                f"{source}; fix the file or the frame size",
+            )
+    return (int(height), int(width)), int(n_frames)
+
+
+def _to_rows(
+    path: Path,
+    columns: dict[str, np.ndarray],
+    numbers: np.ndarray,
+    frame_size: tuple[int, int] | None,
+    n_frames: int | None,
+) -> TrackRows:
+    frame = _integers(path, columns["frame"], numbers, "frame", 1)
+    ids = _integers(path, columns["id"], numbers, "id", -(2**62))
+    _no_duplicates(path, frame, ids, numbers)
+    columns = {**columns, "frame": frame}
+    size, length = _sequence_shape(path, columns, numbers, frame_size, n_frames)
+    return TrackRows(
+        frame=frame,
+        track_id=ids,
+        x=columns["x"],
+        y=columns["y"],
+        w=columns["w"],
+        h=columns["h"],
+        conf=columns["conf"],
+        frame_size=size,
+        n_frames=length,
+    )
+
+
+def _read_mot(
+    path: Path,
+    lines: list[str],
+    numbers: np.ndarray,
+    frame_size: tuple[int, int] | None,
+    n_frames: int | None,
+    ground_truth: bool,
+) -> TrackFile:
+    cells, width = _split(path, lines, numbers, MOT_COLUMNS, 6)
+    values = {
+        name: _numbers(path, cells[:, j], numbers, name) for j, name in enumerate(MOT_COLUMNS[:6])
+    }
+    n = len(lines)
+    conf = _numbers(path, cells[:, 6], numbers, "conf") if width > 6 else np.full(n, np.nan)
+    if ground_truth and width > 6:
+        keep = conf != 0  # column 7 of MOTChallenge ground truth: the "consider" flag
+        lines = [line for line, k in zip(lines, keep, strict=True) if k]
+        numbers, conf = numbers[keep], conf[keep]
+        values = {name: v[keep] for name, v in values.items()}
+        if not lines:
+            raise _fail(path, None, "conf", "every ground-truth row has consider flag 0")
+    _positive(path, values["bb_width"], numbers, "bb_width")
+    _positive(path, values["bb_height"], numbers, "bb_height")
+    columns = {
+        "frame": values["frame"],
+        "id": values["id"],
+        "x": values["bb_left"] + values["bb_width"] / 2,
+        "y": values["bb_top"] + values["bb_height"] / 2,
+        "w": values["bb_width"],
+        "h": values["bb_height"],
+        "conf": conf,
+    }
+    rows = _to_rows(path, columns, numbers, frame_size, n_frames)
+    return TrackFile(path, "mot", rows, None, lines, numbers)
+
+
+def _read_csv(
+    path: Path,
+    lines: list[str],
+    numbers: np.ndarray,
+    frame_size: tuple[int, int] | None,
+    n_frames: int | None,
+) -> TrackFile:
+    header, lines, header_line = lines[0], lines[1:], int(numbers[0])
+    numbers = numbers[1:]
+    names = tuple(name.strip().lower() for name in header.split(","))
+    for name in CSV_REQUIRED:
+        if name not in names:
+            raise _fail(
+                path,
+                header_line,
+                name,
+                f"missing from the header; a CSV needs columns {', '.join(CSV_REQUIRED)} "
+                f"(and optionally {', '.join(CSV_OPTIONAL)})",
+            )
+    if ("w" in names) != ("h" in names):
+        missing = "h" if "w" in names else "w"
+        raise _fail(path, header_line, missing, "missing: give both w and h, or neither")
+    if not lines:
+        raise _fail(path, header_line + 1, None, "the file has a header but no track rows")
+    cells, _ = _split(path, lines, numbers, names, len(names))
+    n = len(lines)
+    columns = {
+        key: _numbers(path, cells[:, names.index(name)], numbers, name)
+        if name in names
+        else np.full(n, np.nan)
+        for key, name in (
+            ("frame", "frame"),
+            ("id", "id"),
+            ("x", "x"),
+            ("y", "y"),
+            ("w", "w"),
+            ("h", "h"),
+            ("conf", "conf"),
+        )
+    }
+    if "w" in names:
+        _positive(path, columns["w"], numbers, "w")
+        _positive(path, columns["h"], numbers, "h")
+    rows = _to_rows(path, columns, numbers, frame_size, n_frames)
+    return TrackFile(path, "csv", rows, header, lines, numbers)
+
+
+def _is_header(line: str) -> bool:
+    """A first line that is not all numbers is a CSV header."""
+    try:
+        [float(cell) for cell in line.split(",")]
+    except ValueError:
+        return True
+    return False
+
+
+def _read(
+    path: str | os.PathLike[str],
+    frame_size: tuple[int, int] | None,
+    n_frames: int | None,
+    ground_truth: bool,
+) -> TrackFile:
+    path = Path(path)
+    lines, numbers = _data_lines(path)
+    if _is_header(lines[0]):
+        return _read_csv(path, lines, numbers, frame_size, n_frames)
+    return _read_mot(path, lines, numbers, frame_size, n_frames, ground_truth)
+
+
+def read_tracks(
+    path: str | os.PathLike[str],
+    frame_size: tuple[int, int] | None = None,
+    n_frames: int | None = None,
+) -> TrackFile:
+    """A tracker output file, MOTChallenge or CSV (told apart by the CSV header).
+
+    ``frame_size`` (height, width) and ``n_frames`` override seqinfo.ini and the rows.
+    """
+    return _read(path, frame_size, n_frames, ground_truth=False)
+
+
+def read_ground_truth(
+    path: str | os.PathLike[str],
+    frame_size: tuple[int, int] | None = None,
+    n_frames: int | None = None,
+) -> TrackFile:
+    """Ground truth, MOTChallenge (rows with consider flag 0 in column 7 dropped) or CSV."""
+    return _read(path, frame_size, n_frames, ground_truth=True)
+
+
+def write_scored(
+    track_file: TrackFile,
+    p_persistent: np.ndarray,
+    confirmed: np.ndarray,
+    out: str | os.PathLike[str],
+) -> Path:
+    """``out`` (a file, or a folder to write the input's file name into): every row of
+    ``track_file`` in input order with ``p_persistent`` and ``confirmed`` (0/1) appended."""
+    p_persistent = np.asarray(p_persistent, dtype=np.float64)
+    confirmed = np.asarray(confirmed, dtype=bool)
+    n = len(track_file.lines)
+    if p_persistent.shape != (n,) or confirmed.shape != (n,):
+        raise ValueError(
+            f"write_scored needs one p_persistent and one confirmed per row ({n}), got "
+            f"{p_persistent.shape} and {confirmed.shape}"
+        )
+    out = Path(out)
+    if out.is_dir():
+        out = out / track_file.path.name
+    body = [
+        f"{line},{p:.6f},{int(c)}"
+        for line, p, c in zip(track_file.lines, p_persistent, confirmed, strict=True)
+    ]
+    if track_file.header is not None:
+        body.insert(0, f"{track_file.header},{','.join(SCORE_COLUMNS)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write("\n".join(body) + "\n")
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return out
