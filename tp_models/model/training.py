@@ -17,7 +17,7 @@ import copy
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +132,7 @@ def _device_batches(
     """Per-epoch iterables of device batches. A re-iterable collection (a list) is converted
     once and kept on the device for every epoch; a factory's batches (e.g. read from a
     store) are converted as they come; a one-shot iterator is passed through as it is."""
-    if callable(source) or iter(source) is source:  # type: ignore[arg-type]
+    if callable(source) or isinstance(source, Iterator):
 
         def convert() -> Iterable[_DeviceBatch]:
             return (_to_device_batch(b, pipeline, config, device) for b in _iterate(source))
