@@ -105,10 +105,12 @@ def masked_bce(logits: Tensor, label: Tensor, valid: Tensor) -> Tensor:
 @dataclass
 class _DeviceBatch:
     """One TrackBatch as model inputs (with ``label``) on the training device, plus its
-    labelled steps: converted once, then only indexed on the device."""
+    labelled steps: converted once, then only indexed on the device. The labelled steps
+    per track are kept on the host, so minibatch step counts never wait for the GPU."""
 
     inputs: dict[str, Tensor]
-    valid: Tensor  # labelled_steps(...)
+    valid: Tensor  # labelled_steps(...), on the device
+    steps_per_track: Tensor  # valid.sum(dim=1), on the CPU
 
     def __len__(self) -> int:
         return int(self.valid.shape[0])
@@ -117,9 +119,12 @@ class _DeviceBatch:
 def _to_device_batch(
     batch: TrackBatch, pipeline: ModularTrackingPipeline, config: TrainConfig, device: torch.device
 ) -> _DeviceBatch:
-    inputs = batch_to_tensors(batch, keys=pipeline.input_keys, device=device, with_label=True)
+    host = batch_to_tensors(batch, keys=pipeline.input_keys, with_label=True)
+    valid = labelled_steps(host["observed"], host["label"], config.valid_until)
     return _DeviceBatch(
-        inputs, labelled_steps(inputs["observed"], inputs["label"], config.valid_until)
+        inputs={k: v.to(device) for k, v in host.items()},
+        valid=valid.to(device),
+        steps_per_track=valid.sum(dim=1),
     )
 
 
@@ -146,12 +151,13 @@ def _minibatches(
     batch: _DeviceBatch, config: TrainConfig
 ) -> Iterable[tuple[dict[str, Tensor], Tensor, int]]:
     """(inputs, labelled steps, number of labelled steps) per minibatch, shuffled with the
-    CPU generator (the same order on every device). The step counts of all minibatches
-    are read in one transfer per batch, not one per step."""
+    CPU generator (the same order on every device); the step counts come from the host
+    copy, and the order goes to the device once per batch, not once per step."""
     n, size = len(batch), config.batch_size
-    order = (torch.randperm(n) if config.shuffle else torch.arange(n)).to(batch.valid.device)
-    per_track = batch.valid.sum(dim=1).index_select(0, order)
+    order = torch.randperm(n) if config.shuffle else torch.arange(n)
+    per_track = batch.steps_per_track.index_select(0, order)
     counts = F.pad(per_track, (0, -n % size)).view(-1, size).sum(dim=1).tolist()
+    order = order.to(batch.valid.device)
     for count, start in zip(counts, range(0, n, size), strict=True):
         index = order[start : start + size]
         inputs = {k: v.index_select(0, index) for k, v in batch.inputs.items()}
@@ -213,10 +219,17 @@ def _f1(tp: int, fp: int, fn: int) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
-def _confusion(pred: Tensor, label: Tensor) -> Tensor:
-    """(tp, fp, fn, correct) counts as one int64 tensor, on the device."""
+def _confusion(pred: Tensor, label: Tensor, keep: Tensor) -> Tensor:
+    """(tp, fp, fn, correct, tracks) over the ``keep`` rows, as one tensor on the device
+    (masks instead of boolean indexing, which would wait for the GPU to learn a size)."""
     return torch.stack(
-        [(pred & label).sum(), (pred & ~label).sum(), (~pred & label).sum(), (pred == label).sum()]
+        [
+            (pred & label & keep).sum(),
+            (pred & ~label & keep).sum(),
+            (~pred & label & keep).sum(),
+            ((pred == label) & keep).sum(),
+            keep.sum(),
+        ]
     )
 
 
@@ -224,59 +237,48 @@ def _confusion(pred: Tensor, label: Tensor) -> Tensor:
 def _evaluate_device_batches(
     pipeline: ModularTrackingPipeline, batches: Iterable[_DeviceBatch], config: TrainConfig
 ) -> dict[str, float]:
-    """``evaluate`` on batches already on the device: every sum stays there, and all
-    metrics come back to the host in one transfer at the end."""
+    """``evaluate`` on batches already on the device: nothing is read back per batch; the
+    loss sum and all counts come to the host in one transfer at the end."""
     was_training = pipeline.training
     pipeline.eval()
     loss_sum: Tensor | float = 0.0
-    steps: Tensor | int = 0
-    labels, full, online = [], [], []
+    steps = 0
+    keeps, labels, full, online = [], [], [], []
     try:
         with pipeline.attention_storage(False):
             for batch in batches:
                 out = pipeline(batch.inputs)
-                loss_sum = (
-                    loss_sum
-                    + masked_bce(out["logits"], batch.inputs["label"], batch.valid).double()
+                bce = masked_bce(out["logits"], batch.inputs["label"], batch.valid)
+                loss_sum = loss_sum + bce.double()  # float64, as Python floats summed it
+                steps += int(batch.steps_per_track.sum())  # counted on the host copy
+                rows = torch.arange(len(batch), device=batch.valid.device)
+                k_idx = _kth_observation_or_last_valid(
+                    batch.inputs["observed"], batch.valid, config.online_k
                 )
-                steps = steps + batch.valid.sum()
-                keep = batch.valid.any(dim=1)  # labelled tracks with a labelled step
-                rows = torch.arange(len(keep), device=keep.device)
                 prob = out["persistence"]
-                observed = batch.inputs["observed"]
-                k_idx = _kth_observation_or_last_valid(observed, batch.valid, config.online_k)
-                labels.append(batch.inputs["label"][keep] > 0.5)
-                full.append(prob[rows, _last_true_index(batch.valid)][keep])
-                online.append(prob[rows, k_idx][keep])
+                keeps.append(batch.valid.any(dim=1))  # labelled tracks with a labelled step
+                labels.append(batch.inputs["label"] > 0.5)
+                full.append(prob[rows, _last_true_index(batch.valid)])
+                online.append(prob[rows, k_idx])
     finally:
         pipeline.train(was_training)
-    if not labels:
+    if steps == 0:
         raise ValueError("val_batches yielded no labelled steps")
-    label = torch.cat(labels)
-    summed = torch.cat(
-        [
-            torch.stack(
-                [
-                    torch.as_tensor(steps).to(label.device),
-                    torch.tensor(len(label), device=label.device),
-                ]
-            ),
-            _confusion(torch.cat(full) >= config.threshold, label),
-            _confusion(torch.cat(online) >= config.threshold, label),
-        ]
-    ).tolist()
-    n_steps, n_tracks, *counts = summed
-    if n_steps == 0:
-        raise ValueError("val_batches yielded no labelled steps")
-    (tp, fp, fn, correct), (k_tp, k_fp, k_fn, k_correct) = counts[:4], counts[4:]
+    keep, label = torch.cat(keeps), torch.cat(labels)
+    counts = [
+        _confusion(torch.cat(scores) >= config.threshold, label, keep) for scores in (full, online)
+    ]
+    # float64 holds every count exactly; one transfer brings the loss and counts back.
+    loss, *numbers = torch.cat([torch.as_tensor(loss_sum).view(1), *counts]).double().tolist()
+    tp, fp, fn, correct, tracks, k_tp, k_fp, k_fn, k_correct, _ = (int(x) for x in numbers)
     k = config.online_k
     return {
-        "loss": float(loss_sum) / n_steps,
+        "loss": loss / steps,
         "f1_full": _f1(tp, fp, fn),
         f"f1_k{k}": _f1(k_tp, k_fp, k_fn),
-        "accuracy_full": correct / n_tracks,
-        f"accuracy_k{k}": k_correct / n_tracks,
-        "tracks": float(n_tracks),
+        "accuracy_full": correct / tracks,
+        f"accuracy_k{k}": k_correct / tracks,
+        "tracks": float(tracks),
     }
 
 
