@@ -3,6 +3,8 @@ with scikit-learn, state that loads without a GPU, and what a progress bar needs
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -212,13 +214,16 @@ def test_fit_on_a_missing_gpu_fails_before_training(data) -> None:
 @needs_cuda
 def test_fit_evaluate_and_score_on_a_gpu_match_the_cpu(data, tmp_path) -> None:
     train, val = data
-    on_cpu, on_gpu = build_pipeline(MODEL, seed=4), build_pipeline(MODEL, seed=4)
+    # Without dropout: a GPU draws dropout masks from its own generator, so only then can
+    # both runs follow the same path (shuffling uses the CPU generator on every device).
+    no_dropout = dataclasses.replace(MODEL, dropout=0.0)
+    on_cpu, on_gpu = build_pipeline(no_dropout, seed=4), build_pipeline(no_dropout, seed=4)
     cpu = fit(on_cpu, train, val, CONFIG, device="cpu")
     gpu = fit(on_gpu, train, val, CONFIG, device="cuda")
     assert next(on_gpu.parameters()).is_cuda
     for a, b in zip(cpu.history, gpu.history, strict=True):
-        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
-        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-3)
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=5e-3)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=5e-3)
     metrics = evaluate(on_gpu, val, CONFIG)
     assert metrics["loss"] == pytest.approx(gpu.best_val_loss, rel=1e-6)
     scores = on_gpu.score(val[0])
@@ -228,6 +233,6 @@ def test_fit_evaluate_and_score_on_a_gpu_match_the_cpu(data, tmp_path) -> None:
     torch.save(gpu.state, tmp_path / "state.pt")
     torch.save(checkpoint_dict(on_gpu), tmp_path / "model.pt")
     state = torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=True)
-    fit(build_pipeline(MODEL, seed=0), train, val, CONFIG, resume_state=state, device="cpu")
+    fit(build_pipeline(no_dropout, seed=0), train, val, CONFIG, resume_state=state)
     reloaded = load_pipeline(tmp_path / "model.pt", map_location="cpu")
     np.testing.assert_allclose(reloaded.score(val[0]), scores, atol=1e-5)
