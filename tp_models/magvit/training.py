@@ -290,13 +290,13 @@ def train_tokenizer(
     ``step + 1`` of ``config.steps``. Nothing is printed.
     """
     config = config or TokenizerTrainConfig()
+    if device is not None:  # first, so a missing GPU fails before anything has changed
+        model.to(resolve_device(device))
+    device = next(model.parameters()).device
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    if device is not None:
-        model.to(resolve_device(device))
-    device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay
     )
