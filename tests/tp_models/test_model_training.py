@@ -2,54 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from tp_models.model import ModelConfig, TrainConfig, build_pipeline, evaluate, fit
+from tests.tp_models.model_helpers import MODEL, toy_tracks
+from tp_models.model import TrainConfig, build_pipeline, evaluate, fit
 from tp_models.scoring import TrackBatch
 
-T = 25
-MODEL = ModelConfig(
-    d_model=32,
-    n_heads=2,
-    n_layers=2,
-    ff_dim=64,
-    feature_dim=32,
-    extractor_hidden_dim=32,
-    head_hidden_dim=32,
-)
 TRAIN = TrainConfig(lr=3e-3, batch_size=64, max_epochs=4, patience=3, seed=7)
-
-
-def toy_tracks(n: int, seed: int) -> TrackBatch:
-    """Persistent tracks move smoothly and are seen most frames; negatives are brief
-    (1-3 observations, moving like real ones) or clutter that jitters in place."""
-    rng = np.random.default_rng(seed)
-    position = np.full((n, T, 2), np.nan, np.float32)
-    observed = np.zeros((n, T), bool)
-    label = (np.arange(n) % 2).astype(np.int8)
-    frames = np.arange(T)
-    for i in range(n):
-        start = rng.integers(0, 8)
-        centre = rng.uniform(30, 98, size=2)
-        velocity = rng.uniform(-2, 2, size=2)
-        if label[i] == 1:
-            seen = (frames >= start) & (frames <= rng.integers(17, T)) & (rng.random(T) < 0.9)
-            path = centre + np.outer(frames - start, velocity) + rng.normal(0, 0.3, (T, 2))
-        elif i % 4 == 0:
-            start = rng.integers(0, T - 3)
-            seen = (frames >= start) & (frames < start + rng.integers(1, 4))
-            path = centre + np.outer(frames - start, velocity)
-        else:
-            seen = (frames >= start) & (rng.random(T) < 0.5)
-            path = centre + rng.normal(0, 8, (T, 2))
-        seen[start] = True
-        observed[i] = seen
-        position[i, seen] = path[seen]
-    nan = np.full((n, T), np.nan, np.float32)
-    color = np.full((n, T, 3), np.nan, np.float32)
-    return TrackBatch(position, observed, nan, color, nan, label, np.zeros(n, np.int64))
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from tp_models.device import resolve_device
 from tp_models.magvit.tokenizer import MagVitTokenizer, TokenizerConfig
 
 CHECKPOINT_FORMAT = "tp-magvit-tokenizer"
@@ -126,7 +127,10 @@ def load_tokenizer(
 
     ``expected_config``: if given, the checkpoint's config must equal it (a caller that
     needs, e.g., 8x8 latents gets an error instead of a differently shaped cache).
+    ``map_location``: where the weights go (a name ``resolve_device`` accepts); the file is
+    always read on the CPU first, so one written from a GPU loads on any machine.
     """
+    device = resolve_device(map_location)
     payload = read_checkpoint(path)
     try:
         config = TokenizerConfig.from_dict(dict(payload["config"]))
@@ -140,7 +144,7 @@ def load_tokenizer(
     model = MagVitTokenizer(config)
     check_state_dict_fits(model, payload["state_dict"], source=f"checkpoint {path}")
     model.load_state_dict(payload["state_dict"], strict=True)
-    return model.to(map_location).eval()
+    return model.to(device).eval()
 
 
 def load_tokenizer_weights(model: MagVitTokenizer, path: str | os.PathLike[str]) -> None:

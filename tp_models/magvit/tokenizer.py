@@ -303,6 +303,22 @@ class MagVitTokenizer(nn.Module):
         codes = self.codes_from_latents(z)
         return z.permute(0, 2, 1, 3, 4).contiguous(), codes
 
+    @torch.no_grad()
+    def encode_latents(
+        self, videos: VideoLike, batch_size: int = 8, dtype: torch.dtype = torch.float32
+    ) -> np.ndarray:
+        """Continuous latents of store-layout uint8 videos ``(N, T, H, W, 3)`` as one host
+        array ``(N, T', C, h, w)`` of ``dtype``: what a feature cache stores. Batches of
+        ``batch_size`` videos go to the model's device (a GPU if it is on one) as uint8 and
+        come back already cast, so the transfer each way is as small as it can be."""
+        parts = [
+            self.encode(videos[start : start + batch_size])[0].to(dtype).cpu().numpy()
+            for start in range(0, len(videos), batch_size)
+        ]
+        if not parts:
+            raise ValueError("videos is empty; pass at least one video (N >= 1) to encode.")
+        return np.concatenate(parts)
+
     def codes_from_latents(self, z: torch.Tensor) -> torch.Tensor:
         """Codes of continuous latents in encoder layout ``(B, C, T', h, w)``: the sign
         bits of LFQ's projection, most significant bit first (as LFQ numbers them)."""

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from annotated_types import Ge, Interval, doc
 
 from tp_models.config import known_fields
+from tp_models.device import resolve_device
 from tp_models.magvit.tokenizer import MagVitTokenizer, check_num_frames, to_model_input, to_uint8
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -124,7 +125,7 @@ def psnr(
     if reduction == "per_video":
         dims = tuple(range(1, err.ndim))
         mse = (err * weight).sum(dims) / weight.sum(dims).clamp(min=1)
-        return (10.0 * torch.log10(255.0**2 / mse)).numpy()
+        return (10.0 * torch.log10(255.0**2 / mse)).cpu().numpy()
     raise ValueError(f"reduction must be 'pooled' or 'per_video', got {reduction!r}.")
 
 
@@ -187,20 +188,25 @@ def evaluate_tokenizer(
     model: MagVitTokenizer, videos: ArrayLike, batch_size: int = 8
 ) -> dict[str, float]:
     """PSNR (pooled, whole frames, [0, 255]), codebook usage and perplexity on videos
-    (store layout uint8 ``(N, T, H, W, 3)``)."""
+    (store layout uint8 ``(N, T, H, W, 3)``), computed where the model's weights are:
+    each batch goes there once, the sums stay there, and the metrics come back at the end."""
     was_training = model.training
     model.eval()
-    sq_err, count, all_codes = 0.0, 0, []
-    for start in range(0, len(videos), batch_size):
-        batch = torch.as_tensor(np.asarray(videos[start : start + batch_size]))
-        _, codes = model.encode(batch)
-        recon = _to_pixels(model.decode(codes).permute(0, 2, 3, 4, 1))
-        sq_err += float((recon - batch.double()).pow(2).sum())
-        count += batch.numel()
-        all_codes.append(codes.reshape(-1))
-    model.train(was_training)
+    device = next(model.parameters()).device
+    sq_err = torch.zeros((), dtype=torch.float64, device=device)
+    count, all_codes = 0, []
+    try:
+        for start in range(0, len(videos), batch_size):
+            batch = torch.as_tensor(np.asarray(videos[start : start + batch_size])).to(device)
+            _, codes = model.encode(batch)
+            recon = _to_pixels(model.decode(codes).permute(0, 2, 3, 4, 1))
+            sq_err += (recon - batch.double()).pow(2).sum()
+            count += batch.numel()
+            all_codes.append(codes.reshape(-1))
+    finally:
+        model.train(was_training)
     codes = torch.cat(all_codes)
-    mse = sq_err / max(count, 1)
+    mse = float(sq_err) / max(count, 1)
     size = model.config.codebook_size
     return {
         "psnr": float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse),
@@ -269,21 +275,29 @@ def train_tokenizer(
     batches: Iterable[ArrayLike],
     config: TokenizerTrainConfig | None = None,
     on_log: LogCallback | None = None,
+    device: str | torch.device | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place for ``config.steps`` steps; returns the logged history.
+
+    ``device``: where to train (a name ``resolve_device`` accepts); the model is moved
+    there and stays there. None trains where the model's weights already are. Crops are
+    drawn on the CPU from a seeded generator, so they do not depend on the device.
 
     ``batches`` yields store-layout uint8 videos ``(B, T, H, W, 3)`` (numpy or torch); lists
     and other re-iterables are cycled, a one-shot iterator ends training early when it runs
     out. ``on_log(step, metrics)`` is called every ``log_every`` steps and at the last step
     with: loss, recon, entropy, commitment, psnr (this batch, clamped, whole frames),
-    batch_codebook_usage, lr, seconds (since start).
+    batch_codebook_usage, lr, seconds (since start). For a progress bar: the step is
+    ``step + 1`` of ``config.steps``. Nothing is printed.
     """
     config = config or TokenizerTrainConfig()
+    if device is not None:  # first, so a missing GPU fails before anything has changed
+        model.to(resolve_device(device))
+    device = next(model.parameters()).device
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay
     )
@@ -348,12 +362,15 @@ def measure_encoding_speed(
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     model.eval()
+    device = next(model.parameters()).device
     try:
         timings = []
         for repeat in range(repeats + 1):
             started = time.perf_counter()
             for start in range(0, len(videos), batch_size):
                 model.encode(np.asarray(videos[start : start + batch_size]))
+            if device.type == "cuda":  # kernels run asynchronously: wait before reading time
+                torch.cuda.synchronize(device)
             if repeat:  # the first pass pays for allocator and kernel warm-up
                 timings.append(time.perf_counter() - started)
     finally:

@@ -16,6 +16,7 @@ import torch
 from annotated_types import doc
 
 from tp_models.config import known_fields
+from tp_models.device import resolve_device
 from tp_models.model.extractors import ConcatExtractor, build_extractor
 from tp_models.model.heads import PersistenceHead
 from tp_models.model.interfaces import FeatureExtractor, ModularTrackingPipeline
@@ -129,12 +130,15 @@ def load_pipeline(
     """Rebuild a pipeline from a checkpoint (path or dict); weights load strictly.
 
     Returned in eval mode: a loaded model is for scoring unless the caller trains it.
+    ``map_location``: where the weights go (a name ``resolve_device`` accepts); the file is
+    read on the CPU first, so a checkpoint written from a GPU loads on any machine.
     """
+    device = resolve_device(map_location)
     if isinstance(source, dict):
         checkpoint = source
     else:
         # weights_only: a checkpoint holds plain data, so never unpickle arbitrary objects.
-        checkpoint = torch.load(source, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(source, map_location="cpu", weights_only=True)
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"not a model checkpoint of format {CHECKPOINT_FORMAT!r} "
@@ -142,4 +146,4 @@ def load_pipeline(
         )
     pipeline = build_pipeline(ModelConfig.from_dict(checkpoint["config"]))
     pipeline.load_state_dict(checkpoint["state_dict"], strict=True)
-    return pipeline.to(map_location).eval()
+    return pipeline.to(device).eval()

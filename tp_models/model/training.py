@@ -17,7 +17,7 @@ import copy
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ from annotated_types import Ge, Interval, doc
 from torch import Tensor
 
 from tp_models.config import known_fields
+from tp_models.device import resolve_device
 from tp_models.model.features import batch_to_tensors, valid_step_mask
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.scoring import TrackBatch
@@ -88,64 +89,117 @@ def _seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def masked_bce(logits: Tensor, label: Tensor, valid: Tensor) -> tuple[Tensor, int]:
-    """Sum of per-step BCE over valid steps (the track label broadcast to its steps), and
-    the number of valid steps. Tracks with unknown label (< 0) count nowhere."""
-    valid = valid & (label >= 0).unsqueeze(1)
+def labelled_steps(observed: Tensor, label: Tensor, until: str) -> Tensor:
+    """(B, T) bool: the steps that carry the track's label (``valid_step_mask``) of tracks
+    whose label is known (>= 0); every loss and metric counts exactly these steps."""
+    return valid_step_mask(observed, until) & (label >= 0).unsqueeze(1)  # type: ignore[arg-type]
+
+
+def masked_bce(logits: Tensor, label: Tensor, valid: Tensor) -> Tensor:
+    """Sum of per-step BCE over the ``valid`` steps (the track label broadcast to its
+    steps), as a tensor on the logits' device: reading it would wait for the GPU."""
     target = label.clamp(min=0).unsqueeze(1).expand_as(logits)
     losses = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return (losses * valid).sum(), int(valid.sum())
+    return (losses * valid).sum()
+
+
+@dataclass
+class _DeviceBatch:
+    """One TrackBatch as model inputs (with ``label``) on the training device, plus its
+    labelled steps: converted once, then only indexed on the device. The labelled steps
+    per track are kept on the host, so minibatch step counts never wait for the GPU."""
+
+    inputs: dict[str, Tensor]
+    valid: Tensor  # labelled_steps(...), on the device
+    steps_per_track: Tensor  # valid.sum(dim=1), on the CPU
+
+    def __len__(self) -> int:
+        return int(self.valid.shape[0])
+
+
+def _to_device_batch(
+    batch: TrackBatch, pipeline: ModularTrackingPipeline, config: TrainConfig, device: torch.device
+) -> _DeviceBatch:
+    host = batch_to_tensors(batch, keys=pipeline.input_keys, with_label=True)
+    valid = labelled_steps(host["observed"], host["label"], config.valid_until)
+    return _DeviceBatch(
+        inputs={k: v.to(device) for k, v in host.items()},
+        valid=valid.to(device),
+        steps_per_track=valid.sum(dim=1),
+    )
+
+
+def _device_batches(
+    source: BatchSource,
+    pipeline: ModularTrackingPipeline,
+    config: TrainConfig,
+    device: torch.device,
+) -> Callable[[], Iterable[_DeviceBatch]]:
+    """Per-epoch iterables of device batches. A re-iterable collection (a list) is converted
+    once and kept on the device for every epoch; a factory's batches (e.g. read from a
+    store) are converted as they come; a one-shot iterator is passed through as it is."""
+    if callable(source) or isinstance(source, Iterator):
+
+        def convert() -> Iterable[_DeviceBatch]:
+            return (_to_device_batch(b, pipeline, config, device) for b in _iterate(source))
+
+        return convert
+    cached = [_to_device_batch(b, pipeline, config, device) for b in source]
+    return lambda: cached
 
 
 def _minibatches(
-    batch: TrackBatch, pipeline: ModularTrackingPipeline, config: TrainConfig, device: str
-) -> Iterable[dict[str, Tensor]]:
-    tensors = batch_to_tensors(batch, keys=pipeline.input_keys, device=device, with_label=True)
-    n = len(batch)
+    batch: _DeviceBatch, config: TrainConfig
+) -> Iterable[tuple[dict[str, Tensor], Tensor, int]]:
+    """(inputs, labelled steps, number of labelled steps) per minibatch, shuffled with the
+    CPU generator (the same order on every device); the step counts come from the host
+    copy, and the order goes to the device once per batch, not once per step."""
+    n, size = len(batch), config.batch_size
     order = torch.randperm(n) if config.shuffle else torch.arange(n)
-    for start in range(0, n, config.batch_size):
-        index = order[start : start + config.batch_size].to(device)
-        yield {k: v.index_select(0, index) for k, v in tensors.items()}
+    per_track = batch.steps_per_track.index_select(0, order)
+    counts = F.pad(per_track, (0, -n % size)).view(-1, size).sum(dim=1).tolist()
+    order = order.to(batch.valid.device)
+    for count, start in zip(counts, range(0, n, size), strict=True):
+        index = order[start : start + size]
+        inputs = {k: v.index_select(0, index) for k, v in batch.inputs.items()}
+        yield inputs, batch.valid.index_select(0, index), int(count)
 
 
 def _train_epoch(
     pipeline: ModularTrackingPipeline,
     optimizer: torch.optim.Optimizer,
-    source: BatchSource,
+    batches: Iterable[_DeviceBatch],
     config: TrainConfig,
-    device: str,
 ) -> tuple[float, int]:
+    """One pass over the training batches; returns (mean loss per labelled step, tracks).
+
+    Nothing here waits for the device: the loss is summed on it and read once at the end.
+    A minibatch without labelled steps is skipped before its forward pass (it has no loss).
+    """
     pipeline.train()
-    loss_sum, steps, tracks = 0.0, 0, 0
-    for batch in _iterate(source):
-        for inputs in _minibatches(batch, pipeline, config, device):
-            valid = valid_step_mask(inputs["observed"], config.valid_until)  # type: ignore[arg-type]
-            logits = pipeline(inputs)["logits"]
-            total, count = masked_bce(logits, inputs["label"], valid)
+    loss_sum: Tensor | float = 0.0
+    steps, tracks = 0, 0
+    for batch in batches:
+        for inputs, valid, count in _minibatches(batch, config):
             if count == 0:
                 continue
+            total = masked_bce(pipeline(inputs)["logits"], inputs["label"], valid)
             loss = total / count
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(pipeline.parameters(), config.grad_clip)
             optimizer.step()
-            loss_sum += float(total.detach())
+            # Summed in float64 as Python floats were: the same numbers, without a sync.
+            loss_sum = loss_sum + total.detach().double()
             steps += count
-            tracks += len(inputs["label"])
+            tracks += len(valid)
     if tracks == 0:
         raise ValueError(
             "train_batches yielded no labelled steps this epoch; pass a factory (callable) "
             "that returns a fresh iterable every epoch, not a one-shot generator"
         )
-    return loss_sum / steps, tracks
-
-
-def _f1(pred: np.ndarray, label: np.ndarray) -> float:
-    tp = float(np.sum(pred & label))
-    fp = float(np.sum(pred & ~label))
-    fn = float(np.sum(~pred & label))
-    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+    return float(loss_sum) / steps, tracks
 
 
 def _last_true_index(mask: Tensor) -> Tensor:
@@ -162,62 +216,104 @@ def _kth_observation_or_last_valid(observed: Tensor, valid: Tensor, k: int) -> T
     return torch.where(reached.any(dim=1), index, _last_true_index(valid))
 
 
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def _confusion(pred: Tensor, label: Tensor, keep: Tensor) -> Tensor:
+    """(tp, fp, fn, correct, tracks) over the ``keep`` rows, as one tensor on the device
+    (masks instead of boolean indexing, which would wait for the GPU to learn a size)."""
+    return torch.stack(
+        [
+            (pred & label & keep).sum(),
+            (pred & ~label & keep).sum(),
+            (~pred & label & keep).sum(),
+            ((pred == label) & keep).sum(),
+            keep.sum(),
+        ]
+    )
+
+
 @torch.inference_mode()
-def evaluate(
-    pipeline: ModularTrackingPipeline,
-    batches: BatchSource,
-    config: TrainConfig,
-    device: str = "cpu",
+def _evaluate_device_batches(
+    pipeline: ModularTrackingPipeline, batches: Iterable[_DeviceBatch], config: TrainConfig
 ) -> dict[str, float]:
-    """Validation metrics: masked per-step BCE loss; F1 and accuracy at ``threshold`` of
-    the score at full length (the last valid step: end of video by default) and at the
-    k-th observation (tracks with fewer than k observations are read at their last valid
-    step). Tracks without a label or without any observation are left out."""
+    """``evaluate`` on batches already on the device: nothing is read back per batch; the
+    loss sum and all counts come to the host in one transfer at the end."""
     was_training = pipeline.training
     pipeline.eval()
-    loss_sum, steps = 0.0, 0
-    labels: list[np.ndarray] = []
-    full: list[np.ndarray] = []
-    online: list[np.ndarray] = []
+    loss_sum: Tensor | float = 0.0
+    steps = 0
+    keeps, labels, full, online = [], [], [], []
     try:
         with pipeline.attention_storage(False):
-            for batch in _iterate(batches):
-                inputs = batch_to_tensors(
-                    batch, keys=pipeline.input_keys, device=device, with_label=True
+            for batch in batches:
+                out = pipeline(batch.inputs)
+                bce = masked_bce(out["logits"], batch.inputs["label"], batch.valid)
+                loss_sum = loss_sum + bce.double()  # float64, as Python floats summed it
+                steps += int(batch.steps_per_track.sum())  # counted on the host copy
+                rows = torch.arange(len(batch), device=batch.valid.device)
+                k_idx = _kth_observation_or_last_valid(
+                    batch.inputs["observed"], batch.valid, config.online_k
                 )
-                valid = valid_step_mask(inputs["observed"], config.valid_until)  # type: ignore[arg-type]
-                out = pipeline(inputs)
-                total, count = masked_bce(out["logits"], inputs["label"], valid)
-                loss_sum += float(total)
-                steps += count
-                keep = (inputs["label"] >= 0) & valid.any(dim=1)
-                rows = torch.arange(len(keep), device=keep.device)
                 prob = out["persistence"]
-                full_idx = _last_true_index(valid)
-                k_idx = _kth_observation_or_last_valid(inputs["observed"], valid, config.online_k)
-                labels.append(inputs["label"][keep].cpu().numpy() > 0.5)
-                full.append(prob[rows, full_idx][keep].cpu().numpy())
-                online.append(prob[rows, k_idx][keep].cpu().numpy())
+                keeps.append(batch.valid.any(dim=1))  # labelled tracks with a labelled step
+                labels.append(batch.inputs["label"] > 0.5)
+                full.append(prob[rows, _last_true_index(batch.valid)])
+                online.append(prob[rows, k_idx])
     finally:
         pipeline.train(was_training)
     if steps == 0:
         raise ValueError("val_batches yielded no labelled steps")
-    label = np.concatenate(labels)
-    full_pred = np.concatenate(full) >= config.threshold
-    online_pred = np.concatenate(online) >= config.threshold
+    keep, label = torch.cat(keeps), torch.cat(labels)
+    counts = [
+        _confusion(torch.cat(scores) >= config.threshold, label, keep) for scores in (full, online)
+    ]
+    # float64 holds every count exactly; one transfer brings the loss and counts back.
+    loss, *numbers = torch.cat([torch.as_tensor(loss_sum).view(1), *counts]).double().tolist()
+    tp, fp, fn, correct, tracks, k_tp, k_fp, k_fn, k_correct, _ = (int(x) for x in numbers)
     k = config.online_k
     return {
-        "loss": loss_sum / steps,
-        "f1_full": _f1(full_pred, label),
-        f"f1_k{k}": _f1(online_pred, label),
-        "accuracy_full": float(np.mean(full_pred == label)),
-        f"accuracy_k{k}": float(np.mean(online_pred == label)),
-        "tracks": float(len(label)),
+        "loss": loss / steps,
+        "f1_full": _f1(tp, fp, fn),
+        f"f1_k{k}": _f1(k_tp, k_fp, k_fn),
+        "accuracy_full": correct / tracks,
+        f"accuracy_k{k}": k_correct / tracks,
+        "tracks": float(tracks),
     }
 
 
-def _clone_state(module_state: dict[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in module_state.items()}
+def evaluate(
+    pipeline: ModularTrackingPipeline,
+    batches: BatchSource,
+    config: TrainConfig,
+    device: str | torch.device | None = None,
+) -> dict[str, float]:
+    """Validation metrics: masked per-step BCE loss; F1 and accuracy at ``threshold`` of
+    the score at full length (the last valid step: end of video by default) and at the
+    k-th observation (tracks with fewer than k observations are read at their last valid
+    step). Tracks without a label or without any observation are left out.
+
+    Runs where the pipeline's weights are, or moves the pipeline to ``device`` (a name
+    ``resolve_device`` accepts) when one is given.
+    """
+    if device is not None:
+        pipeline.to(resolve_device(device))
+    where = next(pipeline.parameters()).device
+    converted = (_to_device_batch(b, pipeline, config, where) for b in _iterate(batches))
+    return _evaluate_device_batches(pipeline, converted, config)
+
+
+def _host_copy(value: Any) -> Any:
+    """A copy of nested dicts/lists/tuples with every tensor detached and on the CPU: the
+    training state handed out is plain data that loads on any machine (GPU or not)."""
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _host_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_host_copy(v) for v in value)
+    return copy.deepcopy(value)
 
 
 def fit(
@@ -227,15 +323,24 @@ def fit(
     config: TrainConfig,
     on_epoch: EpochCallback | None = None,
     resume_state: dict[str, Any] | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ) -> FitResult:
     """Train with AdamW and early stopping on validation loss; restore the best weights.
 
-    ``on_epoch(epoch, metrics, state)`` runs after every epoch; ``state`` is plain data
-    (tensors, numbers, lists) that ``torch.save`` can write and that ``resume_state``
-    accepts to continue after that epoch. Metrics: train_loss, val_loss, val_f1_full,
-    val_f1_k{k}, val_accuracy_full, val_accuracy_k{k}, train_samples_per_s, epoch_seconds.
+    ``device``: a name ``resolve_device`` accepts ("auto", "cpu", "cuda", "cuda:N"); the
+    pipeline is moved there and stays there. Re-iterable sources (lists) are converted to
+    tensors on the device once, for all epochs; a factory's batches every epoch.
+
+    ``on_epoch(epoch, metrics, state)`` runs after every epoch; ``state`` is plain data on
+    the CPU (tensors, numbers, lists) that ``torch.save`` can write, that loads on a machine
+    without a GPU, and that ``resume_state`` accepts to continue after that epoch. Metrics:
+    train_loss, val_loss, val_f1_full, val_f1_k{k}, val_accuracy_full, val_accuracy_k{k},
+    train_samples_per_s, epoch_seconds, elapsed_seconds (since this call began). For a
+    progress bar: the epoch is ``epoch + 1`` of at most ``config.max_epochs`` (early
+    stopping may end the run sooner: ``state["stopped_early"]``). ``fit`` prints nothing.
     """
+    began_fit = time.perf_counter()
+    device = resolve_device(device)
     pipeline.to(device)
     optimizer = torch.optim.AdamW(
         pipeline.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -246,18 +351,22 @@ def fit(
         start_epoch = int(resume_state["epoch"]) + 1
         best_val_loss = float(resume_state["best_val_loss"])
         best_epoch = int(resume_state["best_epoch"])
-        best_model = _clone_state(resume_state["best_model"])
+        best_model = _host_copy(resume_state["best_model"])
         bad_epochs = int(resume_state["bad_epochs"])
         history = [dict(h) for h in resume_state["history"]]
         stopped = bool(resume_state.get("stopped_early", False))
     else:
         start_epoch, best_val_loss, best_epoch, bad_epochs = 0, math.inf, -1, 0
-        best_model = _clone_state(pipeline.state_dict())
+        best_model = _host_copy(pipeline.state_dict())
         history, stopped = [], False
 
+    train_epoch = _device_batches(train_batches, pipeline, config, device)
+    val_epoch = _device_batches(val_batches, pipeline, config, device)
     state: dict[str, Any] = dict(resume_state) if resume_state is not None else {}
     epochs_run = 0
-    with torch.random.fork_rng(devices=[]):
+    # Dropout on a GPU draws from its own generator: fork it too, so the caller's stays.
+    cuda_rngs = [device.index] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_rngs):
         for epoch in range(start_epoch, config.max_epochs):
             if stopped:
                 break
@@ -265,14 +374,12 @@ def fit(
             began = time.perf_counter()
             # Stored attention is for inspection; the fused attention path trains faster.
             with pipeline.attention_storage(False):
-                train_loss, n_tracks = _train_epoch(
-                    pipeline, optimizer, train_batches, config, device
-                )
+                train_loss, n_tracks = _train_epoch(pipeline, optimizer, train_epoch(), config)
             train_seconds = time.perf_counter() - began
-            val = evaluate(pipeline, val_batches, config, device)
+            val = _evaluate_device_batches(pipeline, val_epoch(), config)
             if val["loss"] < best_val_loss - config.min_delta:
                 best_val_loss, best_epoch, bad_epochs = val["loss"], epoch, 0
-                best_model = _clone_state(pipeline.state_dict())
+                best_model = _host_copy(pipeline.state_dict())
             else:
                 bad_epochs += 1
             stopped = bad_epochs >= config.patience
@@ -280,12 +387,13 @@ def fit(
             metrics.update({f"val_{k}": v for k, v in val.items() if k != "tracks"})
             metrics["train_samples_per_s"] = n_tracks / train_seconds
             metrics["epoch_seconds"] = time.perf_counter() - began
+            metrics["elapsed_seconds"] = time.perf_counter() - began_fit
             history.append(metrics)
             epochs_run += 1
             state = {
                 "epoch": epoch,
-                "model": _clone_state(pipeline.state_dict()),
-                "optimizer": copy.deepcopy(optimizer.state_dict()),
+                "model": _host_copy(pipeline.state_dict()),
+                "optimizer": _host_copy(optimizer.state_dict()),
                 "best_model": best_model,
                 "best_val_loss": best_val_loss,
                 "best_epoch": best_epoch,
