@@ -144,10 +144,11 @@ def _download_checkpoint(model_uri: str, folder: str | Path) -> Path:
 
 
 def _not_weights_only(model_uri: str, exc: Exception) -> StoreError:
+    # torch's own message advises weights_only=False: exactly what must not be done here.
     return StoreError(
-        f"model {model_uri!r} holds no readable weights-only checkpoint ({type(exc).__name__}: "
-        f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
-        "refusing to load it: retrain it or register a checkpoint made by this project."
+        f"model {model_uri!r} holds no weights-only checkpoint of this project "
+        f"({type(exc).__name__}), so it is not loaded and nothing in it runs; retrain it or "
+        "register a checkpoint made by this project."
     )
 
 
