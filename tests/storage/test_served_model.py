@@ -232,6 +232,7 @@ def test_mlflow_models_serve_answers_tracker_rows(model, registry, tmp_path):
     # The venv's bin on PATH: mlflow starts `uvicorn` by name, as in an activated venv.
     env = {"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
     env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"  # serves without any unpickling
     rows = tracker_rows(seed=4)
     request = json.dumps({"dataframe_records": rows.to_dict(orient="records")}).encode()
 
