@@ -20,6 +20,8 @@ MODEL_NAME = "track-persistence"
 TOKENIZER_NAME = "magvit-tokenizer"
 CANDIDATE = "candidate"
 EXPERIMENT = "track-persistence"
+LOADER_MODULE = "tp_models.served"  # MLflow's pyfunc loader for every model we log
+CHECKPOINT_DATA = "data/checkpoint.pt"  # where a logged model keeps its checkpoint
 
 
 def tracking_uri() -> str:
@@ -92,27 +94,82 @@ def _cannot_load(model_uri: str, exc: Exception) -> StoreError:
 
 
 def require_model(model_uri: str) -> dict[str, str]:
-    """The params of the run that trained `model_uri`; a clear error if there is none."""
+    """The params of the run that trained `model_uri`; a clear error if there is none.
+
+    Checkpoint hashes among them become file and group names, so each must be a hash as
+    ``checkpoint_hash`` makes it, never a path: a registry value is data from strangers.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from tp_models.magvit.digest import CHECKPOINT_HASH_LENGTH, is_checkpoint_hash
+
+    try:
+        info = mlflow.models.get_model_info(model_uri)
+        params = dict(mlflow.get_run(info.run_id).data.params)
+    except (MlflowException, OSError) as exc:
+        raise _cannot_load(model_uri, exc) from None
+    for key, value in params.items():
+        if key.endswith("checkpoint_hash") and value != "None" and not is_checkpoint_hash(value):
+            raise StoreError(
+                f"model {model_uri!r} has {key}={value[:80]!r}, which is not a "
+                f"{CHECKPOINT_HASH_LENGTH}-character hex checkpoint hash; refusing to use it "
+                "(register a model trained by this project)."
+            )
+    return params
+
+
+def _download_checkpoint(model_uri: str, folder: str | Path) -> Path:
+    """The weights-only checkpoint file of a model logged by `log_and_register`, downloaded
+    into `folder`. Only that file is fetched: none of the model's packaged code is imported
+    and its MLmodel is read with yaml.safe_load only to check it is one of ours."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     try:
         info = mlflow.models.get_model_info(model_uri)
-        return dict(mlflow.get_run(info.run_id).data.params)
+        flavor = info.flavors.get("python_function", {})
+        if flavor.get("loader_module") != LOADER_MODULE or flavor.get("data") != CHECKPOINT_DATA:
+            raise StoreError(
+                f"model {model_uri!r} is not a weights-only model of this project (no "
+                f"{LOADER_MODULE} pyfunc with {CHECKPOINT_DATA}); retrain it with this version."
+            )
+        location = mlflow.get_logged_model(info.model_id).artifact_location
+        downloaded = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{location.rstrip('/')}/{CHECKPOINT_DATA}", dst_path=str(folder)
+        )
     except (MlflowException, OSError) as exc:
         raise _cannot_load(model_uri, exc) from None
+    return Path(downloaded)
+
+
+def _not_weights_only(model_uri: str, exc: Exception) -> StoreError:
+    # torch's own message advises weights_only=False: exactly what must not be done here.
+    return StoreError(
+        f"model {model_uri!r} holds no weights-only checkpoint of this project "
+        f"({type(exc).__name__}), so it is not loaded and nothing in it runs; retrain it or "
+        "register a checkpoint made by this project."
+    )
 
 
 def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
-    """The loaded model behind `model_uri` and the params of the run that trained it."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    """The pipeline behind `model_uri` and the params of the run that trained it.
+
+    Loaded from the model's checkpoint with the domain's strict loader
+    (``torch.load(weights_only=True)``), never by importing code or unpickling objects.
+    """
+    import pickle
+    import tempfile
+
+    from tp_models.model import load_pipeline
 
     params = require_model(model_uri)
-    try:
-        model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
-    except (MlflowException, OSError) as exc:
-        raise _cannot_load(model_uri, exc) from None
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = _download_checkpoint(model_uri, folder)
+        try:
+            model = load_pipeline(checkpoint, map_location="cpu")
+        except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, EOFError) as exc:
+            raise _not_weights_only(model_uri, exc) from None
     return model, params
 
 
@@ -142,31 +199,88 @@ def finished_summary(summary_file: Path, uri_key: str) -> dict[str, Any] | None:
     return summary
 
 
-def log_and_register(model: Any, name: str, alias: str = CANDIDATE) -> str:
-    """Log a torch module to the active run, register it as `name@alias`; returns the version.
+def _served_form(checkpoint: Path) -> tuple[Any, Any, list[str]]:
+    """Signature, input example and pip requirements of the served form of `checkpoint`
+    (see tp_models.served). Requirements are pinned to what logged the model, not inferred
+    (inference would run the model)."""
+    from importlib.metadata import version
 
-    Pickle, not MLflow 3's default pt2: pt2 needs an input example and loads back as a
-    GraphModule without the class's methods (`score`, `encode`); pickle loads the class.
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    from tp_models.served import (
+        EXAMPLE_ROWS,
+        OPTIONAL_COLUMNS,
+        REQUIRED_COLUMNS,
+        ServedPersistenceModel,
+        load_served,
+    )
+
+    served = load_served(checkpoint)
+    packages = ["torch", "numpy", "pandas", "mlflow"]
+    if isinstance(served, ServedPersistenceModel):
+        types = {"frame": "long", "id": "long", "seq": "string", "im_width": "long"}
+        types["im_height"] = "long"
+        columns = [ColSpec(types.get(name, "double"), name) for name in REQUIRED_COLUMNS]
+        columns += [
+            ColSpec(types.get(name, "double"), name, required=False) for name in OPTIONAL_COLUMNS
+        ]
+        outputs = Schema([ColSpec("double", "p_persistent"), ColSpec("boolean", "confirmed")])
+        signature = ModelSignature(Schema(columns), outputs)
+        # A model that reads video features cannot score rows: no example to run at logging.
+        rows_only = served.pipeline.config.features == "statistical"
+        example = pd.DataFrame(EXAMPLE_ROWS) if rows_only else None
+    else:
+        size = served.tokenizer.config.spatial_downsample
+        signature = ModelSignature(
+            Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, -1, 3))]),
+            Schema([TensorSpec(np.dtype(np.float32), (-1, -1, -1, -1, -1))]),
+        )
+        example = np.zeros((1, 1, size, size, 3), dtype=np.uint8)
+        packages.append("vector-quantize-pytorch")
+    requirements = [f"{name}=={version(name).split('+')[0]}" for name in packages]
+    return signature, example, requirements
+
+
+def log_and_register(checkpoint: str | Path, name: str, alias: str = CANDIDATE) -> str:
+    """Log a strict checkpoint (model or tokenizer) to the active run as an MLflow pyfunc,
+    register it as `name@alias`; returns the version.
+
+    The pyfunc is ``loader_module=tp_models.served`` with the checkpoint as its data and
+    tp_models as its code: loading it reads weights only (no pickle, no cloudpickle), and
+    `mlflow models serve` serves it. Our own commands read the checkpoint directly
+    (`model_version_run`, `tokenizer_checkpoint`) and never import the packaged code.
     """
-    import logging
+    import shutil
+    import tempfile
 
     import mlflow
     from mlflow import MlflowClient
 
-    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # its warning about pickle
-    info = mlflow.pytorch.log_model(
-        model,
-        name="model",
-        serialization_format="pickle",
-        registered_model_name=name,
-        pip_requirements=["torch==2.13.0", "numpy"],  # not inferred: inference runs the model
-    )
+    import tp_models
+
+    with tempfile.TemporaryDirectory() as staging:
+        data = Path(staging) / Path(CHECKPOINT_DATA).name
+        shutil.copyfile(checkpoint, data)  # the same bytes, so the same checkpoint hash
+        code = Path(staging) / "code" / "tp_models"
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(Path(tp_models.__file__).parent, code, ignore=ignore)
+        signature, example, requirements = _served_form(data)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            loader_module=LOADER_MODULE,
+            data_path=str(data),
+            code_paths=[str(code)],
+            signature=signature,
+            input_example=example,
+            pip_requirements=requirements,
+            registered_model_name=name,
+        )
     version = str(info.registered_model_version)
     MlflowClient().set_registered_model_alias(name, alias, version)
     return version
-
-
-TOKENIZER_ARTIFACT = "checkpoint/tokenizer.pt"
 
 
 def tokenizer_checkpoint(tokenizer_uri: str, folder: str | Path) -> tuple[Path, str]:
@@ -175,22 +289,19 @@ def tokenizer_checkpoint(tokenizer_uri: str, folder: str | Path) -> tuple[Path, 
     The hash the training run logged must match the file's: the feature cache is keyed
     by it, so a swapped or truncated file must never pass as the registered tokenizer.
     """
-    import mlflow
+    import tempfile
 
-    from tp_models.magvit.checkpoint import checkpoint_hash
+    from tp_models.magvit.digest import checkpoint_hash
 
-    params = require_model(tokenizer_uri)
+    params = require_model(tokenizer_uri)  # checks the logged hash is a hash, not a path
     logged = params.get("tokenizer.checkpoint_hash")
-    if not logged:
+    if not logged or logged == "None":
         raise StoreError(f"{tokenizer_uri} is not a tokenizer registered by `tp train-tokenizer`.")
     target = Path(folder) / f"{logged}.pt"
     if not target.exists():
-        info = mlflow.models.get_model_info(tokenizer_uri)
         Path(folder).mkdir(parents=True, exist_ok=True)
-        downloaded = mlflow.artifacts.download_artifacts(
-            run_id=info.run_id, artifact_path=TOKENIZER_ARTIFACT, dst_path=str(folder)
-        )
-        Path(downloaded).replace(target)
+        with tempfile.TemporaryDirectory(dir=folder) as staging:
+            _download_checkpoint(tokenizer_uri, staging).replace(target)
     actual = checkpoint_hash(target)
     if actual != logged:
         raise StoreError(

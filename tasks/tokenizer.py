@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from storage.chunked import ChunkedGroup
 from storage.mlflow_store import (
-    TOKENIZER_ARTIFACT,
+    CHECKPOINT_DATA,
     TOKENIZER_NAME,
     finished_summary,
     flat_params,
@@ -115,14 +115,13 @@ def tokenizer_training(store: Store, spec: TokenizerSpec) -> dict[str, Any]:
         mlflow.log_image(reconstruction_grid(held_out_videos[:4], recon), "reconstructions.png")
 
         with tempfile.TemporaryDirectory() as staging:
-            staged = save_tokenizer(model, Path(staging) / Path(TOKENIZER_ARTIFACT).name)
+            staged = save_tokenizer(model, Path(staging) / Path(CHECKPOINT_DATA).name)
             digest = checkpoint_hash(staged)
             mlflow.log_param("tokenizer.checkpoint_hash", digest)
-            mlflow.log_artifact(str(staged), str(Path(TOKENIZER_ARTIFACT).parent))
             kept = Path(spec.checkpoints) / f"{digest}.pt"  # cache-features finds it by hash
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(staged, kept)
-        version = log_and_register(model, TOKENIZER_NAME)
+            version = log_and_register(staged, TOKENIZER_NAME)
     summary = {
         "run_id": run.info.run_id,
         "tokenizer_uri": f"models:/{TOKENIZER_NAME}/{version}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from storage.mlflow_store import (
+    CHECKPOINT_DATA,
     MODEL_NAME,
     finished_summary,
     flat_params,
@@ -33,7 +35,7 @@ from storage.mlflow_store import (
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
 from tasks.specs import TrainSpec
-from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit
+from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.splits import split_videos
 
 REPORTED_KEYS = ("1", "2", "3", "5", "10", "full")
@@ -147,7 +149,11 @@ def train_model(
         report = evaluate_scorers(source, [pipeline], split_seed).report
         test_metrics = report_metrics(report, "test")
         mlflow.log_metrics({**test_metrics, "best_epoch": result.best_epoch})
-        version = log_and_register(pipeline, MODEL_NAME)
+        with tempfile.TemporaryDirectory() as staging:
+            checkpoint = Path(staging) / Path(CHECKPOINT_DATA).name
+            threshold = report["scorers"]["model"]["threshold"]  # validated operating point
+            save_checkpoint(pipeline, checkpoint, {"operating_threshold": threshold})
+            version = log_and_register(checkpoint, MODEL_NAME)
         seconds = float(np.sum([h["epoch_seconds"] for h in result.history]))
         summary = {
             "run_id": run.info.run_id,

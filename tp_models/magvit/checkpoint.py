@@ -9,7 +9,6 @@ prototype loaded with ``strict=False``, printed "Loaded" and ran with random wei
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +17,9 @@ from typing import Any
 import torch
 
 from tp_models.device import resolve_device
+
+# Re-exported: callers have always found the hash here.
+from tp_models.magvit.digest import checkpoint_hash as checkpoint_hash
 from tp_models.magvit.tokenizer import MagVitTokenizer, TokenizerConfig
 
 CHECKPOINT_FORMAT = "tp-magvit-tokenizer"
@@ -158,12 +160,3 @@ def load_tokenizer_weights(model: MagVitTokenizer, path: str | os.PathLike[str])
         )
     check_state_dict_fits(model, payload["state_dict"], source=f"checkpoint {path}")
     model.load_state_dict(payload["state_dict"], strict=True)
-
-
-def checkpoint_hash(path: str | os.PathLike[str], length: int = 16) -> str:
-    """Short sha256 of the checkpoint file's bytes (the feature cache's key)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:length]

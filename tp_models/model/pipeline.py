@@ -108,8 +108,11 @@ def _build(config: ModelConfig) -> ModularTrackingPipeline:
     return pipeline
 
 
-def checkpoint_dict(pipeline: ModularTrackingPipeline) -> dict[str, Any]:
-    """config + state_dict of a pipeline made by ``build_pipeline``."""
+def checkpoint_dict(
+    pipeline: ModularTrackingPipeline, metadata: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """config + state_dict of a pipeline made by ``build_pipeline``; ``metadata`` (plain
+    JSON-like values, e.g. the validated operating threshold) travels with the weights."""
     config = getattr(pipeline, "config", None)
     if not isinstance(config, ModelConfig):
         raise ValueError("pipeline has no ModelConfig; build it with build_pipeline(config)")
@@ -117,11 +120,16 @@ def checkpoint_dict(pipeline: ModularTrackingPipeline) -> dict[str, Any]:
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in pipeline.state_dict().items()},
+        "metadata": dict(metadata or {}),
     }
 
 
-def save_checkpoint(pipeline: ModularTrackingPipeline, path: str | os.PathLike[str]) -> None:
-    torch.save(checkpoint_dict(pipeline), path)
+def save_checkpoint(
+    pipeline: ModularTrackingPipeline,
+    path: str | os.PathLike[str],
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    torch.save(checkpoint_dict(pipeline, metadata), path)
 
 
 def load_pipeline(

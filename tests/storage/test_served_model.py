@@ -1,0 +1,260 @@
+"""The registered model: weights-only checkpoints in an MLflow pyfunc, on a real SQLite registry.
+
+Round trips give identical scores; tracker rows come back one per row in input order; a
+crafted pickle in the artifact store or a crafted registry value is refused and runs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from storage.errors import StoreError
+from storage.mlflow_store import (
+    CHECKPOINT_DATA,
+    log_and_register,
+    model_version_run,
+    tokenizer_checkpoint,
+)
+from tests.integration.helpers import BIN, free_port, process, wait_for
+from tp_models.magvit import MagVitTokenizer, TokenizerConfig, checkpoint_hash, save_tokenizer
+from tp_models.model import ModelConfig, build_pipeline, save_checkpoint
+from tp_models.served import track_rows
+from tp_models.track_table import score_rows
+
+SMALL_MODEL = ModelConfig(
+    feature_dim=16,
+    extractor_hidden_dim=16,
+    d_model=16,
+    n_heads=2,
+    n_layers=1,
+    ff_dim=32,
+    head_hidden_dim=16,
+    max_len=64,
+)
+TINY_TOKENIZER = TokenizerConfig(
+    channels=(4, 8, 8), decoder_channels=(4, 8, 8), latent_dim=8, codebook_size=16
+)
+
+
+def tracker_rows(seed: int = 0) -> pd.DataFrame:
+    """Three tracks over 12 frames (one with a gap, one brief), shuffled as a file sorted by
+    something else would be."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for track, frames, start, step in (
+        (1, range(1, 13), (20.0, 30.0), (2.0, 1.0)),
+        (2, [2, 3, 5, 6, 9, 10, 11], (90.0, 40.0), (-1.0, 0.5)),
+        (7, [4, 5], (60.0, 100.0), (0.0, 0.0)),
+    ):
+        for f in frames:
+            x, y = start[0] + step[0] * f + rng.normal(0, 0.5), start[1] + step[1] * f
+            records.append(dict(frame=f, id=track, bb_left=x - 4, bb_top=y - 4))
+    table = pd.DataFrame(records).assign(bb_width=8.0, bb_height=8.0, conf=1.0)
+    table = table.assign(x=-1.0, y=-1.0, z=-1.0)
+    return table.iloc[rng.permutation(len(table))].reset_index(drop=True)
+
+
+def _files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A real MLflow SQLite registry whose artifacts stay in tmp (not ./mlruns)."""
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("served", artifact_location=(root / "art").as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
+    yield root
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+    mlflow.set_tracking_uri(previous or "sqlite:///mlflow.db")
+
+
+def _register(checkpoint: Path, name: str, params: dict[str, str] | None = None) -> str:
+    with mlflow.start_run():
+        mlflow.log_params(params or {})
+        log_and_register(checkpoint, name)
+    return f"models:/{name}@candidate"
+
+
+@pytest.fixture(scope="module")
+def model(registry):
+    """A small persistence model registered with an operating threshold that splits the rows."""
+    pipeline = build_pipeline(SMALL_MODEL, seed=3)
+    rows = tracker_rows()
+    scores = score_rows(pipeline, track_rows(rows, np.arange(len(rows)), (128, 128), ""))
+    threshold = float(np.median(scores))
+    checkpoint = registry / "model.pt"
+    save_checkpoint(pipeline, checkpoint, {"operating_threshold": threshold})
+    uri = _register(checkpoint, "track-persistence", {"features.checkpoint_hash": "None"})
+    return {"uri": uri, "pipeline": pipeline, "threshold": threshold, "checkpoint": checkpoint}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(registry):
+    model = MagVitTokenizer(TINY_TOKENIZER).eval()
+    checkpoint = save_tokenizer(model, registry / "tokenizer.pt")
+    digest = checkpoint_hash(checkpoint)
+    uri = _register(checkpoint, "magvit-tokenizer", {"tokenizer.checkpoint_hash": digest})
+    return {"uri": uri, "model": model, "checkpoint": checkpoint, "hash": digest}
+
+
+def test_round_trip_through_the_registry_gives_identical_scores(model):
+    loaded, params = model_version_run(model["uri"])
+    assert params["features.checkpoint_hash"] == "None"
+    rows = tracker_rows(seed=1)
+    table = track_rows(rows, np.arange(len(rows)), (128, 128), "")
+    expected = score_rows(model["pipeline"], table)
+    np.testing.assert_array_equal(score_rows(loaded, table), expected)
+    served = mlflow.pyfunc.load_model(model["uri"]).predict(rows)
+    np.testing.assert_array_equal(served["p_persistent"].to_numpy(), expected)
+
+
+def test_pyfunc_scores_every_row_once_in_input_order_online(model):
+    rows = tracker_rows()
+    out = mlflow.pyfunc.load_model(model["uri"]).predict(rows)
+    assert list(out.columns) == ["p_persistent", "confirmed"] and out.index.equals(rows.index)
+    # Each row's score is its track's, alone, from its first row up to this row's frame.
+    for i, row in rows.iterrows():
+        past = rows[(rows["id"] == row["id"]) & (rows["frame"] <= row["frame"])]
+        past = past.sort_values("frame")
+        alone = score_rows(
+            model["pipeline"], track_rows(past, np.arange(len(past)), (128, 128), "")
+        )
+        assert out.loc[i, "p_persistent"] == pytest.approx(alone[-1], abs=1e-6), i
+    confirmed = out["confirmed"].to_numpy()
+    np.testing.assert_array_equal(confirmed, out["p_persistent"].to_numpy() >= model["threshold"])
+    assert confirmed.any() and not confirmed.all()
+
+
+def test_sequences_are_scored_apart_and_frame_size_rescales(model):
+    served = mlflow.pyfunc.load_model(model["uri"])
+    first, second = tracker_rows(seed=1), tracker_rows(seed=2)
+    both = pd.concat([first.assign(seq="a"), second.assign(seq="b")], ignore_index=True)
+    out = served.predict(both)["p_persistent"].to_numpy()
+    np.testing.assert_allclose(out[: len(first)], served.predict(first)["p_persistent"], atol=1e-7)
+    np.testing.assert_allclose(out[len(first) :], served.predict(second)["p_persistent"], atol=1e-7)
+    # The same scene in a frame twice as large, stated per row, scores the same.
+    doubled = first.assign(**{c: first[c] * 2 for c in ("bb_left", "bb_top", "bb_width")})
+    doubled = doubled.assign(bb_height=doubled["bb_height"] * 2, im_width=256, im_height=256)
+    np.testing.assert_allclose(
+        served.predict(doubled)["p_persistent"], served.predict(first)["p_persistent"], atol=1e-6
+    )
+    with pytest.raises(ValueError, match="im_height"):
+        served.predict(first.assign(im_width=256))
+
+
+def test_tokenizer_round_trip_and_served_latents(tokenizer, tmp_path):
+    path, digest = tokenizer_checkpoint(tokenizer["uri"], tmp_path / "checkpoints")
+    assert digest == tokenizer["hash"] == checkpoint_hash(path)
+    assert path == tmp_path / "checkpoints" / f"{digest}.pt"
+    video = np.random.default_rng(0).integers(0, 256, (2, 5, 16, 16, 3), dtype=np.uint8)
+    served = mlflow.pyfunc.load_model(tokenizer["uri"]).predict(video)
+    np.testing.assert_array_equal(served, tokenizer["model"].encode(video)[0].numpy())
+
+
+class WritesMarker:
+    """Unpickling this runs a shell command: what a crafted registry entry would carry."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _artifact_file(model_uri: str) -> Path:
+    info = mlflow.models.get_model_info(model_uri)
+    location = mlflow.get_logged_model(info.model_id).artifact_location
+    return Path(urlparse(location).path if "://" in location else location) / CHECKPOINT_DATA
+
+
+@pytest.mark.parametrize("wrapping", ["pickle", "torch.save"])
+def test_crafted_pickle_in_the_artifact_store_is_refused_and_runs_nothing(
+    model, tmp_path, wrapping
+):
+    marker = tmp_path / "pwned"
+    evil = {"format": "tp_models.model.checkpoint/1", "config": WritesMarker(marker)}
+    payload = tmp_path / "evil.pt"
+    if wrapping == "pickle":
+        payload.write_bytes(pickle.dumps(evil))
+    else:
+        torch.save(evil, payload)
+    pickle.loads(pickle.dumps(WritesMarker(tmp_path / "proof")))  # the payload does run code
+    assert (tmp_path / "proof").exists() and not marker.exists()
+
+    uri = _register(model["checkpoint"], f"crafted-{wrapping.replace('.', '-')}")
+    _artifact_file(uri).write_bytes(payload.read_bytes())
+    with pytest.raises(StoreError, match="weights-only"):
+        model_version_run(uri)
+    with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
+        mlflow.pyfunc.load_model(uri)
+    assert not marker.exists()
+
+
+def test_crafted_checkpoint_hash_in_the_registry_is_refused(tokenizer, registry, tmp_path):
+    uri = _register(
+        tokenizer["checkpoint"], "crafted-hash", {"tokenizer.checkpoint_hash": "../../x"}
+    )
+    folder = tmp_path / "a" / "b" / "checkpoints"
+    before = _files_under(tmp_path) | _files_under(registry)
+    with pytest.raises(StoreError, match="not a 16-character hex checkpoint hash"):
+        tokenizer_checkpoint(uri, folder)
+    with pytest.raises(StoreError, match="tokenizer.checkpoint_hash='../../x'"):
+        model_version_run(uri)
+    assert _files_under(tmp_path) | _files_under(registry) == before
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_tracker_rows(model, registry, tmp_path):
+    """`mlflow models serve` on loopback: MOTChallenge rows as JSON records in, per-row out."""
+    port = free_port()
+    args = [str(BIN / "mlflow"), "models", "serve", "-m", model["uri"], "--env-manager", "local"]
+    args += ["-p", str(port), "-h", "127.0.0.1"]
+    # No PYTHONPATH: the server must find tp_models in the model's packaged code.
+    # The venv's bin on PATH: mlflow starts `uvicorn` by name, as in an activated venv.
+    env = {"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
+    env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"  # serves without any unpickling
+    rows = tracker_rows(seed=4)
+    request = json.dumps({"dataframe_records": rows.to_dict(orient="records")}).encode()
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    with process(args, env=env, log=tmp_path / "serve.log") as server:
+        wait_for(lambda: answers() or server.poll() is not None, 50, "mlflow models serve")
+        assert server.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+        post = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=request,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(post, timeout=20) as response:
+            predictions = json.loads(response.read())["predictions"]
+    expected = mlflow.pyfunc.load_model(model["uri"]).predict(rows)
+    assert len(predictions) == len(rows)
+    got = np.array([p["p_persistent"] for p in predictions])
+    np.testing.assert_allclose(got, expected["p_persistent"].to_numpy(), atol=1e-6)
+    assert [p["confirmed"] for p in predictions] == expected["confirmed"].tolist()
