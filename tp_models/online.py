@@ -68,8 +68,12 @@ class OnlineScorer:
         self.extractor = extractor
         self.sequence = sequence
         self.forget_after = forget_after
-        size = frame_size if frame_size is not None else extractor.frame_size
-        self.frame_size = (int(size[0]), int(size[1]))
+        # Rows are mapped into the model's frame, as the batch extractor maps tracks.
+        own = frame_size if frame_size is not None else extractor.frame_size
+        self.ratio = torch.tensor(extractor.frame_size, dtype=torch.float32) / torch.tensor(
+            [float(own[0]), float(own[1])]
+        )
+        self.frame_size = extractor.frame_size
         self.scale = position_scale(self.frame_size, torch.zeros(0))
         self.last_frame: int | None = None
         self.ids = np.zeros(0, dtype=np.int64)  # track id of each live slot
@@ -139,11 +143,11 @@ class OnlineScorer:
         area = torch.zeros(self.n_live)
         if frame_ids.size:
             xy = np.stack([_column(rows, "x"), _column(rows, "y")], axis=1).astype(np.float32)
-            pos[slots] = torch.as_tensor(xy)
+            pos[slots] = torch.as_tensor(xy) * self.ratio.flip(-1)
             w, h = _column(rows, "w"), _column(rows, "h")
             if w is not None and h is not None:
                 box = np.nan_to_num((w * h).astype(np.float32), nan=0.0)
-                area[slots] = torch.as_tensor(box)
+                area[slots] = torch.as_tensor(box) * self.ratio.prod()
         return observed, pos, area, slots
 
     def _step(self, frame: int, frame_ids: np.ndarray, rows: Any) -> np.ndarray:

@@ -43,7 +43,7 @@ def test_bad_rows_are_refused_naming_the_column(tmp_path):
         served.predict(rows.assign(bb_width=0.0))
     with pytest.raises(ServedInputError, match="'frame' must hold integers"):
         served.predict(rows.assign(frame=1.5))
-    with pytest.raises(ValueError, match=r"repeat a \(frame, id\) pair"):
+    with pytest.raises(ValueError, match=r"\(frame, track_id\) pair more than once"):
         served.predict(pd.concat([rows, rows.iloc[:1]]))
 
 

@@ -19,6 +19,7 @@ from tp_models.model.features import (
     appearance_features,
     kinematic_features,
     leading_padding_mask,
+    to_model_frame,
 )
 from tp_models.model.interfaces import FeatureExtractor, TrackInputs
 
@@ -65,18 +66,16 @@ class SimpleStatisticalExtractor(FeatureExtractor):
             nn.Linear(hidden_dim, output_dim),
         )
 
-    def frame_size_of(self, x: TrackInputs) -> tuple[int, int] | Tensor:
-        """Each track's own (B, 2) frame size when the inputs carry one (imported tracks
-        from videos of any size), else the size the model was built for."""
-        return x.get("frame_size", self.frame_size)
-
     def raw_features(self, x: TrackInputs) -> Tensor:
-        """(B, T, raw_dim) hand-made features before the MLP."""
+        """(B, T, raw_dim) hand-made features before the MLP. Tracks that carry their own
+        frame size (imported from videos of any size) are first mapped into the model's."""
         observed = x["observed"].bool()
-        frame_size = self.frame_size_of(x)
-        feats = kinematic_features(x["position"], observed, frame_size, self.motion_scale)
+        position, area = x["position"], x.get("area")
+        if "frame_size" in x:
+            position, area = to_model_frame(position, area, x["frame_size"], self.frame_size)
+        feats = kinematic_features(position, observed, self.frame_size, self.motion_scale)
         if self.use_appearance:
-            appearance = appearance_features(observed, x["area"], x["color"], frame_size)
+            appearance = appearance_features(observed, area, x["color"], self.frame_size)
             feats = torch.cat([feats, appearance], dim=-1)
         return feats
 

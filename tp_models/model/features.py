@@ -92,6 +92,17 @@ def _min_side(frame_size: FrameSize, like: Tensor) -> Tensor | int:
     return min(frame_size)
 
 
+def to_model_frame(
+    position: Tensor, area: Tensor | None, own_size: Tensor, model_size: tuple[int, int]
+) -> tuple[Tensor, Tensor | None]:
+    """Positions (B, T, 2) and areas (B, T) of tracks seen in frames of their own (B, 2)
+    (height, width), mapped into the model's frame: the same scene in a frame twice as
+    large gives the same positions, speeds and sizes, so a model applies to any frame size."""
+    ratio = torch.as_tensor(model_size, dtype=position.dtype, device=position.device) / own_size
+    area = None if area is None else area * ratio.prod(-1).unsqueeze(1)
+    return position * ratio.flip(-1).unsqueeze(1), area
+
+
 def track_velocity(pos: Tensor, pos_prev: Tensor, gap: Tensor, has_vel: Tensor) -> Tensor:
     """Velocity (px/frame) from the previous observation, 0 where there is none.
 
