@@ -335,3 +335,26 @@ def format_table(report: dict[str, Any]) -> str:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def mean_roc_auc_by_k(scores: np.ndarray, batch: TrackBatch) -> float:
+    """Mean ROC-AUC over the decision points of ``K_KEYS`` where both classes occur (NaN if
+    none): the ranking objective parameters are tuned on (``tuning.grid_search``)."""
+    aucs = []
+    labelled = batch.label >= 0
+    for key in K_KEYS:
+        values, valid = scores_at(scores, batch.observed, key if key == "full" else int(key))
+        valid &= labelled
+        auc = binary_metrics(batch.label[valid] == 1, values[valid], None)["roc_auc"]
+        if auc is not None:
+            aucs.append(auc)
+    return float(np.mean(aucs)) if aucs else math.nan
+
+
+def pooled_log_loss(scores: np.ndarray, batch: TrackBatch) -> float:
+    """Log-loss of probabilities over every labelled decision point (NaN without any)."""
+    labels, probabilities = _pooled(scores, batch)
+    if labels.size == 0:
+        return math.nan
+    p = np.clip(probabilities, 1e-12, 1 - 1e-12)
+    return float(-np.mean(np.where(labels, np.log(p), np.log1p(-p))))
