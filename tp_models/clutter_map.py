@@ -67,8 +67,8 @@ class ClutterMapScore:
     probabilistic = False
     grid: dict[str, tuple[Any, ...]] = field(
         default_factory=lambda: {
-            "radius": (4.0, 2.0, 3.0, 6.0, 9.0),
-            "prior_frames": (5.0, 1.0, 25.0),
+            "radius": (4.0, 1.0, 1.5, 2.0, 3.0, 6.0),
+            "prior_frames": (5.0, 1.0, 25.0, 100.0),
         }
     )
     fitted: dict[str, Any] = field(default_factory=dict)
