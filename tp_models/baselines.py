@@ -76,7 +76,8 @@ class MOfN:
         rest = threshold - m
         if rest == 0:
             return f"{m}-of-{self.n}"
-        return f"{m + 1}-of-{self.n}, or {m}-of-{self.n} with observations/(T+1) >= {rest:.3f}"
+        longer = f"{m}-of-{self.n} with observations/(T+1) >= {rest:.3f}"
+        return longer if m >= self.n else f"{m + 1}-of-{self.n}, or {longer}"
 
 
 @dataclass

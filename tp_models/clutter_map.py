@@ -37,21 +37,23 @@ def past_detections_nearby(
     """(B, T) count of detections of the same video within ``radius`` px of the track's
     detection at frame t, at frames < t (other tracks only unless ``include_own_track``);
     0 where the track is not observed."""
+    from scipy.spatial import cKDTree
+
     counts = np.zeros(batch.observed.shape, dtype=np.float64)
     track, frame = np.nonzero(batch.observed)
     if track.size == 0:
         return counts
-    video = batch.video[track]
-    xy = batch.position[track, frame].astype(np.float64)
-    order = np.argsort(video, kind="stable")
-    bounds = np.flatnonzero(np.diff(video[order])) + 1
-    for group in np.split(order, bounds):
-        d2 = np.sum((xy[group, None, :] - xy[None, group, :]) ** 2, axis=2)
-        earlier = frame[group][None, :] < frame[group][:, None]
-        near = earlier & (d2 <= radius**2)
-        if not include_own_track:
-            near &= track[group][None, :] != track[group][:, None]
-        counts[track[group], frame[group]] = near.sum(axis=1)
+    # One tree for all videos: each video sits on its own plane, far beyond any radius.
+    gap = 4.0 * radius + 1e6
+    xyz = np.column_stack(
+        [batch.position[track, frame].astype(np.float64), batch.video[track] * gap]
+    )
+    pairs = cKDTree(xyz).query_pairs(radius, output_type="ndarray")
+    a, b = pairs[:, 0], pairs[:, 1]
+    keep = np.ones(a.size, dtype=bool) if include_own_track else track[a] != track[b]
+    # Each unordered pair counts for the later of the two (same frame: for neither).
+    later = np.where(frame[a] > frame[b], a, b)[keep & (frame[a] != frame[b])]
+    counts[track, frame] = np.bincount(later, minlength=track.size)
     return counts
 
 

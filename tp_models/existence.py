@@ -88,10 +88,10 @@ class IPDAExistence:
     threshold: float = 0.5
     grid: dict[str, tuple[Any, ...]] = field(
         default_factory=lambda: {
-            "p_detect": (0.9, 0.3, 0.5, 0.7, 0.8, 0.95),
-            "clutter_density": tuple(10.0 ** np.arange(-5.0, -0.9, 0.5)),
-            "survival": (0.98, 0.8, 0.9, 0.995),
-            "initial_existence": (0.5, 0.1, 0.2, 0.35, 0.65),
+            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
+            "clutter_density": (1e-4, 1e-5, 1e-3, 3e-3, 1e-2, 3e-2),
+            "survival": (0.98, 0.9, 0.995),
+            "initial_existence": (0.5, 0.1, 0.25),
         }
     )
     fitted: dict[str, Any] = field(default_factory=dict)

@@ -129,6 +129,7 @@ def test_pure_m_of_n_names_and_decisions():
     # A validation threshold of 3.0 on the tie-broken score is the 3-of-3 rule.
     assert tie_broken.rule(3.0) == "3-of-3"
     assert tie_broken.rule(2.5).startswith("3-of-3, or 2-of-3 with observations")
+    assert tie_broken.rule(3.2).startswith("3-of-3 with observations/(T+1) >= 0.200")
 
 
 def test_ipda_existence_rises_with_hits_and_falls_with_misses():
