@@ -40,7 +40,8 @@ def past_detections_nearby(
     from scipy.spatial import cKDTree
 
     counts = np.zeros(batch.observed.shape, dtype=np.float64)
-    track, frame = np.nonzero(batch.observed)
+    # An observation without a position (never in tracker output) cannot be mapped.
+    track, frame = np.nonzero(batch.observed & np.isfinite(batch.position).all(axis=2))
     if track.size == 0:
         return counts
     # One tree for all videos: each video sits on its own plane, far beyond any radius.
