@@ -199,13 +199,20 @@ def fcr_key(target: float) -> str:
 
 
 def proportion_ci(successes: int, n: int) -> list[float] | None:
-    """Exact (Clopper-Pearson) ``CONFIDENCE`` interval of a binomial proportion; None if n = 0."""
-    from scipy.stats import binomtest
+    """Exact (Clopper-Pearson) ``CONFIDENCE`` interval of a binomial proportion; None if n = 0.
+
+    The beta-quantile form (the same interval as ``scipy.stats.binomtest(...).proportion_ci(
+    method="exact")``, ~100x faster: a report asks for about a thousand of them).
+    """
+    from scipy.stats import beta
 
     if n == 0:
         return None
-    interval = binomtest(int(successes), int(n)).proportion_ci(CONFIDENCE, method="exact")
-    return [float(interval.low), float(interval.high)]
+    x, n = int(successes), int(n)
+    tail = (1.0 - CONFIDENCE) / 2.0
+    low = float(beta.ppf(tail, x, n - x + 1)) if x > 0 else 0.0
+    high = float(beta.ppf(1.0 - tail, x + 1, n - x)) if x < n else 1.0
+    return [low, high]
 
 
 def fcr_threshold(negative_scores: np.ndarray, target: float) -> float | None:

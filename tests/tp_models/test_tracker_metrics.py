@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import beta
+from scipy.stats import beta, binomtest
 
 from tests.tp_models.test_metrics import AreaScorer, make_batch, split
 from tp_models.metrics import (
@@ -94,6 +94,9 @@ def test_confirmation_rates_and_interval():
     assert (rates["p_d"], rates["fcr"]) == (0.5, 0.5)
     np.testing.assert_allclose(rates["p_d_ci"], clopper_pearson(2, 4), rtol=1e-6)
     assert proportion_ci(0, 0) is None
+    for x, n in ((0, 7), (3, 10), (40, 40), (5, 2000)):
+        exact = binomtest(x, n).proportion_ci(0.95, method="exact")
+        np.testing.assert_allclose(proportion_ci(x, n), [exact.low, exact.high], atol=1e-9)
 
 
 def test_life_max_reads_only_the_track_life():
