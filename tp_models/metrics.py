@@ -202,7 +202,7 @@ def proportion_ci(successes: int, n: int) -> list[float] | None:
     """Exact (Clopper-Pearson) ``CONFIDENCE`` interval of a binomial proportion; None if n = 0.
 
     The beta-quantile form (the same interval as ``scipy.stats.binomtest(...).proportion_ci(
-    method="exact")``, ~100x faster: a report asks for about a thousand of them).
+    method="exact")``, about twice as fast: a report asks for about a thousand of them).
     """
     from scipy.stats import beta
 
