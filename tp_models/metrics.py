@@ -8,23 +8,47 @@ all validation decision points pooled (every track at every k it reaches, plus f
 what an online system would run with: it decides latency, false confirmations and the
 breakdowns by video type. Undefined metrics (no tracks, one class only) are None, never
 NaN, so the report is valid JSON.
+
+What a tracking engineer reads besides F1 (see ``tracker_numbers``):
+
+- the tracker operating characteristic (TOC): P_D, the share of true tracks confirmed,
+  when 1 % and 0.1 % of false tracks are (``FCR_TARGETS``), at every k and "online" (a
+  track counts as confirmed if its score ever reaches the threshold during its life). The
+  threshold is chosen on validation (the lowest one letting at most that share of
+  validation false tracks through) and the achieved test false-confirmation rate is
+  reported next to P_D, both with exact (Clopper-Pearson) 95 % intervals; the P_D read off
+  the test TOC itself (threshold chosen on test: optimistic) is given as ``test_toc``.
+  Below 1 / n_false validation tracks the target cannot be resolved (``resolvable``).
+- time to confirm: median and p90 observations to confirmation at the online 1 %
+  operating point.
+- calibration of probabilistic scorers (``probabilistic = True``): expected calibration
+  error over ``CALIBRATION_BINS`` equal-mass bins (each bin holds the same number of
+  decision points, so no bin is empty or rests on a handful of points), per k and pooled,
+  with the reliability-diagram points.
+- per-bin breakdown when ``TrackMeta.bin`` labels tracks (e.g. operating-point bins).
+
+Fittable scorers (``scoring.FittableScorer``) are fitted inside ``build_report`` when a
+train batch is given, before any score is read.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tp_models.labels import KIND_BRIEF, KIND_CLUTTER, KIND_EMPTY, summarize_quality
-from tp_models.scoring import PersistenceScorer, TrackBatch
+from tp_models.scoring import PersistenceScorer, TrackBatch, fit_scorers
 
 K_VALUES: tuple[int, ...] = tuple(range(1, 11))
 K_KEYS: tuple[str, ...] = tuple(str(k) for k in K_VALUES) + ("full",)
 NEGATIVE_KINDS = {"brief": KIND_BRIEF, "clutter": KIND_CLUTTER, "no_object": KIND_EMPTY}
+FCR_TARGETS: tuple[float, ...] = (0.01, 0.001)
+CONFIDENCE = 0.95
+CALIBRATION_BINS = 10
 
 
 @dataclass
@@ -35,11 +59,14 @@ class TrackMeta:
     kind       (B,) int8  kind of the track's object: 0 persistent, 1 brief, 2 clutter,
                           -1 no object
     n_videos   int        videos in the split (including videos without any track)
+    bin        (B,) str   optional label of the track's bin (e.g. its video's operating-point
+                          bin); the report then breaks every scorer's numbers down by bin
     """
 
     video_type: np.ndarray
     kind: np.ndarray
     n_videos: int
+    bin: np.ndarray | None = None
 
 
 def decision_frames(observed: np.ndarray, k: int | str) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +193,227 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if values.size else None
 
 
+def fcr_key(target: float) -> str:
+    """Report key of a false-confirmation-rate target, e.g. 0.01 -> "fcr_0.01"."""
+    return f"fcr_{target:g}"
+
+
+def proportion_ci(successes: int, n: int) -> list[float] | None:
+    """Exact (Clopper-Pearson) ``CONFIDENCE`` interval of a binomial proportion; None if n = 0.
+
+    The beta-quantile form (the same interval as ``scipy.stats.binomtest(...).proportion_ci(
+    method="exact")``, about twice as fast: a report asks for about a thousand of them).
+    """
+    from scipy.stats import beta
+
+    if n == 0:
+        return None
+    x, n = int(successes), int(n)
+    tail = (1.0 - CONFIDENCE) / 2.0
+    low = float(beta.ppf(tail, x, n - x + 1)) if x > 0 else 0.0
+    high = float(beta.ppf(1.0 - tail, x + 1, n - x)) if x < n else 1.0
+    return [low, high]
+
+
+def fcr_threshold(negative_scores: np.ndarray, target: float) -> float | None:
+    """The lowest threshold (confirm when score >= it) at which at most floor(target * n) of
+    the n false tracks are confirmed; None without false tracks."""
+    scores = np.sort(np.asarray(negative_scores, dtype=np.float64))[::-1]
+    if scores.size == 0:
+        return None
+    allowed = math.floor(target * scores.size + 1e-9)
+    if allowed >= scores.size:
+        return float(scores[-1])
+    # Just above the (allowed + 1)-th highest false score: it and every tie stay refused.
+    return float(np.nextafter(scores[allowed], np.inf))
+
+
+def confirmation_rates(
+    positive_scores: np.ndarray, negative_scores: np.ndarray, threshold: float | None
+) -> dict[str, Any]:
+    """P_D (true tracks confirmed) and FCR (false tracks confirmed) at ``score >= threshold``,
+    with their intervals."""
+    n_pos, n_neg = int(np.size(positive_scores)), int(np.size(negative_scores))
+    out: dict[str, Any] = {"threshold": threshold, "n_true": n_pos, "n_false": n_neg}
+    if threshold is None:
+        return {**out, "p_d": None, "p_d_ci": None, "fcr": None, "fcr_ci": None}
+    hits = int(np.sum(np.asarray(positive_scores) >= threshold))
+    false = int(np.sum(np.asarray(negative_scores) >= threshold))
+    return {
+        **out,
+        "p_d": _ratio(hits, n_pos),
+        "p_d_ci": proportion_ci(hits, n_pos),
+        "fcr": _ratio(false, n_neg),
+        "fcr_ci": proportion_ci(false, n_neg),
+    }
+
+
+def toc_point(
+    val_labels: np.ndarray,
+    val_scores: np.ndarray,
+    test_labels: np.ndarray,
+    test_scores: np.ndarray,
+    target: float,
+) -> dict[str, Any]:
+    """P_D at false-confirmation rate ``target``: threshold chosen on validation, rates on
+    test; ``test_toc`` repeats it with the threshold read off the test TOC (optimistic)."""
+    val_labels = np.asarray(val_labels, dtype=bool)
+    test_labels = np.asarray(test_labels, dtype=bool)
+    val_negatives = np.asarray(val_scores)[~val_labels]
+    threshold = fcr_threshold(val_negatives, target)
+    positives, negatives = test_scores[test_labels], test_scores[~test_labels]
+    point = confirmation_rates(positives, negatives, threshold)
+    on_test = confirmation_rates(positives, negatives, fcr_threshold(negatives, target))
+    return {
+        "target_fcr": target,
+        "threshold_source": "validation",
+        **point,
+        "resolvable": bool(val_negatives.size * target >= 1),
+        "test_toc": {k: on_test[k] for k in ("threshold", "p_d", "p_d_ci", "fcr")},
+    }
+
+
+def life_max(scores: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(B,) highest score within each track's life (first to last observation): a track is
+    ever confirmed at threshold h exactly when this is >= h (-inf for a track never seen)."""
+    if observed.shape[1] == 0:
+        return np.full(observed.shape[0], -np.inf)
+    born = np.logical_or.accumulate(observed, axis=1)
+    not_over = np.logical_or.accumulate(observed[:, ::-1], axis=1)[:, ::-1]
+    inside = np.where(born & not_over, np.nan_to_num(scores, nan=-np.inf), -np.inf)
+    return inside.max(axis=1)
+
+
+def expected_calibration_error(
+    labels: np.ndarray, probabilities: np.ndarray, n_bins: int = CALIBRATION_BINS
+) -> dict[str, Any]:
+    """ECE over equal-mass bins: sum over bins of (bin share) x |observed frequency - mean
+    predicted probability|, with the reliability-diagram points (None without data)."""
+    labels = np.asarray(labels, dtype=np.float64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.size and (probabilities.min() < 0 or probabilities.max() > 1):
+        raise ValueError(
+            "expected_calibration_error needs probabilities in [0, 1]; mark a scorer "
+            "probabilistic only if its scores are probabilities."
+        )
+    if labels.size == 0:
+        return {"ece": None, "bins": []}
+    order = np.argsort(probabilities, kind="stable")
+    bins, ece = [], 0.0
+    for part in np.array_split(order, min(n_bins, labels.size)):
+        predicted, frequency = float(probabilities[part].mean()), float(labels[part].mean())
+        ece += part.size / labels.size * abs(frequency - predicted)
+        bins.append({"predicted": predicted, "observed": frequency, "n": int(part.size)})
+    return {"ece": float(ece), "bins": bins}
+
+
+def _latency(
+    confirmed: np.ndarray,
+    obs_at: np.ndarray,
+    frames_at: np.ndarray,
+    persistent: np.ndarray,
+    threshold: float | None,
+) -> dict[str, Any]:
+    """Observations (and frames) to confirmation of the true tracks, and the share never."""
+    latency_obs = obs_at[persistent & confirmed]
+    latency_frames = frames_at[persistent & confirmed]
+    n_persistent = int(persistent.sum())
+    return {
+        "unit": "observations",
+        "median": _percentile(latency_obs, 50),
+        "p90": _percentile(latency_obs, 90),
+        "median_frames": _percentile(latency_frames, 50),
+        "p90_frames": _percentile(latency_frames, 90),
+        "never": _ratio(int(np.sum(persistent & ~confirmed)), n_persistent)
+        if threshold is not None
+        else None,
+        "n": n_persistent,
+    }
+
+
+def _at_key(scores: np.ndarray, batch: TrackBatch, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(labels as bool, scores) of the labelled tracks at decision point ``key``; "online"
+    is each track's highest score over its life."""
+    labelled = batch.label >= 0
+    if key == "online":
+        return batch.label[labelled] == 1, life_max(scores, batch.observed)[labelled]
+    values, valid = scores_at(scores, batch.observed, key if key == "full" else int(key))
+    valid &= labelled
+    return batch.label[valid] == 1, values[valid]
+
+
+def tracker_numbers(
+    scores_val: np.ndarray,
+    val: TrackBatch,
+    scores_test: np.ndarray,
+    test: TrackBatch,
+    test_meta: TrackMeta,
+    probabilistic: bool,
+) -> dict[str, Any]:
+    """TOC per k and online, time to confirm, calibration and per-bin P_D (module doc)."""
+    toc: dict[str, Any] = {}
+    for key in (*K_KEYS, "online"):
+        y_val, s_val = _at_key(scores_val, val, key)
+        y_test, s_test = _at_key(scores_test, test, key)
+        toc[key] = {
+            fcr_key(target): toc_point(y_val, s_val, y_test, s_test, target)
+            for target in FCR_TARGETS
+        }
+    operating = toc["online"][fcr_key(FCR_TARGETS[0])]
+    persistent = (test.label == 1) & test.observed.any(axis=1)
+    confirmed, obs_at, frames_at = confirmation(scores_test, test.observed, operating["threshold"])
+    out: dict[str, Any] = {
+        "toc": toc,
+        "time_to_confirm": {
+            "target_fcr": FCR_TARGETS[0],
+            "threshold": operating["threshold"],
+            **_latency(confirmed, obs_at, frames_at, persistent, operating["threshold"]),
+        },
+    }
+    if probabilistic:
+        labels, probabilities = _pooled(scores_test, test)
+        out["calibration"] = {
+            "binning": f"equal-mass, {CALIBRATION_BINS} bins",
+            "pooled": expected_calibration_error(labels, probabilities),
+            "k": {
+                key: expected_calibration_error(*_at_key(scores_test, test, key))["ece"]
+                for key in K_KEYS
+            },
+        }
+    return out
+
+
+def _by_bin(
+    scores_test: np.ndarray,
+    test: TrackBatch,
+    test_meta: TrackMeta,
+    thresholds: dict[str, float | None],
+    toc: dict[str, Any],
+) -> dict[str, Any]:
+    """Per-bin F1/ROC-AUC at the per-k validation thresholds and P_D / FCR at the
+    validation 1 % operating point of each k (thresholds are never re-chosen per bin)."""
+    out: dict[str, Any] = {}
+    key_1pct = fcr_key(FCR_TARGETS[0])
+    bins = np.asarray(test_meta.bin).astype(str)
+    for name in sorted(set(bins.tolist())):
+        mine = test.select(bins == name)
+        per_k = {}
+        for key in (*K_KEYS, "online"):
+            labels, values = _at_key(scores_test[bins == name], mine, key)
+            entry: dict[str, Any] = {}
+            if key != "online":
+                entry.update(binary_metrics(labels, values, thresholds[key]))
+            rates = confirmation_rates(
+                values[labels], values[~labels], toc[key][key_1pct]["threshold"]
+            )
+            entry[f"p_d_at_{key_1pct}"] = rates["p_d"]
+            entry[f"p_d_at_{key_1pct}_ci"] = rates["p_d_ci"]
+            entry[f"achieved_{key_1pct}"] = rates["fcr"]
+            per_k[key] = entry
+        out[name] = {"n_tracks": int(np.sum(bins == name)), "k": per_k}
+    return out
+
+
 def evaluate_scorer(
     scores_val: np.ndarray,
     val: TrackBatch,
@@ -173,8 +421,14 @@ def evaluate_scorer(
     test: TrackBatch,
     test_meta: TrackMeta,
     fallback_threshold: float | None = None,
+    probabilistic: bool = False,
+    rule: Callable[[float], str] | None = None,
 ) -> dict[str, Any]:
-    """One scorer's section of the report (see ``build_report``)."""
+    """One scorer's section of the report (see ``build_report``).
+
+    probabilistic: the scores are probabilities, so calibration is reported too.
+    rule: names the rule a threshold applies (``scorer.rule``), reported beside each one.
+    """
     y_val, s_val = _pooled(scores_val, val)
     threshold = best_f1_threshold(y_val, s_val)
     if threshold is None:
@@ -199,6 +453,8 @@ def evaluate_scorer(
             **binary_metrics(positive[valid], values[valid], threshold_k),
             "threshold": threshold_k,
         }
+        if rule is not None and threshold_k is not None:
+            by_k[key]["rule"] = rule(threshold_k)
 
     full_values, full_valid = scores_at(scores_test, test.observed, "full")
     full_valid &= labelled
@@ -225,23 +481,12 @@ def evaluate_scorer(
         }
 
     persistent = positive & test.observed.any(axis=1)
-    latency_obs = obs_at[persistent & confirmed]
-    latency_frames = frames_at[persistent & confirmed]
-    n_persistent = int(persistent.sum())
-    latency = {
-        "unit": "observations",
-        "median": _percentile(latency_obs, 50),
-        "p90": _percentile(latency_obs, 90),
-        "median_frames": _percentile(latency_frames, 50),
-        "p90_frames": _percentile(latency_frames, 90),
-        "never": _ratio(int(np.sum(persistent & ~confirmed)), n_persistent)
-        if threshold is not None
-        else None,
-        "n": n_persistent,
-    }
+    latency = _latency(confirmed, obs_at, frames_at, persistent, threshold)
     false_confirmed = int(np.sum(confirmed & (test.label == 0)))
-    return {
+    section = {
         "threshold": threshold,
+        "rule": rule(threshold) if rule is not None and threshold is not None else None,
+        "probabilistic": probabilistic,
         "k": by_k,
         "by_video_type": by_video_type,
         "by_negative_kind": by_negative_kind,
@@ -249,7 +494,13 @@ def evaluate_scorer(
         "false_confirmed_per_video": _ratio(false_confirmed, test_meta.n_videos)
         if threshold is not None
         else None,
+        **tracker_numbers(scores_val, val, scores_test, test, test_meta, probabilistic),
     }
+    if test_meta.bin is not None:
+        thresholds = {key: by_k[key]["threshold"] for key in K_KEYS}
+        thresholds["online"] = threshold
+        section["by_bin"] = _by_bin(scores_test, test, test_meta, thresholds, section["toc"])
+    return section
 
 
 def _json_safe(value: Any) -> Any:
@@ -282,13 +533,19 @@ def build_report(
     test_meta: TrackMeta,
     tracker_quality: dict[str, Any] | None,
     split: str = "test",
+    train: TrackBatch | None = None,
 ) -> dict[str, Any]:
     """The evaluation report (JSON-safe): tracker quality and, per scorer, metrics by k.
 
     tracker_quality: {"mota", "idf1"} or the summed counts of ``labels.QUALITY_COUNTS``.
     ``val_meta`` is accepted for symmetry (the threshold uses labels only).
+    train: when given, every ``FittableScorer`` is fitted on it first (``fit_scorers``); a
+    scorer's tuned parameters (its ``fitted`` dict) are reported as ``fitted``. Without it
+    scorers are used as they are (fit them beforehand, or they keep their defaults).
     """
     del val_meta
+    if train is not None:
+        fit_scorers(scorers, train, val)
     if tracker_quality and "num_gt" in tracker_quality:
         tracker_quality = summarize_quality(tracker_quality)
     tracker_quality = tracker_quality or {}
@@ -309,29 +566,125 @@ def build_report(
             test,
             test_meta,
             fallback_threshold=float(fallback) if fallback is not None else None,
+            probabilistic=bool(getattr(scorer, "probabilistic", False)),
+            rule=getattr(scorer, "rule", None),
         )
+        if getattr(scorer, "fitted", None) is not None:
+            report["scorers"][scorer.name]["fitted"] = dict(scorer.fitted)
     return _json_safe(report)
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """Aligned text: one row per scorer, one column per k, for F1 and ROC-AUC."""
+# format_table metric name -> (title, where the value of one k sits in a scorer's section)
+TABLE_METRICS: dict[str, tuple[str, Callable[[dict[str, Any], str], Any]]] = {
+    "f1": ("F1 at the validation threshold", lambda sec, k: sec["k"].get(k, {}).get("f1")),
+    "roc_auc": ("ROC-AUC", lambda sec, k: sec["k"].get(k, {}).get("roc_auc")),
+    **{
+        f"p_d_at_{fcr_key(t)}": (
+            f"P_D at {t:.1%} false confirmations (threshold on validation)",
+            lambda sec, k, t=t: sec.get("toc", {}).get(k, {}).get(fcr_key(t), {}).get("p_d"),
+        )
+        for t in FCR_TARGETS
+    },
+    "ece": (
+        "expected calibration error (probabilistic scorers)",
+        lambda sec, k: (sec.get("calibration") or {}).get("k", {}).get(k),
+    ),
+}
+
+
+def format_table(report: dict[str, Any], metrics: Sequence[str] = ("f1", "roc_auc")) -> str:
+    """Aligned text: one row per scorer, one column per k, for each of ``metrics`` (keys of
+    ``TABLE_METRICS``). Works on ``aggregate_reports`` output too: cells read mean ± sd."""
+    unknown = [m for m in metrics if m not in TABLE_METRICS]
+    if unknown:
+        raise ValueError(f"format_table metrics {unknown} unknown; use {sorted(TABLE_METRICS)}")
     names = list(report.get("scorers", {}))
     width = max([len("scorer")] + [len(n) for n in names]) + 2
-    header = "scorer".ljust(width) + "".join(f"{'k=' + k if k != 'full' else k:>7}" for k in K_KEYS)
     lines = []
     tracker = report.get("tracker", {})
     lines.append(
-        f"split={report.get('split')}  tracks={report.get('n_tracks')}  "
+        f"split={_fmt(report.get('split'))}  tracks={_fmt(report.get('n_tracks'))}  "
         f"MOTA={_fmt(tracker.get('mota'))}  IDF1={_fmt(tracker.get('idf1'))}"
     )
-    for metric, title in (("f1", "F1 at the validation threshold"), ("roc_auc", "ROC-AUC")):
+    for metric in metrics:
+        title, read = TABLE_METRICS[metric]
+        rows = {
+            name: [_fmt(read(report["scorers"][name], key)) for key in K_KEYS] for name in names
+        }
+        cell = 1 + max([6] + [len(c) for cells in rows.values() for c in cells])
+        header = "scorer".ljust(width) + "".join(
+            f"{'k=' + k if k != 'full' else k:>{cell}}" for k in K_KEYS
+        )
         lines += ["", title, header]
-        for name in names:
-            per_k = report["scorers"][name]["k"]
-            cells = "".join(f"{_fmt(per_k.get(k, {}).get(metric)):>7}" for k in K_KEYS)
-            lines.append(name.ljust(width) + cells)
+        for name, cells in rows.items():
+            lines.append(name.ljust(width) + "".join(f"{c:>{cell}}" for c in cells))
     return "\n".join(lines)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict) and "mean" in value:
+        if value["mean"] is None:
+            return "-"
+        sd = "-" if value.get("sd") is None else f"{value['sd']:.3f}"
+        return f"{value['mean']:.3f}±{sd}"
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def aggregate_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Reports of the same evaluation (e.g. one model trained with several seeds) merged
+    into one of the same shape, every number replaced by {"mean", "sd", "n"}: sd is the
+    sample standard deviation (ddof = 1, None for a single value), n counts the reports
+    where the number was defined (None entries are skipped). Equal non-numbers are kept;
+    differing ones become the list of values."""
+    if not reports:
+        raise ValueError("aggregate_reports needs at least one report")
+    return _aggregate(list(reports))
+
+
+def _aggregate(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, dict) for v in present):
+        keys = list(dict.fromkeys(k for v in present for k in v))
+        return {k: _aggregate([v.get(k) for v in present]) for k in keys}
+    lists = present and all(isinstance(v, list) for v in present)
+    if lists and len({len(v) for v in present}) == 1:
+        return [_aggregate(list(items)) for items in zip(*present, strict=True)]
+    if present and all(_is_number(v) for v in present):
+        data = np.asarray(present, dtype=np.float64)
+        sd = float(np.std(data, ddof=1)) if data.size > 1 else None
+        return {"mean": float(data.mean()), "sd": sd, "n": int(data.size)}
+    if not present and all(v is None for v in values):
+        return None
+    first = present[0]
+    return first if all(v == first for v in present) else present
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool)
+
+
+def mean_roc_auc_by_k(scores: np.ndarray, batch: TrackBatch) -> float:
+    """Mean ROC-AUC over the decision points of ``K_KEYS`` where both classes occur (NaN if
+    none): the ranking objective parameters are tuned on (``tuning.grid_search``)."""
+    aucs = []
+    labelled = batch.label >= 0
+    for key in K_KEYS:
+        values, valid = scores_at(scores, batch.observed, key if key == "full" else int(key))
+        valid &= labelled
+        auc = binary_metrics(batch.label[valid] == 1, values[valid], None)["roc_auc"]
+        if auc is not None:
+            aucs.append(auc)
+    return float(np.mean(aucs)) if aucs else math.nan
+
+
+def pooled_log_loss(scores: np.ndarray, batch: TrackBatch) -> float:
+    """Log-loss of probabilities over every labelled decision point (NaN without any)."""
+    labels, probabilities = _pooled(scores, batch)
+    if labels.size == 0:
+        return math.nan
+    p = np.clip(probabilities, 1e-12, 1 - 1e-12)
+    return float(-np.mean(np.where(labels, np.log(p), np.log1p(-p))))

@@ -59,6 +59,34 @@ def plot_roc(
     return _save(fig, path)
 
 
+def plot_reliability(report: Mapping[str, Any], path: str | Path) -> Path | None:
+    """Reliability diagram of every probabilistic scorer in ``report`` (pooled decision
+    points, equal-mass bins): observed frequency of persistence against the mean predicted
+    probability per bin, with each scorer's ECE in the legend. None when no scorer is
+    probabilistic (nothing to draw)."""
+    sections = {
+        name: section["calibration"]["pooled"]
+        for name, section in report["scorers"].items()
+        if section.get("calibration") and section["calibration"]["pooled"]["bins"]
+    }
+    if not sections:
+        return None
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    for name, pooled in sections.items():
+        predicted = [b["predicted"] for b in pooled["bins"]]
+        observed = [b["observed"] for b in pooled["bins"]]
+        label = f"{name} (ECE {pooled['ece']:.3f})"
+        ax.plot(predicted, observed, marker="o", markersize=4, label=label, **_style(name))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability (equal-mass bins)")
+    ax.set_ylabel("observed frequency of persistent tracks")
+    ax.set_title(f"Reliability on the {report.get('split', 'test')} split, all k pooled")
+    ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, path)
+
+
 def plot_confusion(matrix: np.ndarray, path: str | Path, title: str) -> Path:
     """2x2 confusion matrix: rows true (transient, persistent), columns predicted."""
     fig, ax = plt.subplots(figsize=(3.6, 3.2))

@@ -42,7 +42,7 @@ def test_m_of_n_window_hits_plus_length_tiebreak():
     # The canonical operating point is exactly the M-of-N rule.
     assert scorer.threshold == 2.0
     np.testing.assert_array_equal(scores[0] >= scorer.threshold, window >= 2)
-    assert scorer.name == "m_of_n_2_3"
+    assert scorer.name == "m_of_n_2_3+length"  # not pure M-of-N: named for what it does
 
 
 def test_m_of_n_window_longer_than_video():

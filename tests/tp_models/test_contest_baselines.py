@@ -1,0 +1,241 @@
+"""The contest baselines on hand-made tracks whose answer is known: clutter map, motion gate,
+IPDA, gradient boosting, the parameter oracle, and pure M-of-N under their true names."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tp_models.baselines import (
+    MOfN,
+    MotionGate,
+    PureMOfN,
+    TrackScore,
+    classical_baselines,
+    default_baselines,
+)
+from tp_models.boosting import FEATURES, GradientBoostingScorer, NotFittedError, track_features
+from tp_models.clutter_map import ClutterMapScore, past_detections_nearby
+from tp_models.existence import (
+    IPDAExistence,
+    OracleIPDA,
+    OracleTrackScore,
+    existence_probability,
+    innovation_loglik,
+    scene_defaults,
+)
+from tp_models.scene import SceneConfig, simulate
+from tp_models.scoring import FittableScorer, TrackBatch, fit_scorers
+from tp_models.track_arrays import arrays_to_batch, extract_and_label
+from tp_models.tracker import TrackerConfig
+
+FRAMES = 12
+
+
+def tracks(
+    paths: list[np.ndarray], videos: list[int], labels: list[int] | None = None, area=20.0
+) -> TrackBatch:
+    """A batch from per-track (T, 2) positions (NaN row = not observed); loglik -3 per update."""
+    position = np.stack(paths).astype(np.float32)
+    observed = np.isfinite(position[..., 0])
+    first = observed & (np.cumsum(observed, axis=1) == 1)
+    b, t = observed.shape
+    area = np.broadcast_to(np.asarray(area, np.float32).reshape(-1, 1), (b, t))
+    return TrackBatch(
+        position=position,
+        observed=observed,
+        area=np.where(observed, area, np.nan).astype(np.float32),
+        color=np.where(observed[..., None], 100.0, np.nan).astype(np.float32) * np.ones(3),
+        loglik=np.where(observed & ~first, -3.0, np.nan).astype(np.float32),
+        label=np.asarray(labels if labels is not None else [0] * b, np.int8),
+        video=np.asarray(videos, np.int64),
+    )
+
+
+def path(start: tuple[float, float], frames: range, velocity=(0.0, 0.0)) -> np.ndarray:
+    """(FRAMES, 2) positions observed in ``frames``, moving at ``velocity`` px/frame."""
+    out = np.full((FRAMES, 2), np.nan)
+    for t in frames:
+        out[t] = (start[0] + velocity[0] * t, start[1] + velocity[1] * t)
+    return out
+
+
+def test_clutter_map_scores_a_track_in_a_busy_cell_lower_than_elsewhere():
+    # Video 0: five one-frame detections at (50, 50) in frames 0..4, then two identical
+    # 3-hit tracks born at frame 6: one in that cell, one at (100, 100).
+    blips = [path((50.0, 50.0), range(t, t + 1)) for t in range(5)]
+    busy = path((50.0, 50.0), range(6, 9))
+    quiet = path((100.0, 100.0), range(6, 9))
+    batch = tracks([*blips, busy, quiet], [0] * 7)
+    counts = past_detections_nearby(batch, radius=4.0)
+    assert counts[5, 6:9].tolist() == [5, 5, 5]  # the five blips, never itself
+    assert counts[6, 6:9].tolist() == [0, 0, 0]
+    assert counts[4, 4] == 4  # blip 4 sees the four earlier blips, not same-frame ones
+    scorer = ClutterMapScore(radius=4.0, prior_frames=5.0)
+    scores = scorer.score(batch)
+    assert np.all(scores[5, 6:9] < scores[6, 6:9])
+    # Hand computation of the busy track's birth term: ln(P_D beta_NT / beta_FA), with
+    # beta_FA = (prior * area * 5 + 5) / (area * (5 + 6)) after 6 frames seen.
+    area = math.pi * 16
+    beta = (TrackScore().false_alarm_density * area * 5 + 5) / (area * 11)
+    expected = math.log(0.9) + math.log(TrackScore().new_target_density) - math.log(beta)
+    assert scores[5, 6] == pytest.approx(expected, rel=1e-9)
+    # The quiet track at an empty place scores like the plain track score there (prior
+    # density), up to the prior's dilution over the frames seen.
+    assert scores[6, 6] > TrackScore().score(batch)[6, 6]
+
+
+def test_clutter_map_is_per_video_and_can_include_the_own_track():
+    blips = [path((50.0, 50.0), range(t, t + 1)) for t in range(5)]
+    same_place_other_video = path((50.0, 50.0), range(6, 9))
+    batch = tracks([*blips, same_place_other_video], [0] * 5 + [1])
+    assert past_detections_nearby(batch, 4.0)[5, 6:9].tolist() == [0, 0, 0]
+    static = tracks([path((20.0, 20.0), range(0, 4))], [0])
+    assert past_detections_nearby(static, 4.0)[0, :4].tolist() == [0, 0, 0, 0]
+    own = past_detections_nearby(static, 4.0, include_own_track=True)
+    assert own[0, :4].tolist() == [0, 1, 2, 3]
+
+
+def test_motion_gate_refuses_a_static_track_and_confirms_a_mover():
+    static = path((30.0, 30.0), range(FRAMES))
+    mover = path((30.0, 60.0), range(FRAMES), velocity=(2.0, 0.0))
+    gate = MotionGate(m=2, n=3, threshold=1.0)
+    scores = gate.score(tracks([static, mover], [0, 0]))
+    assert not np.any(scores[0] >= gate.threshold)  # 12 hits, never moved: never confirmed
+    assert scores[0, 0] == -1.0  # 1 hit of the 2 needed
+    assert not scores[1, 0] >= 1.0 and scores[1, 1] == pytest.approx(2.0)  # 2nd hit, moved 2 px
+    assert gate.rule(1.5) == "2-of-3 and net displacement >= 1.50 px"
+    assert gate.name == "motion_gate_2_3"
+    with pytest.raises(ValueError, match="threshold"):
+        MotionGate(threshold=0.0)
+
+
+def test_pure_m_of_n_names_and_decisions():
+    rows = [path((10.0, 10.0), [0, 2, 3])]
+    scores = PureMOfN(2, 3).score(tracks(rows, [0]))[0]
+    # hits 1 0 1 1 0 0 ...: window of 3 counts 1 1 2 2 2 1 0 ...
+    np.testing.assert_array_equal(scores[:7], [0, 0, 1, 1, 1, 0, 0])
+    scorer = PureMOfN(2, 3)
+    assert scorer.name == "m_of_n_2_3" and scorer.threshold == 1.0
+    assert (scorer.rule(1.0), scorer.rule(0.0), scorer.rule(1.5)) == (
+        "2-of-3",
+        "confirm every track",
+        "confirm no track",
+    )
+    tie_broken = MOfN(2, 3)
+    assert tie_broken.name == "m_of_n_2_3+length"
+    # A validation threshold of 3.0 on the tie-broken score is the 3-of-3 rule.
+    assert tie_broken.rule(3.0) == "3-of-3"
+    assert tie_broken.rule(2.5).startswith("3-of-3, or 2-of-3 with observations")
+    assert tie_broken.rule(3.2).startswith("3-of-3 with observations/(T+1) >= 0.200")
+
+
+def test_ipda_existence_rises_with_hits_and_falls_with_misses():
+    observed = np.array([[1, 1, 1, 1, 0, 0, 0, 1]], bool)
+    loglik = np.where(observed, -2.0, np.nan)
+    loglik[0, 0] = np.nan
+    p = existence_probability(observed, loglik, 0.9, 1e-3, 0.98, 0.5, 0.99)[0]
+    assert p[0] == pytest.approx(0.5)
+    assert np.all(np.diff(p[:4]) > 0) and np.all(np.diff(p[3:7]) < 0) and p[7] > p[6]
+    assert np.all((p >= 0) & (p <= 1))
+    # Hand computation of the second frame: P- = 0.98 * 0.5, delta = P_D P_G - P_D g / rho.
+    prior = 0.98 * 0.5
+    delta = 0.9 * 0.99 - 0.9 * math.exp(-2.0) / 1e-3
+    assert p[1] == pytest.approx((1 - delta) * prior / (1 - delta * prior), rel=1e-9)
+    # A poorly fitting detection (g << rho) lowers existence like a miss does.
+    bad = np.where(observed, -30.0, np.nan)
+    assert existence_probability(observed, bad, 0.9, 1e-3, 0.98, 0.5, 0.99)[0, 1] < 0.5
+
+
+def test_ipda_fit_tunes_on_train_only():
+    rng = np.random.default_rng(0)
+    good = [path((20.0, 10.0 * i), range(FRAMES), (1.0, 0.0)) for i in range(1, 9)]
+    bad = [path((90.0, 10.0 * i), rng.choice(FRAMES, 4, replace=False)) for i in range(1, 9)]
+    train = tracks([*good, *bad], list(range(16)), [1] * 8 + [0] * 8)
+    empty_val = train.select(np.zeros(16, bool))
+    scorer = IPDAExistence(grid={"p_detect": (0.5, 0.95), "clutter_density": (1e-4,)})
+    assert isinstance(scorer, FittableScorer) and not isinstance(TrackScore(), FittableScorer)
+    fit_scorers([scorer, TrackScore()], train, empty_val)
+    # Always-detected true tracks and sparse false ones: a high P_D explains them better.
+    assert scorer.fitted == {"p_detect": 0.95, "clutter_density": 1e-4}
+    assert scorer.p_detect == 0.95
+
+
+def test_gradient_boosting_learns_a_separable_toy():
+    rng = np.random.default_rng(1)
+    paths = [path((20.0 + 5 * i, 30.0), range(FRAMES), (1.5, 0.0)) for i in range(20)]
+    paths += [path((20.0 + 5 * i, 90.0), range(FRAMES)) for i in range(20)]
+    labels = [1] * 20 + [0] * 20
+    areas = np.concatenate([rng.uniform(15, 25, 20), rng.uniform(15, 25, 20)])
+    train = tracks(paths, list(range(40)), labels, areas)
+    scorer = GradientBoostingScorer(max_iter=30)
+    with pytest.raises(NotFittedError, match="fit"):
+        scorer.score(train)
+    scorer.fit(train, train)
+    test = tracks(
+        [path((40.0, 50.0), range(3, 9), (1.5, 0.0)), path((40.0, 70.0), range(3, 9))],
+        [0, 1],
+        [1, 0],
+    )
+    scores = scorer.score(test)
+    assert np.isnan(scores[:, :3]).all() and np.isfinite(scores[:, 3:]).all()
+    assert np.all((scores[:, 3:] >= 0) & (scores[:, 3:] <= 1))
+    # From the 2nd observation on the mover is persistent, the static one is not.
+    assert np.all(scores[0, 4:9] > 0.5) and np.all(scores[1, 4:9] < 0.5)
+    assert scorer.probabilistic
+
+
+def test_track_features_are_causal_and_named():
+    batch = tracks([path((10.0, 10.0), [1, 2, 5], (1.0, 0.0))], [0])
+    features = track_features(batch)
+    assert features.shape == (1, FRAMES, len(FEATURES))
+    assert np.isnan(features[0, 0]).all()
+    f = dict(zip(FEATURES, features[0, 5], strict=True))
+    assert (f["hits"], f["misses"], f["frames_since_hit"]) == (3, 2, 0)
+    assert f["net_displacement"] == pytest.approx(4.0) and f["speed"] == pytest.approx(1.0)
+    assert f["loglik_mean"] == pytest.approx(-3.0)
+    later = tracks([path((10.0, 10.0), [1, 2, 5, 6, 7], (1.0, 0.0))], [0])
+    np.testing.assert_array_equal(track_features(later)[0, :6], features[0, :6])
+
+
+def test_oracle_reads_true_parameters_from_extras_or_falls_back():
+    mover = path((30.0, 30.0), range(2, 10), velocity=(1.0, 0.5))
+    batch = tracks([mover, mover], [0, 1])
+    scene = SceneConfig()
+    fallback = OracleTrackScore(scene=scene).score(batch)
+    defaults = scene_defaults(scene)
+    batch.extras = {key: np.full(2, value) for key, value in defaults.items()}
+    np.testing.assert_allclose(OracleTrackScore(scene=scene).score(batch), fallback)
+    batch.extras["op_p_detect"] = np.array([0.5, 0.95])
+    batch.extras["op_clutter_density"] = np.array([1e-3, 1e-4])
+    scores = OracleTrackScore().score(batch)
+    birth = math.log(TrackScore().new_target_density)
+    assert scores[0, 2] == pytest.approx(math.log(0.5) + birth - math.log(1e-3))
+    assert scores[1, 2] == pytest.approx(math.log(0.95) + birth - math.log(1e-4))
+    existence = OracleIPDA().score(batch)
+    assert existence[1, 9] > existence[0, 9]  # same track: the cleaner world trusts it more
+    assert OracleIPDA().probabilistic and not OracleTrackScore().probabilistic
+
+
+def test_oracle_kalman_reproduces_the_trackers_innovation_likelihood():
+    config = TrackerConfig()
+    scenes = simulate(SceneConfig(), np.array([3, 3]), np.array([0, 1]), seed=5)
+    arrays, _ = extract_and_label(scenes.videos, scenes.masks, scenes.kind, config)
+    batch = arrays_to_batch(arrays)
+    again = innovation_loglik(
+        batch.position, batch.observed, np.full(len(batch), config.process_noise), config
+    )
+    assert np.isfinite(batch.loglik).sum() > 20
+    np.testing.assert_array_equal(np.isfinite(again), np.isfinite(batch.loglik))
+    np.testing.assert_allclose(again, batch.loglik, rtol=1e-4, atol=1e-4, equal_nan=True)
+
+
+def test_contest_factories():
+    names = [s.name for s in classical_baselines()]
+    assert len(set(names)) == len(names)
+    assert set(names) - {s.name for s in default_baselines()} == {"gradient_boosting"}
+    assert {"m_of_n_2_3", "m_of_n_2_3+length", "clutter_map", "ipda", "oracle_ipda"} <= set(names)
+    probabilistic = {s.name for s in classical_baselines() if s.probabilistic}
+    assert probabilistic == {"ipda", "oracle_ipda", "gradient_boosting"}

@@ -1,0 +1,115 @@
+"""A clutter map: the false-alarm density where a detection lands, learned online per video.
+
+Stationary clutter fires again and again at the same place; a real object passes. The
+classical answer is a spatial map of past detections that raises the false-alarm density
+``beta_FA`` of Blackman's track score where detections keep appearing. Here the map of a
+video is built from the observations of the *other* tracks of the same video (all tracks
+of a video are in the batch; ``batch.video`` groups them) at frames strictly before t:
+
+- strictly before t, so a score at frame t never reads the present of another track;
+- other tracks only (by default), because the track's own history is what the track score
+  already weighs: counting it as clutter as well would penalise every real object that
+  stands still twice. ``include_own_track=True`` gives the plain MTI map (own past too).
+
+The density of the disc of ``radius`` px around the detection after t frames is the
+conjugate (gamma-Poisson) estimate
+    beta_FA = (prior_density * area * prior_frames + count) / (area * (prior_frames + t)),
+i.e. the constant ``prior_density`` worth ``prior_frames`` frames of evidence, then the
+observed rate. ``radius`` and ``prior_frames`` are tuned on the training split (``fit``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tp_models.baselines import TrackScore, log_likelihood_ratio
+from tp_models.scoring import TrackBatch
+from tp_models.tuning import grid_search
+
+
+def past_detections_nearby(
+    batch: TrackBatch, radius: float, include_own_track: bool = False
+) -> np.ndarray:
+    """(B, T) count of detections of the same video within ``radius`` px of the track's
+    detection at frame t, at frames < t (other tracks only unless ``include_own_track``);
+    0 where the track is not observed."""
+    from scipy.spatial import cKDTree
+
+    counts = np.zeros(batch.observed.shape, dtype=np.float64)
+    # An observation without a position (never in tracker output) cannot be mapped.
+    track, frame = np.nonzero(batch.observed & np.isfinite(batch.position).all(axis=2))
+    if track.size == 0:
+        return counts
+    # One tree for all videos: each video sits on its own plane, far beyond any radius.
+    gap = 4.0 * radius + 1e6
+    xyz = np.column_stack(
+        [batch.position[track, frame].astype(np.float64), batch.video[track] * gap]
+    )
+    pairs = cKDTree(xyz).query_pairs(radius, output_type="ndarray")
+    a, b = pairs[:, 0], pairs[:, 1]
+    keep = np.ones(a.size, dtype=bool) if include_own_track else track[a] != track[b]
+    # Each unordered pair counts for the later of the two (same frame: for neither).
+    later = np.where(frame[a] > frame[b], a, b)[keep & (frame[a] != frame[b])]
+    counts[track, frame] = np.bincount(later, minlength=track.size)
+    return counts
+
+
+@dataclass
+class ClutterMapScore:
+    """Blackman's track score with ``beta_FA`` read from the video's clutter map (see module)."""
+
+    radius: float = 4.0
+    prior_frames: float = 5.0
+    include_own_track: bool = False
+    track_score: TrackScore = field(default_factory=TrackScore)
+    name: str = "clutter_map"
+    probabilistic = False
+    grid: dict[str, tuple[Any, ...]] = field(
+        default_factory=lambda: {
+            "radius": (4.0, 1.0, 1.5, 2.0, 3.0, 6.0),
+            "prior_frames": (5.0, 1.0, 25.0, 100.0),
+        }
+    )
+    fitted: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.radius <= 0 or self.prior_frames <= 0:
+            raise ValueError(
+                f"ClutterMapScore.radius and prior_frames must be > 0, got "
+                f"{self.radius} and {self.prior_frames}"
+            )
+
+    @property
+    def threshold(self) -> float:
+        return self.track_score.threshold
+
+    def false_alarm_density(self, batch: TrackBatch) -> np.ndarray:
+        """(B, T) beta_FA per pixel^2 per frame where each detection landed (see module)."""
+        area = math.pi * self.radius**2
+        count = past_detections_nearby(batch, self.radius, self.include_own_track)
+        frames_seen = np.arange(batch.frames, dtype=np.float64)[None, :]
+        prior = self.track_score.false_alarm_density * area * self.prior_frames
+        return (prior + count) / (area * (self.prior_frames + frames_seen))
+
+    def score(self, batch: TrackBatch) -> np.ndarray:
+        base = self.track_score
+        return log_likelihood_ratio(
+            batch.observed,
+            batch.loglik,
+            p_detect=base.p_detect,
+            log_false_alarm=np.log(self.false_alarm_density(batch)),
+            log_new_target=np.log(base.new_target_density),
+            delete_threshold=base.delete_threshold,
+        )
+
+    def fit(self, train: TrackBatch, val: TrackBatch) -> None:
+        """Tune radius and prior weight for ranking on ``train`` (``val`` is not read)."""
+        del val
+        self.fitted = grid_search(self, self.grid, train, "roc_auc")
+
+    def rule(self, threshold: float) -> str:
+        return f"clutter-map track score >= {threshold:.2f}"

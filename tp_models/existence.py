@@ -1,0 +1,262 @@
+"""IPDA-style probability of track existence, and the parameter oracle built on it.
+
+Integrated PDA (Musicki et al. 1994) carries P(the track is a real target) through a
+Markov chain (it survives a frame with probability ``survival``) and a Bayes update per
+frame. With at most one detection per track and frame (the tracker assigns one):
+
+    miss: delta = P_D P_G
+    hit:  delta = P_D P_G - P_D g / rho      (g: Gaussian innovation density of the update,
+                                              rho: clutter density per pixel^2 per frame)
+    P <- (1 - delta) P- / (1 - delta P-)     i.e. odds <- (1 - delta) odds-
+
+so a miss lowers the odds, and a hit raises them by how much better the detection fits the
+prediction than a false alarm landing there would. A new track starts at
+``initial_existence``. The output is a probability in [0, 1] (``probabilistic``).
+
+The oracle runs the same recursion (and Blackman's score) with the simulator's true P_D,
+clutter density and motion noise per track, recomputing the innovation likelihoods with a
+constant-velocity Kalman filter whose process noise is the true motion noise: the classical
+ceiling, what a perfectly tuned classical tracker would reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+from tp_models.baselines import TrackScore, log_likelihood_ratio
+from tp_models.scene import SceneConfig
+from tp_models.scoring import TrackBatch
+from tp_models.track_features import born, first_frames
+from tp_models.tracker import TrackerConfig, _motion_model
+from tp_models.tuning import grid_search
+
+# The per-track simulator parameters the oracle reads from ``TrackBatch.extras``.
+ORACLE_EXTRAS = ("op_p_detect", "op_clutter_density", "op_motion_noise")
+
+
+def existence_probability(
+    observed: np.ndarray,
+    loglik: np.ndarray,
+    p_detect: float | np.ndarray,
+    clutter_density: float | np.ndarray,
+    survival: float,
+    initial_existence: float,
+    gate_probability: float,
+) -> np.ndarray:
+    """(B, T) IPDA existence probability (see module); NaN before birth.
+
+    p_detect and clutter_density: scalars or per-track (B,) arrays.
+    """
+    observed = np.asarray(observed, dtype=bool)
+    n_tracks, n_frames = observed.shape
+    p_detect = np.broadcast_to(np.asarray(p_detect, dtype=np.float64), (n_tracks,))
+    clutter_density = np.broadcast_to(np.asarray(clutter_density, np.float64), (n_tracks,))
+    density = np.exp(np.asarray(loglik, dtype=np.float64))
+    first = first_frames(observed)
+    log_odds = np.full((n_tracks, n_frames), np.nan)
+    previous = np.full(n_tracks, np.nan)
+    start = np.log(initial_existence) - np.log1p(-initial_existence)
+    miss_delta = p_detect * gate_probability
+    for t in range(n_frames):
+        # Prediction: the track survives the frame, P- = survival * P (log-odds, stably).
+        prior = np.log(survival) + log_expit(previous) - np.log1p(-survival * expit(previous))
+        hit_delta = miss_delta - p_detect * np.nan_to_num(density[:, t]) / clutter_density
+        delta = np.where(observed[:, t], hit_delta, miss_delta)
+        now = prior + np.log1p(-delta)
+        now = np.where(first[:, t], start, now)
+        log_odds[:, t] = now
+        previous = now
+    log_odds[~born(observed)] = np.nan
+    return expit(log_odds)
+
+
+@dataclass
+class IPDAExistence:
+    """IPDA probability of existence with P_D and clutter density tuned on the train split."""
+
+    p_detect: float = 0.9
+    clutter_density: float = 1.0 / (128 * 128)
+    survival: float = 0.98
+    initial_existence: float = 0.5
+    gate_probability: float = TrackerConfig().gate_probability
+    name: str = "ipda"
+    probabilistic = True
+    threshold: float = 0.5
+    grid: dict[str, tuple[Any, ...]] = field(
+        default_factory=lambda: {
+            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
+            "clutter_density": (1e-4, 1e-5, 1e-3, 3e-3, 1e-2, 3e-2),
+            "survival": (0.98, 0.9, 0.995),
+            "initial_existence": (0.5, 0.1, 0.25),
+        }
+    )
+    fitted: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("p_detect", "survival", "initial_existence", "gate_probability"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"IPDAExistence.{name} must be in (0, 1), got {value}")
+        if self.clutter_density <= 0:
+            raise ValueError(
+                f"IPDAExistence.clutter_density must be > 0, got {self.clutter_density}"
+            )
+
+    def score(self, batch: TrackBatch) -> np.ndarray:
+        return existence_probability(
+            batch.observed,
+            batch.loglik,
+            self.p_detect,
+            self.clutter_density,
+            self.survival,
+            self.initial_existence,
+            self.gate_probability,
+        )
+
+    def fit(self, train: TrackBatch, val: TrackBatch) -> None:
+        """Tune the parameters by log-loss on ``train`` (``val`` is not read)."""
+        del val
+        self.fitted = grid_search(self, self.grid, train, "log_loss")
+
+    def rule(self, threshold: float) -> str:
+        return f"P(exists) >= {threshold:.3f}"
+
+
+def innovation_loglik(
+    position: np.ndarray,
+    observed: np.ndarray,
+    process_noise: np.ndarray,
+    tracker: TrackerConfig,
+) -> np.ndarray:
+    """(B, T) Gaussian innovation log-density of each update of a constant-velocity Kalman
+    filter run along each track with its own process noise (B,) px/frame^2; NaN at the
+    first observation and where unobserved (as the tracker stores it)."""
+    n_tracks, n_frames = observed.shape
+    transition, unit_process = _motion_model(TrackerConfig(process_noise=1.0))
+    process = np.asarray(process_noise, np.float64)[:, None, None] ** 2 * unit_process
+    r = tracker.measurement_noise**2
+    initial_cov = np.diag([r, r, tracker.initial_velocity_std**2, tracker.initial_velocity_std**2])
+    state = np.zeros((n_tracks, 4))
+    cov = np.broadcast_to(initial_cov, (n_tracks, 4, 4)).copy()
+    out = np.full((n_tracks, n_frames), np.nan)
+    alive = np.zeros(n_tracks, dtype=bool)
+    for t in range(n_frames):
+        state = np.where(alive[:, None], state @ transition.T, state)
+        cov = np.where(alive[:, None, None], transition @ cov @ transition.T + process, cov)
+        z = np.nan_to_num(position[:, t].astype(np.float64))
+        update = alive & observed[:, t]
+        s = cov[:, :2, :2] + r * np.eye(2)
+        inv_s = np.linalg.inv(s)
+        innovation = z - state[:, :2]
+        mahal = np.einsum("bi,bij,bj->b", innovation, inv_s, innovation)
+        loglik = -0.5 * (mahal + np.log(np.linalg.det(s)) + 2 * np.log(2 * np.pi))
+        out[:, t] = np.where(update, loglik, np.nan)
+        gain = cov[:, :, :2] @ inv_s
+        updated_state = state + np.einsum("bij,bj->bi", gain, innovation)
+        updated_cov = cov - gain @ cov[:, :2, :]
+        state = np.where(update[:, None], updated_state, state)
+        cov = np.where(update[:, None, None], updated_cov, cov)
+        new = observed[:, t] & ~alive
+        state[new] = 0.0
+        state[new, :2] = z[new]
+        cov[new] = initial_cov
+        alive |= observed[:, t]
+    return out
+
+
+def scene_defaults(scene: SceneConfig) -> dict[str, float]:
+    """The oracle's fallback parameters from a SceneConfig, when the store has no per-video
+    draws: P_D = 1 - p_miss; clutter density = expected detections per frame of clutter
+    (mid clutter count x on-probability) and of brief objects (mid count x mid length /
+    frames), over the frame area; motion noise = accel_sigma (the white-noise part of the
+    simulated motion; the constant turn rate is not noise in the simulator's terms)."""
+    clutter = np.mean(scene.clutter_count) * scene.clutter_on_prob
+    brief = np.mean(scene.brief_count) * np.mean(scene.brief_frames) / scene.frames
+    return {
+        "op_p_detect": 1.0 - scene.p_miss,
+        "op_clutter_density": float((clutter + brief) / scene.size**2),
+        "op_motion_noise": scene.accel_sigma,
+    }
+
+
+@dataclass
+class _OracleParameters:
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+    def parameters(self, batch: TrackBatch) -> dict[str, np.ndarray]:
+        """Per-track (B,) true parameters: ``batch.extras`` where present, else the
+        SceneConfig fallback (``scene_defaults``). P_D is kept inside (0, 1)."""
+        fallback = scene_defaults(self.scene)
+        out = {}
+        for key in ORACLE_EXTRAS:
+            value = batch.extras.get(key)
+            if value is None:
+                value = np.full(len(batch), fallback[key])
+            out[key] = np.asarray(value, dtype=np.float64).reshape(len(batch))
+        out["op_p_detect"] = np.clip(out["op_p_detect"], 1e-3, 1 - 1e-3)
+        out["op_clutter_density"] = np.maximum(out["op_clutter_density"], 1e-12)
+        out["op_motion_noise"] = np.maximum(out["op_motion_noise"], 1e-3)
+        return out
+
+    def loglik(self, batch: TrackBatch, truth: dict[str, np.ndarray]) -> np.ndarray:
+        return innovation_loglik(
+            batch.position, batch.observed, truth["op_motion_noise"], self.tracker
+        )
+
+
+@dataclass
+class OracleIPDA(_OracleParameters):
+    """IPDA with the simulator's true P_D, clutter density and motion noise per track."""
+
+    survival: float = 0.98
+    initial_existence: float = 0.5
+    name: str = "oracle_ipda"
+    probabilistic = True
+    threshold: float = 0.5
+
+    def score(self, batch: TrackBatch) -> np.ndarray:
+        truth = self.parameters(batch)
+        return existence_probability(
+            batch.observed,
+            self.loglik(batch, truth),
+            truth["op_p_detect"],
+            truth["op_clutter_density"],
+            self.survival,
+            self.initial_existence,
+            self.tracker.gate_probability,
+        )
+
+    def rule(self, threshold: float) -> str:
+        return f"oracle P(exists) >= {threshold:.3f}"
+
+
+@dataclass
+class OracleTrackScore(_OracleParameters):
+    """Blackman's track score with the simulator's true parameters per track."""
+
+    name: str = "oracle_track_score"
+    probabilistic = False
+
+    @property
+    def threshold(self) -> float:
+        return TrackScore().threshold
+
+    def score(self, batch: TrackBatch) -> np.ndarray:
+        truth = self.parameters(batch)
+        base = TrackScore()
+        return log_likelihood_ratio(
+            batch.observed,
+            self.loglik(batch, truth),
+            p_detect=truth["op_p_detect"][:, None],
+            log_false_alarm=np.log(truth["op_clutter_density"])[:, None],
+            log_new_target=np.log(base.new_target_density),
+            delete_threshold=base.delete_threshold,
+        )
+
+    def rule(self, threshold: float) -> str:
+        return f"oracle track score >= {threshold:.2f}"
