@@ -152,12 +152,12 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
     from storage.track_reader import TrackSource
     from tasks.evaluate import evaluate_scorers
     from tasks.specs import BaselinesSpec, parse
-    from tp_models.baselines import default_baselines
+    from tp_models.baselines import classical_baselines
     from tp_models.metrics import format_table
 
     spec = parse(BaselinesSpec, spec_values(args))
     source = TrackSource.open(Store.open(spec.store), spec.tracks)
-    result = evaluate_scorers(source, default_baselines(), spec.split_seed, spec.out)
+    result = evaluate_scorers(source, classical_baselines(), spec.split_seed, spec.out)
     if args.json:
         _print_json(result.report)
     else:

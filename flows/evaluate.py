@@ -22,7 +22,7 @@ from tasks.evaluate import evaluate_scorers
 from tasks.inspect_model import model_figures
 from tasks.specs import EvaluateSpec
 from tasks.train import report_metrics
-from tp_models.baselines import default_baselines
+from tp_models.baselines import classical_baselines
 
 
 def check_model_fits_store(run_params: dict[str, str], source: TrackSource, model_uri: str) -> None:
@@ -81,7 +81,7 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
         )
     model.name = "model"
     out = Path(spec.out)
-    result = evaluate_scorers(source, [*default_baselines(), model], split_seed, out)
+    result = evaluate_scorers(source, [*classical_baselines(), model], split_seed, out)
     result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
     figures = model_figures(model, source, result.test, result.report, out)
     with mlflow.start_run(run_name="evaluate"):

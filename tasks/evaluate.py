@@ -16,7 +16,7 @@ import numpy as np
 
 from storage.track_reader import TrackSource
 from tp_models.metrics import build_report, scores_at
-from tp_models.plots import plot_metric_by_k, plot_roc
+from tp_models.plots import plot_metric_by_k, plot_reliability, plot_roc
 from tp_models.scoring import PersistenceScorer, TrackBatch
 from tp_models.splits import split_videos
 
@@ -34,12 +34,24 @@ def evaluate_scorers(
     split_seed: int,
     out_dir: str | Path | None = None,
 ) -> Evaluation:
-    """The report on the test split (thresholds chosen on validation) and the figures written."""
+    """The report on the test split and the figures written.
+
+    Scorers that learn or tune (gradient boosting, the clutter map, IPDA) are fitted on the
+    train split; every threshold is chosen on validation; the test split is only scored.
+    """
     splits = split_videos(source.video_types, split_seed)
+    fittable = any(hasattr(scorer, "fit") for scorer in scorers)
+    train = source.load(splits["train"])[0] if fittable else None
     val, val_meta = source.load(splits["val"])
     test, test_meta = source.load(splits["test"])
     report = build_report(
-        scorers, val, test, val_meta, test_meta, source.quality_counts(splits["test"])
+        scorers,
+        val,
+        test,
+        val_meta,
+        test_meta,
+        source.quality_counts(splits["test"]),
+        train=train,
     )
     report["data"] = {
         "store": source.store.url,
@@ -59,6 +71,8 @@ def evaluate_scorers(
         plot_metric_by_k(report, "roc_auc", out / "roc_auc_by_k.png"),
         plot_roc(*roc_at_full(scorers, test, report), out / "roc_full.png"),
     ]
+    reliability = plot_reliability(report, out / "reliability.png")
+    figures += [reliability] if reliability is not None else []
     return Evaluation(report, [out / "report.json", *figures], test)
 
 

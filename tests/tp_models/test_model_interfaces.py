@@ -22,7 +22,6 @@ from tp_models.model import (
     batch_to_tensors,
     build_pipeline,
     kinematic_features,
-    observation_step,
     valid_step_mask,
 )
 from tp_models.model import extractors as extractors_module
@@ -190,7 +189,7 @@ def test_kinematic_features_by_hand() -> None:
     assert col["obs_fraction"][6] == pytest.approx(3 / 5)
 
 
-def test_valid_steps_and_observation_steps() -> None:
+def test_valid_steps() -> None:
     observed = torch.tensor([[0, 1, 0, 1, 1, 0], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]]).bool()
     assert valid_step_mask(observed, "last_observation").int().tolist() == [
         [0, 1, 1, 1, 1, 0],
@@ -198,8 +197,6 @@ def test_valid_steps_and_observation_steps() -> None:
         [1, 0, 0, 0, 0, 0],
     ]
     assert valid_step_mask(observed)[0].int().tolist() == [0, 1, 1, 1, 1, 1]
-    assert observation_step(observed, 2).tolist() == [3, -1, 0]
-    assert observation_step(observed, None).tolist() == [4, -1, 0]
 
 
 def test_appearance_is_off_by_default() -> None:

@@ -17,7 +17,6 @@ from tp_models.model.features import (
     batch_to_tensors,
     kinematic_features,
     leading_padding_mask,
-    observation_step,
     valid_step_mask,
 )
 from tp_models.model.heads import PersistenceHead
@@ -62,7 +61,6 @@ __all__ = [
     "kinematic_features",
     "leading_padding_mask",
     "load_pipeline",
-    "observation_step",
     "register_extractor",
     "save_checkpoint",
     "valid_step_mask",

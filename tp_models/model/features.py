@@ -272,19 +272,6 @@ def valid_step_mask(observed: Tensor, until: Literal["last_observation", "end"] 
     return started & not_over
 
 
-def observation_step(observed: Tensor, k: int | None) -> Tensor:
-    """(B,) frame index of the k-th observation (1-based); the last observation when the
-    track has fewer than k, or when k is None ("full length"); -1 if never observed."""
-    observed = observed.bool()
-    count = torch.cumsum(observed.to(torch.int32), dim=1)
-    total = count[:, -1]
-    target = total if k is None else total.clamp(max=k)
-    # First frame at which the count reaches the target is the target-th observation.
-    hit = (count >= target.unsqueeze(1)) & observed
-    index = hit.to(torch.int8).argmax(dim=1)
-    return torch.where(total > 0, index, torch.full_like(index, -1))
-
-
 def batch_to_tensors(
     batch: TrackBatch,
     keys: Iterable[str] | None = None,
