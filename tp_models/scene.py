@@ -126,8 +126,9 @@ class SceneConfig:
         128 x 128 frame). The number of brief and clutter objects is drawn (Poisson) so
         that the *expected* density matches it, given the video's lifetimes, detection
         probability and flicker; counts are capped at ``MAX_OBJECTS``, which binds only for
-        brief-only videos at the top of the range with 1-frame brief objects. Persistent
-        videos hold no false objects and store 0.
+        brief-only videos at the top of the range with 1-frame brief objects, and "brief" and
+        "noise" videos hold at least one object of their kind (so at the lowest densities
+        they show more than asked for). Persistent videos hold no false objects and store 0.
     mixed_brief_share
         Share of a "mixed" video's false-object density made by brief objects (0.5); the rest
         is clutter. "brief" videos hold brief objects only, "noise" videos clutter only.
