@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from storage.chunked import ArraySpec
-from tp_models.scene import MAX_OBJECTS, SceneBatch
+from tp_models.scene import (
+    MAX_OBJECTS,
+    OPERATING_POINT_DTYPES,
+    OPERATING_POINT_PADDING,
+    SceneBatch,
+)
 
 DATASET = "dataset"
 
@@ -32,6 +37,10 @@ def dataset_specs(frames: int, size: int, noise_sigma: float) -> dict[str, Array
         "gt_color": ArraySpec((k, 3), "uint8", 0),
         "gt_position": ArraySpec((k, frames, 2), "float32", float("nan")),
         "gt_visible": ArraySpec((k, frames), "bool", False),
+        **{
+            name: ArraySpec((), dtype, OPERATING_POINT_PADDING[dtype])
+            for name, dtype in OPERATING_POINT_DTYPES.items()
+        },
     }
 
 
@@ -47,4 +56,5 @@ def scene_arrays(batch: SceneBatch) -> dict[str, np.ndarray]:
         "gt_color": batch.color,
         "gt_position": batch.position,
         "gt_visible": batch.visible,
+        **{name: getattr(batch, name) for name in OPERATING_POINT_DTYPES},
     }

@@ -1,15 +1,23 @@
 """Scene simulation: which objects a synthetic video holds, where they are, and when they show.
 
-The simulator exists to make the persistence task *honest*. The previous prototype leaked
-its labels through duration, colour and a drawn history trail, so here every kind of object
-(persistent, brief, clutter) draws its shape, size and colour from the same distributions,
-and the kinds differ only in *how they behave over time*:
+The simulator exists to make the persistence task *honest*: no single attribute of a track may
+give its label away. The first prototype leaked labels through duration, colour and a drawn
+history trail; the second through the video start (persistent objects were there at frame 0,
+false ones rarely), the frame border (only persistent objects touched it) and exactly-still
+negatives. Here every kind of object (persistent, brief, clutter)
 
-- persistent objects move smoothly (some nearly static), may be missed in single frames,
-  and may enter late or leave early through the border;
-- brief objects exist for 1-3 consecutive frames and half of them move like real objects;
-- clutter sits at a (nearly) fixed place and flickers on and off for the whole video, so it
-  can produce long but intermittent tracks.
+- draws its shape, size and colour from the same distributions;
+- first shows in the video by the same law (already present at frame 0, in mid-life, or
+  appearing at a uniformly drawn later frame), anywhere in the frame, the border included;
+- is seen through the same sensor: the same per-frame detection probability and the same
+  sub-pixel position noise;
+
+and the kinds differ only in *how they behave over time*: persistent objects live long and
+move smoothly (some nearly static); brief objects live 1-5 frames and move anywhere from not
+at all to exactly like real objects; clutter lives long, sits still or drifts slowly, and
+flickers. Each video draws its own operating point (detection probability, clutter density,
+motion noise, ...) from documented ranges, stores it, and a corner of that space can be held
+out of training altogether.
 
 Every video has its own random stream, derived from ``(seed, video index)``, so a video's
 bytes never depend on batching, chunking or worker count.
@@ -18,6 +26,7 @@ bytes never depend on batching, chunking or worker count.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +39,9 @@ from tp_models.config import known_fields
 VIDEO_TYPES = ("persistent", "brief", "noise", "mixed")
 OBJECT_KINDS = ("persistent", "brief", "clutter")
 SHAPES = ("circle", "square", "triangle")
-MAX_OBJECTS = 16
+# Slots per video. A brief-only video at the highest clutter density with 1-frame brief
+# objects asks for ~30 objects (the count is capped here; see SceneConfig.clutter_density_range).
+MAX_OBJECTS = 32
 
 PERSISTENT, BRIEF, CLUTTER = 0, 1, 2
 
@@ -40,6 +51,26 @@ PERSISTENT, BRIEF, CLUTTER = 0, 1, 2
 SQUARE_HALF_SIDE = math.sqrt(math.pi) / 2.0
 TRIANGLE_CIRCUMRADIUS = math.sqrt(4.0 * math.pi / (3.0 * math.sqrt(3.0)))
 SHAPE_EXTENT = np.array([1.0, SQUARE_HALF_SIDE * math.sqrt(2.0), TRIANGLE_CIRCUMRADIUS])
+
+# The operating point each video draws, stored per video under these names (shape (N,)).
+# Units: p_detect a probability per object and frame; clutter_density false objects
+# (brief + clutter) visible per pixel^2 per frame, 0 in persistent-only videos; motion_noise
+# px/frame^2 (std of the per-frame velocity change); clutter_drift and speed_max px/frame;
+# brief_max_frames frames; brief_motion a fraction (0 static, 1 like a persistent object);
+# position_noise px (std per axis); noise_sigma grey levels; heldout: in the held-out region.
+OPERATING_POINT_DTYPES: dict[str, str] = {
+    "op_p_detect": "float32",
+    "op_clutter_density": "float32",
+    "op_motion_noise": "float32",
+    "op_clutter_drift": "float32",
+    "op_brief_max_frames": "int8",
+    "op_brief_motion": "float32",
+    "op_speed_max": "float32",
+    "op_position_noise": "float32",
+    "op_noise_sigma": "float32",
+    "op_heldout": "bool",
+}
+OPERATING_POINT_PADDING = {"float32": float("nan"), "int8": -1, "bool": False}
 
 # Candidate placements tried per object to keep objects apart (fixed, so the number of random
 # draws per video never depends on the outcome).
@@ -52,17 +83,17 @@ _TYPE_SHUFFLE_TAG = 0x7479_7065
 class SceneConfig:
     """How synthetic videos are generated. Every knob is a difficulty or realism control.
 
-    Ranges are ``(min, max)`` tuples, inclusive for counts and frame numbers.
+    Ranges are ``(min, max)`` tuples, inclusive for counts and frame numbers. ``*_range``
+    knobs marked "per video" are the operating point: each video draws one value uniformly
+    from the range and stores it (``OPERATING_POINT_DTYPES``), so results can be reported
+    per operating point and a model must work across the whole space, not at one setting.
 
     frames, size
         Video length ``T`` and square frame size ``H = W`` (RGB). 25 x 128 x 128 is the
         product's data spec.
-    persistent_count, brief_count, clutter_count
-        Objects per video in "persistent", "brief" and "noise" videos (1-3, 1-4, 2-6):
-        several objects per video, so per-video labels cannot be read off a single blob.
-    mixed_persistent_count, mixed_brief_count, mixed_clutter_count
-        The same for "mixed" videos (1-2 persistent + 1-3 brief + 2-4 clutter), the hardest
-        type: every kind present at once.
+    persistent_count, mixed_persistent_count
+        Persistent objects in "persistent" videos (1-3) and in "mixed" videos (1-2). False
+        objects are not counted by hand: ``clutter_density_range`` sets how many there are.
     radius_range
         Object size in px, uniform (3-7), *shared by all kinds*. 3 px is still a 28-pixel
         blob a threshold detector finds; 7 px keeps objects mostly apart at 128 px.
@@ -70,64 +101,104 @@ class SceneConfig:
         HSV saturation and value of object colours (hue uniform), *shared by all kinds*.
         Saturated (>= 0.6) so colours differ, and value >= 0.75, so the brightest channel of
         every object is >= 191 grey levels, far above the black background and noise.
-    speed_range
-        Initial speed in px/frame, uniform (0-3), also a hard cap on speed. Starting at 0 makes
-        some persistent objects nearly static, so "it moves" is no giveaway.
-    accel_sigma
-        Std of the random per-frame velocity change in px/frame^2 (0.05): constant-velocity
-        *ish* motion that a Kalman filter tracks but cannot predict perfectly.
+    p_present_at_start
+        Steady-state start: the probability that an object is already there at frame 0
+        (0.3), for *every* kind alike; otherwise it first appears at a frame drawn uniformly
+        from 1..T-1. An object present at frame 0 is in mid-life: its age at frame 0 is
+        drawn uniformly over its lifetime and its path, flicker and remaining life are
+        simulated from its birth before frame 0 (a burn-in), so it can be anywhere, moving,
+        or about to vanish. The law is shared on purpose: in a true steady state (equal
+        counts at every frame) long-lived kinds would be over-represented at frame 0
+        (length-biased sampling), and the first frame would tell persistent from brief.
+    persistent_frames, clutter_frames, brief_frames
+        Lifetimes in frames, uniform integers: persistent 30-120 and clutter 15-100 (so
+        both often outlive the video), brief 1..``op_brief_max_frames``, where each video
+        draws that maximum from ``brief_frames`` (1-5): some videos hold only 1-frame
+        flashes, others brief objects of up to 5 frames. ``brief_frames`` must stay below
+        ``persistent_frames``: brief and persistent differ in how long they live, by design.
+    p_detect_range
+        Per video: the probability that an existing object of *any* kind is detected (drawn)
+        in a frame (0.75-0.98): the sensor misses real and false objects alike, so a
+        persistent track has gaps and a brief one may be seen only once.
+    clutter_density_range
+        Per video: false objects (brief + clutter) visible per pixel^2 per frame, the
+        classical clutter density beta_FA (5e-6 to 6e-5, i.e. 0.08-1.0 false objects per
+        128 x 128 frame). The number of brief and clutter objects is drawn (Poisson) so
+        that the *expected* density matches it, given the video's lifetimes, detection
+        probability and flicker; counts are capped at ``MAX_OBJECTS``, which binds only for
+        brief-only videos at the top of the range with 1-frame brief objects, and "brief" and
+        "noise" videos hold at least one object of their kind (so at the lowest densities
+        they show more than asked for). Persistent videos hold no false objects and store 0.
+    mixed_brief_share
+        Share of a "mixed" video's false-object density made by brief objects (0.5); the rest
+        is clutter. "brief" videos hold brief objects only, "noise" videos clutter only.
+    clutter_on_prob
+        Per-frame probability a clutter object is on (0.4), independently over its life (and
+        then detected with the video's P_D): long but intermittent tracks, so track length
+        alone is not the label. Must be > 0 (clutter that never shows is no clutter).
+    clutter_drift_range
+        Per video: clutter motion in px/frame (0-0.3), from fixed to slowly drifting; each
+        clutter object drifts at that speed in its own constant direction.
+    brief_motion_range
+        Per video: how brief objects move, as a fraction of persistent motion (0-1): 0 static,
+        1 exactly the persistent motion law, so motion alone does not separate the kinds.
+    speed_max_range
+        Per video: top speed in px/frame (1-3). Each moving object starts at a speed uniform
+        in [0, top] (some persistent objects are nearly static) and never exceeds it.
+    motion_noise_range
+        Per video: std of the random per-frame velocity change in px/frame^2 (0.02-0.12):
+        constant-velocity *ish* motion that a Kalman filter tracks but cannot predict.
     turn_rate_max
         Each moving object turns at a constant rate, uniform in +-this (0.12 rad/frame,
         up to ~170 degrees over 25 frames): curved, not straight, paths.
-    p_miss
-        Per-frame probability a persistent object is not drawn (0.1): real detectors miss,
-        so a persistent track has gaps too.
-    p_enter_late, p_leave_early
-        Probability a persistent object enters through the border in the first third of the
-        video, or leaves in the last third (0.25 each): persistent tracks need not span the
-        whole video. An object that does both enters through the border and vanishes in place.
-    brief_frames
-        How many consecutive frames a brief object is visible (1-3), placed anywhere in time.
-    p_brief_moves
-        Probability a brief object moves with the persistent motion model (0.5) instead of
-        standing still, so motion alone does not separate brief from persistent.
-    clutter_on_prob
-        Per-frame probability a clutter blob is drawn (0.35), independently over the whole
-        video: long but intermittent tracks, so track length alone is not the label.
-    clutter_jitter
-        Std of a clutter blob's per-frame position jitter in px (0.3): nearly fixed.
+    position_noise_range
+        Per video: std of the sub-pixel position noise in px (0.1-0.5) added to *every*
+        object's position in every frame, false or real. Real sensors never report a static
+        object at exactly the same place twice; without it static negatives made exactly-zero
+        steps that persistent objects never made.
     min_gap
         Desired free space between objects in px (2). Placement tries several candidates
         and keeps the first that respects it; moving objects may still cross (and overlap is
         resolved in the mask: the topmost object wins).
-    noise_sigma
-        Additive Gaussian sensor noise in grey levels (0). At 0 the background is exactly
-        black, which compresses ~500x in the store.
+    noise_sigma, noisy_video_share
+        Additive Gaussian pixel noise in grey levels (0) for a share of the videos (1.0).
+        Noise is incompressible (sigma 3 on every video stores ~0.9 GB against ~6 MB
+        clean), so the default world is clean; give a minority of videos noise with e.g.
+        ``noise_sigma=3, noisy_video_share=0.02``. Each video stores its own sigma.
+    heldout_p_detect_below, heldout_clutter_density_above
+        The held-out region: videos with P_D below the first *and* clutter density above the
+        second (0.82 and 4e-5: the hard corner, ~11 % of videos with false objects) are
+        flagged ``op_heldout``; ``splits.split_videos`` puts them in their own "heldout"
+        split that training never sees, to measure generalisation to an unseen operating
+        point. The region must cover part of the space, neither none nor all of it.
     """
 
     frames: int = 25
     size: int = 128
     persistent_count: tuple[int, int] = (1, 3)
-    brief_count: tuple[int, int] = (1, 4)
-    clutter_count: tuple[int, int] = (2, 6)
     mixed_persistent_count: tuple[int, int] = (1, 2)
-    mixed_brief_count: tuple[int, int] = (1, 3)
-    mixed_clutter_count: tuple[int, int] = (2, 4)
     radius_range: tuple[float, float] = (3.0, 7.0)
     saturation_range: tuple[float, float] = (0.6, 1.0)
     value_range: tuple[float, float] = (0.75, 1.0)
-    speed_range: tuple[float, float] = (0.0, 3.0)
-    accel_sigma: float = 0.05
+    p_present_at_start: float = 0.3
+    persistent_frames: tuple[int, int] = (30, 120)
+    clutter_frames: tuple[int, int] = (15, 100)
+    brief_frames: tuple[int, int] = (1, 5)
+    p_detect_range: tuple[float, float] = (0.75, 0.98)
+    clutter_density_range: tuple[float, float] = (5e-6, 6e-5)
+    mixed_brief_share: float = 0.5
+    clutter_on_prob: float = 0.4
+    clutter_drift_range: tuple[float, float] = (0.0, 0.3)
+    brief_motion_range: tuple[float, float] = (0.0, 1.0)
+    speed_max_range: tuple[float, float] = (1.0, 3.0)
+    motion_noise_range: tuple[float, float] = (0.02, 0.12)
     turn_rate_max: float = 0.12
-    p_miss: float = 0.1
-    p_enter_late: float = 0.25
-    p_leave_early: float = 0.25
-    brief_frames: tuple[int, int] = (1, 3)
-    p_brief_moves: float = 0.5
-    clutter_on_prob: float = 0.35
-    clutter_jitter: float = 0.3
+    position_noise_range: tuple[float, float] = (0.1, 0.5)
     min_gap: float = 2.0
     noise_sigma: float = 0.0
+    noisy_video_share: float = 1.0
+    heldout_p_detect_below: float = 0.82
+    heldout_clutter_density_above: float = 4e-5
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one sentence naming the parameter to change.
@@ -139,41 +210,29 @@ class SceneConfig:
             raise ValueError(f"frames must be at least 2 (got {self.frames})")
         if self.size < 32:
             raise ValueError(f"size must be at least 32 (got {self.size})")
-        count_fields = (
-            "persistent_count",
-            "brief_count",
-            "clutter_count",
-            "mixed_persistent_count",
-            "mixed_brief_count",
-            "mixed_clutter_count",
-        )
-        for name in count_fields:
+        for name in ("persistent_count", "mixed_persistent_count"):
             lo, hi = _pair(self, name)
             if lo < 0 or lo != int(lo) or hi != int(hi):
                 raise ValueError(f"{name} must be whole numbers >= 0 (got {(lo, hi)})")
-        for name in ("persistent_count", "brief_count", "clutter_count"):
-            if _pair(self, name)[1] < 1:
-                raise ValueError(f"{name} maximum must be at least 1 (got {_pair(self, name)})")
-        for name in ("radius_range", "saturation_range", "value_range", "speed_range"):
-            _pair(self, name)
-        mixed_max = sum(
-            _pair(self, n)[1]
-            for n in ("mixed_persistent_count", "mixed_brief_count", "mixed_clutter_count")
-        )
-        for name, total in (
-            ("persistent_count", self.persistent_count[1]),
-            ("brief_count", self.brief_count[1]),
-            ("clutter_count", self.clutter_count[1]),
-            ("mixed_*_count", mixed_max),
-        ):
-            if total > MAX_OBJECTS:
+            if hi > MAX_OBJECTS:
                 raise ValueError(
-                    f"{name} allows {total} objects per video; lower it to at most "
+                    f"{name} allows {hi} objects per video; lower it to at most "
                     f"MAX_OBJECTS = {MAX_OBJECTS}"
                 )
-        if mixed_max < 1:
-            raise ValueError("mixed_*_count maxima must allow at least 1 object per video")
-        r_lo, r_hi = self.radius_range
+        if self.persistent_count[1] < 1:
+            raise ValueError(
+                f"persistent_count maximum must be at least 1 (got {self.persistent_count})"
+            )
+        for name in ("persistent_frames", "clutter_frames", "brief_frames"):
+            lo, hi = _pair(self, name)
+            if lo < 1 or lo != int(lo) or hi != int(hi):
+                raise ValueError(f"{name} must be whole numbers >= 1 (got {(lo, hi)})")
+        if self.brief_frames[1] >= self.persistent_frames[0]:
+            raise ValueError(
+                f"brief_frames maximum {self.brief_frames[1]} must be below persistent_frames "
+                f"minimum {self.persistent_frames[0]}"
+            )
+        r_lo, r_hi = _pair(self, "radius_range")
         if r_lo < 1.0:
             raise ValueError(f"radius_range minimum must be at least 1 px (got {r_lo})")
         max_extent = float(r_hi * SHAPE_EXTENT.max())
@@ -182,7 +241,7 @@ class SceneConfig:
                 f"size {self.size} is too small for radius_range maximum {r_hi}; use size >= "
                 f"{math.ceil(4.0 * max_extent + 8.0)} or a smaller radius_range"
             )
-        for name in ("saturation_range", "value_range"):
+        for name in ("saturation_range", "value_range", "p_detect_range", "brief_motion_range"):
             lo, hi = _pair(self, name)
             if lo < 0.0 or hi > 1.0:
                 raise ValueError(f"{name} must lie within [0, 1] (got {(lo, hi)})")
@@ -191,33 +250,74 @@ class SceneConfig:
                 f"value_range minimum must be at least 0.3 so objects stand out from the black "
                 f"background (got {self.value_range[0]})"
             )
-        s_lo, s_hi = self.speed_range
-        if s_lo < 0.0:
-            raise ValueError(f"speed_range minimum must be >= 0 (got {s_lo})")
+        if self.p_detect_range[0] <= 0.0:
+            raise ValueError(
+                f"p_detect_range minimum must be above 0 so objects are seen "
+                f"(got {self.p_detect_range[0]})"
+            )
+        for name in (
+            "clutter_density_range",
+            "clutter_drift_range",
+            "speed_max_range",
+            "motion_noise_range",
+            "position_noise_range",
+        ):
+            lo, _ = _pair(self, name)
+            if lo < 0.0:
+                raise ValueError(f"{name} minimum must be >= 0 (got {lo})")
+        s_hi = self.speed_max_range[1]
         if s_hi > self.size / 8.0:
             raise ValueError(
-                f"speed_range maximum {s_hi} px/frame is too fast for size {self.size}; "
+                f"speed_max_range maximum {s_hi} px/frame is too fast for size {self.size}; "
                 f"use at most size / 8 = {self.size / 8.0:g}"
             )
-        b_lo, b_hi = _pair(self, "brief_frames")
-        if b_lo < 1 or b_lo != int(b_lo) or b_hi != int(b_hi):
-            raise ValueError(f"brief_frames must be whole numbers >= 1 (got {(b_lo, b_hi)})")
-        if b_hi > self.frames:
-            raise ValueError(f"brief_frames maximum {b_hi} must be at most frames ({self.frames})")
-        for name in (
-            "p_miss",
-            "p_enter_late",
-            "p_leave_early",
-            "p_brief_moves",
-            "clutter_on_prob",
-        ):
+        for name in ("p_present_at_start", "mixed_brief_share", "noisy_video_share"):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1] (got {p})")
-        for name in ("accel_sigma", "turn_rate_max", "clutter_jitter", "min_gap", "noise_sigma"):
+        if not 0.0 < self.clutter_on_prob <= 1.0:
+            raise ValueError(
+                f"clutter_on_prob must be a probability in (0, 1] (got {self.clutter_on_prob})"
+            )
+        for name in (
+            "turn_rate_max",
+            "min_gap",
+            "noise_sigma",
+            "heldout_p_detect_below",
+            "heldout_clutter_density_above",
+        ):
             v = getattr(self, name)
             if not (v >= 0.0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a finite number >= 0 (got {v})")
+        self._validate_heldout()
+
+    def _validate_heldout(self) -> None:
+        p_lo, p_hi = self.p_detect_range
+        d_lo, d_hi = self.clutter_density_range
+        below, above = self.heldout_p_detect_below, self.heldout_clutter_density_above
+        if below <= p_lo:
+            raise ValueError(
+                f"heldout_p_detect_below {below} holds out no video: raise it above "
+                f"p_detect_range minimum {p_lo}"
+            )
+        if above >= d_hi:
+            raise ValueError(
+                f"heldout_clutter_density_above {above} holds out no video: lower it below "
+                f"clutter_density_range maximum {d_hi}"
+            )
+        if below > p_hi and above < d_lo:
+            raise ValueError(
+                f"heldout_p_detect_below {below} with heldout_clutter_density_above {above} "
+                f"holds out every video with false objects; lower heldout_p_detect_below to "
+                f"at most p_detect_range maximum {p_hi}"
+            )
+
+    def in_heldout_region(self, p_detect: float, clutter_density: float) -> bool:
+        """Whether an operating point lies in the held-out corner (low P_D, dense clutter)."""
+        return bool(
+            p_detect < self.heldout_p_detect_below
+            and clutter_density > self.heldout_clutter_density_above
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists), stored in Zarr attrs so a store says
@@ -252,8 +352,8 @@ def _pair(config: SceneConfig, name: str) -> tuple[float, float]:
 
 @dataclass
 class SceneBatch:
-    """Ground truth and rendered pixels of B videos; every per-object table has K = MAX_OBJECTS
-    padded slots so they chunk like the videos in the store.
+    """Ground truth, operating points and rendered pixels of B videos; every per-object table
+    has K = MAX_OBJECTS padded slots so they chunk like the videos in the store.
 
     videos      (B, T, H, W, 3) uint8
     masks       (B, T, H, W) uint8: 0 background, k + 1 = object slot k (topmost wins)
@@ -264,7 +364,8 @@ class SceneBatch:
     color       (B, K, 3) uint8, 0 = empty slot
     position    (B, K, T, 2) float32 sub-pixel centre (x = column, y = row), NaN where the
                 object does not exist in that frame
-    visible     (B, K, T) bool, drawn in that frame (exists, not missed, centre inside frame)
+    visible     (B, K, T) bool, drawn in that frame (exists and detected, clutter also on)
+    op_*        (B,) the video's operating point, see OPERATING_POINT_DTYPES
 
     Slots are in random order within a video (slot index carries no kind information); draw
     order is slot order, so a higher slot is drawn on top.
@@ -279,6 +380,16 @@ class SceneBatch:
     color: np.ndarray
     position: np.ndarray
     visible: np.ndarray
+    op_p_detect: np.ndarray
+    op_clutter_density: np.ndarray
+    op_motion_noise: np.ndarray
+    op_clutter_drift: np.ndarray
+    op_brief_max_frames: np.ndarray
+    op_brief_motion: np.ndarray
+    op_speed_max: np.ndarray
+    op_position_noise: np.ndarray
+    op_noise_sigma: np.ndarray
+    op_heldout: np.ndarray
 
     def __len__(self) -> int:
         return int(self.video_type.shape[0])
@@ -322,6 +433,10 @@ def empty_batch(config: SceneConfig, n_videos: int) -> SceneBatch:
         color=np.zeros((n_videos, k, 3), np.uint8),
         position=np.full((n_videos, k, t, 2), np.nan, np.float32),
         visible=np.zeros((n_videos, k, t), bool),
+        **{
+            name: np.full(n_videos, OPERATING_POINT_PADDING[dtype], dtype)
+            for name, dtype in OPERATING_POINT_DTYPES.items()
+        },
     )
 
 
@@ -330,9 +445,9 @@ def simulate(
 ) -> SceneBatch:
     """Simulate and render one batch of videos.
 
-    Video ``i`` uses only ``video_rng(seed, video_indices[i])`` (ground truth first, then
-    sensor noise), so its bytes depend on (config, seed, index, type) alone and any split of
-    a dataset into chunks or workers yields the same store.
+    Video ``i`` uses only ``video_rng(seed, video_indices[i])`` (operating point first, then
+    ground truth, then sensor noise), so its bytes depend on (config, seed, index, type)
+    alone and any split of a dataset into chunks or workers yields the same store.
     """
     from tp_models.render import add_sensor_noise, render_video
 
@@ -347,7 +462,10 @@ def simulate(
     for i, (vtype, index) in enumerate(zip(video_types, video_indices, strict=True)):
         rng = video_rng(seed, int(index))
         batch.video_type[i] = vtype
-        _simulate_ground_truth(config, int(vtype), rng, batch, i)
+        point = draw_operating_point(config, int(vtype), rng)
+        for name, value in point.items():
+            getattr(batch, name)[i] = value
+        _simulate_ground_truth(config, int(vtype), point, rng, batch, i)
         render_video(
             batch.videos[i],
             batch.masks[i],
@@ -357,34 +475,101 @@ def simulate(
             batch.position[i],
             batch.visible[i],
         )
-        if config.noise_sigma > 0:
-            add_sensor_noise(batch.videos[i], config.noise_sigma, rng)
+        if point["op_noise_sigma"] > 0:
+            add_sensor_noise(batch.videos[i], point["op_noise_sigma"], rng)
     return batch
 
 
-def object_counts(config: SceneConfig, video_type: int, rng: np.random.Generator) -> np.ndarray:
-    """(persistent, brief, clutter) counts for one video of the given type."""
-    if video_type == 0:
-        ranges = [config.persistent_count, (0, 0), (0, 0)]
-    elif video_type == 1:
-        ranges = [(0, 0), config.brief_count, (0, 0)]
-    elif video_type == 2:
-        ranges = [(0, 0), (0, 0), config.clutter_count]
-    else:
-        ranges = [
-            config.mixed_persistent_count,
-            config.mixed_brief_count,
-            config.mixed_clutter_count,
-        ]
-    lo = np.array([r[0] for r in ranges], np.int64)
-    hi = np.array([r[1] for r in ranges], np.int64)
-    counts = rng.integers(lo, hi + 1)
-    if video_type in (0, 1, 2):
-        # a persistent / brief / noise video must hold at least one object of its kind
-        counts[video_type] = max(int(counts[video_type]), 1)
-    elif counts.sum() == 0:
-        counts[0] = 1
-    return counts
+def draw_operating_point(
+    config: SceneConfig, video_type: int, rng: np.random.Generator
+) -> dict[str, float | int | bool]:
+    """One video's operating point, keyed like ``OPERATING_POINT_DTYPES``.
+
+    Every value is drawn for every video type (a fixed number of draws), and rounded to
+    float32 before use, so the stored value is exactly the one the video was made with.
+    """
+
+    def uniform(name: str) -> float:
+        return float(np.float32(rng.uniform(*getattr(config, name))))
+
+    p_detect = uniform("p_detect_range")
+    density = uniform("clutter_density_range")
+    if video_type == PERSISTENT:  # persistent videos hold no false objects
+        density = 0.0
+    point: dict[str, float | int | bool] = {
+        "op_p_detect": p_detect,
+        "op_clutter_density": density,
+        "op_motion_noise": uniform("motion_noise_range"),
+        "op_clutter_drift": uniform("clutter_drift_range"),
+        "op_brief_max_frames": int(
+            rng.integers(config.brief_frames[0], config.brief_frames[1] + 1)
+        ),
+        "op_brief_motion": uniform("brief_motion_range"),
+        "op_speed_max": uniform("speed_max_range"),
+        "op_position_noise": uniform("position_noise_range"),
+        "op_noise_sigma": config.noise_sigma if rng.random() < config.noisy_video_share else 0.0,
+        "op_heldout": config.in_heldout_region(p_detect, density),
+    }
+    return point
+
+
+@functools.lru_cache(maxsize=256)
+def mean_frames_in_video(
+    frames: int, p_present_at_start: float, lifetimes: tuple[int, int]
+) -> float:
+    """Expected frames an object exists inside the video, lifetime uniform in ``lifetimes``.
+
+    Present at frame 0 (probability ``p_present_at_start``): its remaining life is uniform in
+    1..L; otherwise it appears at a frame uniform in 1..T-1 and is cut by the video's end.
+    """
+    life = np.arange(lifetimes[0], lifetimes[1] + 1)[:, None]
+    remaining = np.arange(1, lifetimes[1] + 1)[None, :]
+    at_start = (np.minimum(remaining, frames) * (remaining <= life)).sum(axis=1) / life[:, 0]
+    later = np.minimum(life, frames - np.arange(1, frames)[None, :]).mean(axis=1)
+    return float((p_present_at_start * at_start + (1.0 - p_present_at_start) * later).mean())
+
+
+def object_counts(
+    config: SceneConfig,
+    video_type: int,
+    point: Mapping[str, float | int | bool],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(persistent, brief, clutter) counts for one video of the given type.
+
+    False objects are Poisson with means chosen so that the expected number of visible
+    false objects per frame is ``op_clutter_density * size^2``.
+    """
+    persistent_range = {PERSISTENT: config.persistent_count, 3: config.mixed_persistent_count}
+    lo, hi = persistent_range.get(video_type, (0, 0))
+    n_persistent = int(rng.integers(lo, hi + 1))
+    brief_share = {PERSISTENT: 0.0, BRIEF: 1.0, CLUTTER: 0.0}.get(
+        video_type, config.mixed_brief_share
+    )
+    false_frames = float(point["op_clutter_density"]) * config.size**2 * config.frames
+    p_detect = float(point["op_p_detect"])
+    brief_life = (config.brief_frames[0], int(point["op_brief_max_frames"]))
+    per_brief = p_detect * mean_frames_in_video(
+        config.frames, config.p_present_at_start, brief_life
+    )
+    per_clutter = (
+        p_detect
+        * config.clutter_on_prob
+        * mean_frames_in_video(config.frames, config.p_present_at_start, config.clutter_frames)
+    )
+    means = [false_frames * brief_share / per_brief, false_frames * (1 - brief_share) / per_clutter]
+    n_brief, n_clutter = (int(n) for n in rng.poisson(means))
+    if video_type == PERSISTENT:
+        n_persistent = max(n_persistent, 1)
+    elif video_type == BRIEF:
+        n_brief = max(n_brief, 1)
+    elif video_type == CLUTTER:  # the "noise" video type holds clutter
+        n_clutter = max(n_clutter, 1)
+    elif n_persistent + n_brief + n_clutter == 0:
+        n_persistent = 1
+    n_brief = min(n_brief, MAX_OBJECTS - n_persistent)
+    n_clutter = min(n_clutter, MAX_OBJECTS - n_persistent - n_brief)
+    return np.array([n_persistent, n_brief, n_clutter], np.int64)
 
 
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -407,19 +592,6 @@ def _fold(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return lo + np.where(y > span, 2.0 * span - y, y)
 
 
-def _velocities(
-    config: SceneConfig, rng: np.random.Generator, n: int, speed: float, heading: float
-) -> np.ndarray:
-    """(n, 2) per-frame velocity: constant turn rate plus a random walk, capped at max speed."""
-    turn = rng.uniform(-config.turn_rate_max, config.turn_rate_max)
-    angle = heading + turn * np.arange(n)
-    v = speed * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    v += np.cumsum(rng.normal(0.0, config.accel_sigma, size=(n, 2)), axis=0)
-    norm = np.sqrt((v**2).sum(axis=1, keepdims=True))
-    cap = max(config.speed_range[1], 1e-6)
-    return v * np.minimum(1.0, cap / np.maximum(norm, 1e-9))
-
-
 def _displacement(v: np.ndarray) -> np.ndarray:
     """(n, 2) offsets from the first frame's position (zero at the first frame)."""
     d = np.zeros_like(v)
@@ -427,44 +599,97 @@ def _displacement(v: np.ndarray) -> np.ndarray:
     return d
 
 
-def _interior_paths(
-    config: SceneConfig, rng: np.random.Generator, n: int, extent: float, moves: bool
+def _velocities(
+    config: SceneConfig, rng: np.random.Generator, n: int, speed_max: float, motion_noise: float
 ) -> np.ndarray:
-    """(C, n, 2) candidate paths starting anywhere inside the frame, bouncing off the walls."""
-    lo, hi = extent, config.size - 1.0 - extent
-    starts = rng.uniform(lo, hi, size=(_PLACEMENT_CANDIDATES, 1, 2))
-    if not moves:
-        return np.broadcast_to(starts, (_PLACEMENT_CANDIDATES, n, 2))
-    speed = rng.uniform(*config.speed_range)
-    disp = _displacement(_velocities(config, rng, n, speed, rng.uniform(0.0, 2.0 * np.pi)))
-    return _fold(starts + disp[None], lo, hi)
+    """(n, 2) per-frame velocity: constant turn rate plus a random walk, capped at top speed."""
+    speed = rng.uniform(0.0, speed_max)
+    heading = rng.uniform(0.0, 2.0 * np.pi)
+    turn = rng.uniform(-config.turn_rate_max, config.turn_rate_max)
+    angle = heading + turn * np.arange(n)
+    v = speed * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    v += np.cumsum(rng.normal(0.0, motion_noise, size=(n, 2)), axis=0)
+    norm = np.sqrt((v**2).sum(axis=1, keepdims=True))
+    return v * np.minimum(1.0, max(speed_max, 1e-6) / np.maximum(norm, 1e-9))
 
 
-def _entering_paths(
-    config: SceneConfig, rng: np.random.Generator, n: int, extent: float
-) -> np.ndarray:
-    """(C, n, 2) candidate paths entering through a random border edge at their first frame.
+def _lifespan(
+    config: SceneConfig, rng: np.random.Generator, lifetimes: tuple[int, int]
+) -> tuple[int, int, int]:
+    """(first frame in the video, frames in the video, age at the first frame).
 
-    The first frame has the centre just outside the frame (exists, not visible); the path
-    bounces off walls only once it is fully inside, so it really comes in through the border.
-    Time-reversed, the same path leaves through the border.
+    The same law for every kind: present at frame 0 in mid-life (age uniform over the
+    lifetime, the burn-in before frame 0), or born at a frame uniform in 1..T-1.
     """
-    size = float(config.size)
-    lo, hi = extent, size - 1.0 - extent
-    edge = int(rng.integers(4))  # 0 left, 1 right, 2 top, 3 bottom
-    speed = max(rng.uniform(*config.speed_range), min(1.0, config.speed_range[1]))
-    inward = (0.0, np.pi, 0.5 * np.pi, -0.5 * np.pi)[edge]
-    heading = inward + rng.uniform(-np.pi / 4.0, np.pi / 4.0)
-    disp = _displacement(_velocities(config, rng, n, speed, heading))
-    along = rng.uniform(lo, hi, size=_PLACEMENT_CANDIDATES)
-    outside = -0.5 - rng.uniform(0.0, speed, size=_PLACEMENT_CANDIDATES)
-    across = outside if edge in (0, 2) else size - 1.0 - outside
-    xy = (across, along) if edge in (0, 1) else (along, across)
-    starts = np.stack(xy, axis=1)[:, None, :]
-    raw = starts + disp[None]
-    inside = np.all((raw >= lo) & (raw <= hi), axis=2)
-    entered = np.logical_or.accumulate(inside, axis=1)[..., None]
-    return np.where(entered, _fold(raw, lo, hi), raw)
+    t_total = config.frames
+    life = int(rng.integers(lifetimes[0], lifetimes[1] + 1))
+    if rng.random() < config.p_present_at_start:
+        age = int(rng.integers(0, life))
+        return 0, min(life - age, t_total), age
+    first = int(rng.integers(1, t_total))
+    return first, min(life, t_total - first), 0
+
+
+def _simulate_ground_truth(
+    config: SceneConfig,
+    video_type: int,
+    point: Mapping[str, float | int | bool],
+    rng: np.random.Generator,
+    batch: SceneBatch,
+    i: int,
+) -> None:
+    """Fill row ``i`` of the batch's ground-truth tables (not the pixels)."""
+    t_total, edge = config.frames, config.size - 1.0
+    counts = object_counts(config, video_type, point, rng)
+    kinds = np.repeat(np.array([PERSISTENT, CLUTTER, BRIEF], np.int8), counts[[0, 2, 1]])
+    n = kinds.size
+    shapes = rng.integers(0, len(SHAPES), size=n).astype(np.int8)
+    radii = rng.uniform(*config.radius_range, size=n)
+    colors = hsv_to_rgb(
+        rng.random(n), rng.uniform(*config.saturation_range, n), rng.uniform(*config.value_range, n)
+    )
+    extents = radii * SHAPE_EXTENT[shapes]
+    positions = np.full((n, t_total, 2), np.nan)
+    visible = np.zeros((n, t_total), bool)
+    placed: list[tuple[np.ndarray, float]] = []
+    speed_max, motion_noise = float(point["op_speed_max"]), float(point["op_motion_noise"])
+    lifetimes = {
+        PERSISTENT: config.persistent_frames,
+        BRIEF: (config.brief_frames[0], int(point["op_brief_max_frames"])),
+        CLUTTER: config.clutter_frames,
+    }
+    for j in range(n):
+        kind = int(kinds[j])
+        first, n_in, age = _lifespan(config, rng, lifetimes[kind])
+        n_path = age + n_in
+        if kind == CLUTTER:
+            heading = rng.uniform(0.0, 2.0 * np.pi)
+            drift = float(point["op_clutter_drift"]) * np.array([np.cos(heading), np.sin(heading)])
+            velocity = np.broadcast_to(drift, (n_path, 2))
+        else:
+            velocity = _velocities(config, rng, n_path, speed_max, motion_noise)
+            if kind == BRIEF:
+                velocity = velocity * float(point["op_brief_motion"])
+        # Born anywhere with its centre in the frame, the border included; walls reflect.
+        starts = rng.uniform(0.0, edge, size=(_PLACEMENT_CANDIDATES, 1, 2))
+        candidates = _fold(starts + _displacement(velocity)[None], 0.0, edge)[:, age:]
+        span = slice(first, first + n_in)
+        path = _choose(candidates, span, float(extents[j]), placed, config.min_gap)
+        jitter = rng.normal(0.0, float(point["op_position_noise"]), size=(n_in, 2))
+        positions[j, span] = _fold(path + jitter, 0.0, edge)
+        seen = rng.random(n_in) < float(point["op_p_detect"])
+        if kind == CLUTTER:
+            seen &= rng.random(n_in) < config.clutter_on_prob
+        visible[j, span] = seen
+        placed.append((positions[j], float(extents[j])))
+
+    slots = rng.permutation(n)  # random slot (= draw) order: no kind information in the index
+    batch.kind[i, slots] = kinds
+    batch.shape[i, slots] = shapes
+    batch.radius[i, slots] = radii
+    batch.color[i, slots] = colors
+    batch.position[i, slots] = positions
+    batch.visible[i, slots] = visible
 
 
 def _choose(
@@ -487,73 +712,3 @@ def _choose(
         margins = np.minimum(margins, d - extent - other_extent)
     ok = np.flatnonzero(margins >= gap)
     return candidates[ok[0] if ok.size else int(np.argmax(margins))]
-
-
-def _simulate_ground_truth(
-    config: SceneConfig, video_type: int, rng: np.random.Generator, batch: SceneBatch, i: int
-) -> None:
-    """Fill row ``i`` of the batch's ground-truth tables (not the pixels)."""
-    t_total = config.frames
-    counts = object_counts(config, video_type, rng)
-    kinds = np.repeat(np.array([PERSISTENT, CLUTTER, BRIEF], np.int8), counts[[0, 2, 1]])
-    n = kinds.size
-    shapes = rng.integers(0, len(SHAPES), size=n).astype(np.int8)
-    radii = rng.uniform(*config.radius_range, size=n)
-    colors = hsv_to_rgb(
-        rng.random(n), rng.uniform(*config.saturation_range, n), rng.uniform(*config.value_range, n)
-    )
-    extents = radii * SHAPE_EXTENT[shapes]
-    positions = np.full((n, t_total, 2), np.nan)
-    visible = np.zeros((n, t_total), bool)
-    placed: list[tuple[np.ndarray, float]] = []
-    third = max(1, t_total // 3)
-    for j in range(n):
-        ext = float(extents[j])
-        if kinds[j] == PERSISTENT:
-            enters = rng.random() < config.p_enter_late
-            leaves = rng.random() < config.p_leave_early
-            first = int(rng.integers(1, third + 1)) if enters else 0
-            last = int(rng.integers(t_total - 1 - third, t_total - 1)) if leaves else t_total - 1
-            if last < first:
-                last, leaves = t_total - 1, False
-            if enters:
-                span = slice(first, t_total)
-                cands = _entering_paths(config, rng, t_total - first, ext)
-            elif leaves:
-                span = slice(0, last + 1)
-                cands = _entering_paths(config, rng, last + 1, ext)[:, ::-1]
-            else:
-                span = slice(0, t_total)
-                cands = _interior_paths(config, rng, t_total, ext, moves=True)
-            path = _choose(cands, span, ext, placed, config.min_gap)
-            positions[j, span] = path
-            positions[j, last + 1 :] = np.nan
-            drawn = rng.random(t_total) >= config.p_miss
-            visible[j] = drawn & np.isfinite(positions[j, :, 0])
-        elif kinds[j] == CLUTTER:
-            cands = _interior_paths(config, rng, t_total, ext, moves=False)
-            anchor = _choose(cands, slice(0, t_total), ext, placed, config.min_gap)
-            jitter = rng.normal(0.0, config.clutter_jitter, size=(t_total, 2))
-            positions[j] = np.clip(anchor + jitter, ext, config.size - 1.0 - ext)
-            visible[j] = rng.random(t_total) < config.clutter_on_prob
-        else:
-            duration = int(rng.integers(config.brief_frames[0], config.brief_frames[1] + 1))
-            start = int(rng.integers(0, t_total - duration + 1))
-            moves = bool(rng.random() < config.p_brief_moves)
-            span = slice(start, start + duration)
-            cands = _interior_paths(config, rng, duration, ext, moves=moves)
-            positions[j, span] = _choose(cands, span, ext, placed, config.min_gap)
-            visible[j, span] = True
-        placed.append((positions[j], ext))
-
-    # a pixel centre sits at an integer coordinate, so the frame spans [-0.5, size - 0.5)
-    inside = np.all((positions >= -0.5) & (positions < config.size - 0.5), axis=2)
-    visible &= inside
-
-    slots = rng.permutation(n)  # random slot (= draw) order: no kind information in the index
-    batch.kind[i, slots] = kinds
-    batch.shape[i, slots] = shapes
-    batch.radius[i, slots] = radii
-    batch.color[i, slots] = colors
-    batch.position[i, slots] = positions
-    batch.visible[i, slots] = visible

@@ -1,5 +1,5 @@
-"""Scene simulation: determinism, ground-truth semantics per kind, and that kinds do not leak
-their label through appearance."""
+"""Scene simulation: determinism, operating points, ground-truth semantics per kind, and that
+kinds do not leak their label through appearance, start or position."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tp_models.scene import (
     BRIEF,
     CLUTTER,
     MAX_OBJECTS,
+    OPERATING_POINT_DTYPES,
     PERSISTENT,
     VIDEO_TYPES,
     SceneBatch,
@@ -56,16 +57,17 @@ def test_video_bytes_do_not_depend_on_batching(noise_sigma: float) -> None:
 
 def test_object_counts_per_video_type(big_batch: SceneBatch) -> None:
     config = SceneConfig()
-    expected = {
-        0: (config.persistent_count, (0, 0), (0, 0)),
-        1: ((0, 0), config.brief_count, (0, 0)),
-        2: ((0, 0), (0, 0), config.clutter_count),
-        3: (config.mixed_persistent_count, config.mixed_brief_count, config.mixed_clutter_count),
-    }
+    persistent_range = {0: config.persistent_count, 3: config.mixed_persistent_count}
     for i, vtype in enumerate(big_batch.video_type):
         kinds = big_batch.kind[i]
-        for kind, (lo, hi) in enumerate(expected[int(vtype)]):
-            assert lo <= (kinds == kind).sum() <= hi, (i, VIDEO_TYPES[vtype], kinds)
+        lo, hi = persistent_range.get(int(vtype), (0, 0))
+        assert lo <= (kinds == PERSISTENT).sum() <= hi, (i, VIDEO_TYPES[vtype], kinds)
+        if vtype == 0:
+            assert (kinds >= 0).sum() == (kinds == PERSISTENT).sum() >= 1
+        if vtype == 1:
+            assert set(kinds[kinds >= 0].tolist()) == {BRIEF}
+        if vtype == 2:
+            assert set(kinds[kinds >= 0].tolist()) == {CLUTTER}
         used = kinds >= 0
         assert np.all(big_batch.shape[i][used] >= 0) and np.all(big_batch.shape[i][~used] == -1)
         assert np.all(np.isfinite(big_batch.radius[i][used]))
@@ -75,76 +77,172 @@ def test_object_counts_per_video_type(big_batch: SceneBatch) -> None:
     # every range is actually reached, not just respected
     persistent_videos = big_batch.kind[big_batch.video_type == 0]
     assert set((persistent_videos == PERSISTENT).sum(axis=1)) == {1, 2, 3}
+    mixed = big_batch.kind[big_batch.video_type == 3]
+    assert ((mixed == BRIEF).any(axis=1) & (mixed == CLUTTER).any(axis=1)).mean() > 0.5
+
+
+def _visible_false_per_frame(batch: SceneBatch) -> np.ndarray:
+    false = (batch.kind == BRIEF) | (batch.kind == CLUTTER)
+    return (batch.visible & false[..., None]).sum(axis=(1, 2)) / batch.visible.shape[2]
+
+
+def test_clutter_density_is_the_false_objects_seen_per_pixel_and_frame(
+    big_batch: SceneBatch,
+) -> None:
+    """The oracle reads op_clutter_density as beta_FA: it must match what the video shows."""
+    size = big_batch.masks.shape[-1]
+    seen = _visible_false_per_frame(big_batch) / size**2
+    density = big_batch.op_clutter_density.astype(np.float64)
+    assert np.all(density[big_batch.video_type == 0] == 0) and np.all(seen[density == 0] == 0)
+    # noise videos are left out: they hold at least one clutter object, so at the lowest
+    # densities they show more than asked for (documented in SceneConfig)
+    here = (big_batch.video_type == 1) | (big_batch.video_type == 3)
+    ratio = seen[here].sum() / density[here].sum()
+    assert 0.85 < ratio < 1.15, ratio
+    # denser videos really show more false objects
+    false_videos = big_batch.video_type != 0
+    assert stats.spearmanr(density[false_videos], seen[false_videos]).statistic > 0.6
+
+
+def test_operating_points_lie_in_their_ranges_and_follow_the_seed(big_batch: SceneBatch) -> None:
+    config = SceneConfig()
+    for name, field in (
+        ("op_p_detect", "p_detect_range"),
+        ("op_motion_noise", "motion_noise_range"),
+        ("op_clutter_drift", "clutter_drift_range"),
+        ("op_brief_motion", "brief_motion_range"),
+        ("op_speed_max", "speed_max_range"),
+        ("op_position_noise", "position_noise_range"),
+        ("op_brief_max_frames", "brief_frames"),
+    ):
+        lo, hi = getattr(config, field)
+        values = getattr(big_batch, name).astype(np.float64)
+        assert values.dtype.kind == "f" and np.all((values >= lo) & (values <= hi)), name
+        assert values.max() - values.min() > 0.8 * (hi - lo), name  # the range is explored
+    lo, hi = config.clutter_density_range
+    density = big_batch.op_clutter_density[big_batch.video_type != 0]
+    assert np.all((density >= lo * (1 - 1e-6)) & (density <= hi * (1 + 1e-6)))
+    assert np.all(big_batch.op_noise_sigma == 0)
+    held = [
+        config.in_heldout_region(p, d)
+        for p, d in zip(big_batch.op_p_detect, big_batch.op_clutter_density, strict=True)
+    ]
+    assert np.array_equal(big_batch.op_heldout, held) and 0.03 < np.mean(held) < 0.15
+    # the sensor misses every kind at the video's own P_D
+    detected = big_batch.visible.sum() - 0
+    exists = np.isfinite(big_batch.position[..., 0])
+    not_clutter = (big_batch.kind != CLUTTER)[..., None] & exists
+    p_d = np.broadcast_to(big_batch.op_p_detect[:, None, None], exists.shape)
+    assert abs(big_batch.visible[not_clutter].mean() - p_d[not_clutter].mean()) < 0.02
+    assert detected > 0
+    again = simulate(config, big_batch.video_type[:8], np.arange(8), seed=7)
+    other = simulate(config, big_batch.video_type[:8], np.arange(8), seed=8)
+    for name in OPERATING_POINT_DTYPES:
+        np.testing.assert_array_equal(getattr(again, name), getattr(big_batch, name)[:8])
+    assert not np.array_equal(other.op_p_detect, again.op_p_detect)
+
+
+def test_noise_goes_to_the_configured_share_of_videos() -> None:
+    config = SceneConfig(frames=6, size=64, noise_sigma=4.0, noisy_video_share=0.25)
+    batch = simulate(config, np.zeros(80, np.int8), np.arange(80), seed=2)
+    noisy = batch.op_noise_sigma > 0
+    assert set(np.unique(batch.op_noise_sigma).tolist()) == {0.0, 4.0}
+    assert 0.1 < noisy.mean() < 0.4
+    background = batch.masks == 0
+    assert not batch.videos[~noisy][background[~noisy]].any()
+    assert batch.videos[noisy][background[noisy]].any()
 
 
 def test_visible_implies_existing_and_centre_inside(big_batch: SceneBatch) -> None:
     exists = np.isfinite(big_batch.position[..., 0])
     assert np.array_equal(exists, np.isfinite(big_batch.position[..., 1]))
     assert not (big_batch.visible & ~exists).any()
-    pos = big_batch.position[big_batch.visible]
-    assert np.all((pos >= -0.5) & (pos < 128 - 0.5))
+    pos = big_batch.position[exists]
+    assert np.all((pos >= 0) & (pos <= 128 - 1))
 
 
-def test_brief_objects_visible_one_to_three_consecutive_frames(big_batch: SceneBatch) -> None:
-    brief = big_batch.kind == BRIEF
-    visible = big_batch.visible[brief]
-    exists = np.isfinite(big_batch.position[brief][..., 0])
-    assert np.array_equal(visible, exists)
-    n_visible = visible.sum(axis=1)
-    assert n_visible.min() == 1 and n_visible.max() == 3
-    first = visible.argmax(axis=1)
-    last = visible.shape[1] - 1 - visible[:, ::-1].argmax(axis=1)
-    assert np.array_equal(last - first + 1, n_visible)  # consecutive
-    # some move, some do not, in about equal share
-    multi = n_visible > 1
-    moves = np.abs(np.diff(big_batch.position[brief][multi], axis=1))
-    moving_share = (np.nanmax(moves, axis=(1, 2)) > 1e-6).mean()
-    assert 0.3 < moving_share < 0.7
-
-
-def test_clutter_is_nearly_fixed_and_flickers(big_batch: SceneBatch) -> None:
-    clutter = big_batch.kind == CLUTTER
-    pos = big_batch.position[clutter]
-    assert np.isfinite(pos).all()  # exists over the whole video
-    assert np.nanmax(pos.std(axis=1)) < 1.0
-    on = big_batch.visible[clutter].mean()
-    assert abs(on - SceneConfig().clutter_on_prob) < 0.05
-    assert big_batch.visible[clutter].sum(axis=1).max() >= 12  # long, intermittent tracks
-
-
-def test_persistent_objects_move_smoothly_and_are_sometimes_missed(big_batch: SceneBatch) -> None:
-    config = SceneConfig()
-    persistent = big_batch.kind == PERSISTENT
-    pos = big_batch.position[persistent].astype(np.float64)
-    exists = np.isfinite(pos[..., 0])
+def _existence(batch: SceneBatch, kind: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    exists = np.isfinite(batch.position[batch.kind == kind][..., 0])
     first = exists.argmax(axis=1)
     last = exists.shape[1] - 1 - exists[:, ::-1].argmax(axis=1)
     assert np.array_equal(last - first + 1, exists.sum(axis=1))  # one contiguous stretch
-    assert exists.sum(axis=1).min() >= config.frames // 3
-    step = np.sqrt((np.diff(pos, axis=1) ** 2).sum(axis=2))
-    assert np.nanmax(step) <= config.speed_range[1] + 1e-3
-    mean_speed = np.nanmean(step, axis=1)
-    assert (mean_speed < 0.5).any() and (mean_speed > 2.0).any()
-    # late entries / early exits at roughly the configured rates
-    assert 0.15 < (first > 0).mean() < 0.35
-    assert 0.15 < (last < config.frames - 1).mean() < 0.35
-    missed = exists & ~big_batch.visible[persistent]
-    inside = np.all((pos >= -0.5) & (pos < config.size - 0.5), axis=2)
-    assert abs(missed[inside].mean() - config.p_miss) < 0.03
+    return exists, first, last
 
 
-def test_late_entries_come_through_the_border(big_batch: SceneBatch) -> None:
+def test_every_kind_starts_by_the_same_law(big_batch: SceneBatch) -> None:
+    """Steady-state start: the share present at frame 0 is p_present_at_start for every kind,
+    and later appearances are spread over the video alike."""
     config = SceneConfig()
+    for kind in (PERSISTENT, BRIEF, CLUTTER):
+        _, first, _ = _existence(big_batch, kind)
+        assert abs((first == 0).mean() - config.p_present_at_start) < 0.06, kind
+        later = first[first > 0]
+        assert stats.kstest(later, stats.randint(1, config.frames).cdf).pvalue > 1e-3, kind
+
+
+def test_objects_present_at_the_start_are_in_mid_life(big_batch: SceneBatch) -> None:
+    """Burn-in: a brief object there at frame 0 has often only part of its life left, and a
+    persistent one may vanish inside the video."""
+    _, first, last = _existence(big_batch, BRIEF)
+    lengths = last - first + 1
+    brief_max = np.broadcast_to(big_batch.op_brief_max_frames[:, None], big_batch.kind.shape)
+    brief_max = brief_max[big_batch.kind == BRIEF]
+    assert np.all(lengths <= brief_max)
+    at_start = first == 0
+    assert lengths[at_start].mean() < lengths[~at_start & (last < 20)].mean() - 0.3
+    _, first, last = _existence(big_batch, PERSISTENT)
+    assert 0.05 < (last[first == 0] < SceneConfig().frames - 1).mean() < 0.5
+
+
+def test_brief_objects_move_from_static_to_like_real_ones(big_batch: SceneBatch) -> None:
+    brief = big_batch.kind == BRIEF
+    motion = np.broadcast_to(big_batch.op_brief_motion[:, None], brief.shape)[brief]
+    pos = big_batch.position[brief].astype(np.float64)
+    net = np.nanmax(pos, axis=1) - np.nanmin(pos, axis=1)
+    long = np.isfinite(pos[..., 0]).sum(axis=1) >= 4
+    net = np.hypot(*net[long].T)
+    assert stats.spearmanr(motion[long], net).statistic > 0.3
+
+
+def test_clutter_flickers_and_drifts_slowly(big_batch: SceneBatch) -> None:
+    config = SceneConfig()
+    clutter = big_batch.kind == CLUTTER
+    exists = np.isfinite(big_batch.position[clutter][..., 0])
+    on = big_batch.visible[clutter][exists].mean()
+    p_d = np.broadcast_to(big_batch.op_p_detect[:, None, None], big_batch.visible.shape)
+    assert abs(on - config.clutter_on_prob * p_d[clutter][exists].mean()) < 0.04
+    steps = np.diff(big_batch.position[clutter].astype(np.float64), axis=1)
+    drift = np.broadcast_to(big_batch.op_clutter_drift[:, None], clutter.shape)[clutter]
+    noise = np.broadcast_to(big_batch.op_position_noise[:, None], clutter.shape)[clutter]
+    long = np.isfinite(steps[..., 0]).sum(axis=1) >= 20
+    mean_step = np.nanmean(steps[long], axis=1)  # the noise averages out, the drift does not
+    assert np.max(np.hypot(*mean_step.T) - drift[long]) < 0.15
+    assert stats.spearmanr(np.hypot(*mean_step.T), drift[long]).statistic > 0.5
+    # a step's noise is the difference of two frames' position noise: sqrt(2) * its std
+    step_noise = np.nanstd(steps[long], axis=1).mean(axis=1) / noise[long]
+    assert 1.2 < np.median(step_noise) < 1.6
+
+
+def test_persistent_objects_move_smoothly_within_the_top_speed(big_batch: SceneBatch) -> None:
     persistent = big_batch.kind == PERSISTENT
-    pos = big_batch.position[persistent]
-    exists = np.isfinite(pos[..., 0])
-    first = exists.argmax(axis=1)
-    late = first > 0
-    start = pos[np.flatnonzero(late), first[late]]
-    outside = np.any((start < -0.5) | (start >= config.size - 0.5), axis=1)
-    assert outside.all()  # first existing frame: centre just outside, then it comes in
-    nearest_border = np.minimum(start, config.size - 1 - start).min(axis=1)
-    assert nearest_border.min() >= -0.5 - config.speed_range[1] - 1e-3
+    pos = big_batch.position[persistent].astype(np.float64)
+    step = np.sqrt((np.diff(pos, axis=1) ** 2).sum(axis=2))
+    top = np.broadcast_to(big_batch.op_speed_max[:, None], persistent.shape)[persistent]
+    noise = np.broadcast_to(big_batch.op_position_noise[:, None], persistent.shape)[persistent]
+    moved = np.isfinite(step).any(axis=1)  # objects seen in two or more frames
+    assert np.all(np.nanmax(step[moved], axis=1) <= (top + 6 * noise + 1e-3)[moved])
+    mean_speed = np.nanmean(step[moved], axis=1)
+    assert (mean_speed < 0.7).any() and (mean_speed > 2.0).any()
+
+
+def test_every_kind_reaches_the_border_and_never_sits_exactly_still(big_batch: SceneBatch) -> None:
+    for kind in (PERSISTENT, BRIEF, CLUTTER):
+        pos = big_batch.position[big_batch.kind == kind].astype(np.float64)
+        start = pos[np.arange(len(pos)), np.isfinite(pos[..., 0]).argmax(axis=1)]
+        near = np.minimum(start, 127 - start).min(axis=1) < 3.0
+        assert 0.03 < near.mean() < 0.15, kind
+        steps = np.abs(np.diff(pos, axis=1))
+        assert not (steps[np.isfinite(steps)] == 0).any(), kind
 
 
 def test_kinds_share_shape_size_and_colour_distributions(big_batch: SceneBatch) -> None:
@@ -176,13 +274,29 @@ def test_slot_order_carries_no_kind_information(big_batch: SceneBatch) -> None:
         ({"size": 16}, "size must be at least 32 (got 16)"),
         ({"size": 40}, "size 40 is too small for radius_range"),
         ({"radius_range": (5.0, 3.0)}, "radius_range minimum must not exceed its maximum"),
-        ({"speed_range": (0.0, 30.0)}, "speed_range maximum 30.0 px/frame is too fast"),
-        ({"p_miss": 1.5}, "p_miss must be a probability in [0, 1] (got 1.5)"),
-        ({"clutter_on_prob": -0.1}, "clutter_on_prob must be a probability"),
-        ({"brief_count": (1, 20)}, "brief_count allows 20 objects per video"),
-        ({"brief_frames": (1, 30)}, "brief_frames maximum 30 must be at most frames (25)"),
+        ({"speed_max_range": (0.0, 30.0)}, "speed_max_range maximum 30.0 px/frame is too fast"),
+        ({"p_detect_range": (0.9, 0.7)}, "p_detect_range minimum must not exceed its maximum"),
+        ({"p_detect_range": ()}, "p_detect_range must be a (min, max) pair"),
+        ({"p_detect_range": (0.5, 1.2)}, "p_detect_range must lie within [0, 1]"),
+        ({"p_detect_range": (0.0, 0.9)}, "p_detect_range minimum must be above 0"),
+        ({"brief_motion_range": (-0.1, 1.0)}, "brief_motion_range must lie within [0, 1]"),
+        ({"clutter_density_range": (4e-5, 1e-5)}, "clutter_density_range minimum must not"),
+        ({"clutter_density_range": (-1e-5, 1e-5)}, "clutter_density_range minimum must be >= 0"),
+        ({"motion_noise_range": (0.1, float("nan"))}, "motion_noise_range must be finite"),
+        ({"p_present_at_start": 1.5}, "p_present_at_start must be a probability in [0, 1]"),
+        ({"noisy_video_share": -0.1}, "noisy_video_share must be a probability in [0, 1]"),
+        ({"clutter_on_prob": 0.0}, "clutter_on_prob must be a probability in (0, 1]"),
+        ({"persistent_count": (1, 40)}, "persistent_count allows 40 objects per video"),
+        ({"brief_frames": (1, 30)}, "brief_frames maximum 30 must be below persistent_frames"),
+        ({"clutter_frames": (0, 10)}, "clutter_frames must be whole numbers >= 1"),
         ({"noise_sigma": -1.0}, "noise_sigma must be a finite number >= 0"),
         ({"value_range": (0.1, 1.0)}, "value_range minimum must be at least 0.3"),
+        ({"heldout_p_detect_below": 0.75}, "heldout_p_detect_below 0.75 holds out no video"),
+        ({"heldout_clutter_density_above": 6e-5}, "heldout_clutter_density_above 6e-05 holds"),
+        (
+            {"heldout_p_detect_below": 1.0, "heldout_clutter_density_above": 1e-6},
+            "holds out every video with false objects",
+        ),
     ],
 )
 def test_validate_names_the_parameter(changes: dict, message: str) -> None:
@@ -195,7 +309,7 @@ def test_validate_names_the_parameter(changes: dict, message: str) -> None:
 
 
 def test_config_round_trips_through_json() -> None:
-    config = SceneConfig(frames=9, size=64, p_miss=0.2, radius_range=(2.5, 5.0))
+    config = SceneConfig(frames=9, size=64, p_detect_range=(0.6, 0.9), radius_range=(2.5, 5.0))
     config.validate()
     back = SceneConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert back == config
@@ -218,8 +332,13 @@ def test_assign_video_types_counts_determinism_and_mix() -> None:
 
 
 def test_max_objects_capacity_is_respected() -> None:
-    config = SceneConfig(frames=6, size=64, clutter_count=(MAX_OBJECTS, MAX_OBJECTS))
-    batch = simulate(config, np.array([2], np.int8), np.array([0]), seed=0)
-    assert (batch.kind[0] == CLUTTER).sum() == MAX_OBJECTS
+    config = SceneConfig(
+        frames=6,
+        size=64,
+        clutter_density_range=(5e-3, 5e-3),
+        heldout_clutter_density_above=4e-3,
+    )
+    batch = simulate(config, np.array([1], np.int8), np.array([0]), seed=0)
+    assert (batch.kind[0] == BRIEF).sum() == MAX_OBJECTS
     drawn = np.unique(batch.masks)
     assert drawn.max() <= MAX_OBJECTS and len(drawn) > 1

@@ -14,7 +14,9 @@ from tp_models.visualize import contact_sheet, draw_positions, save_gif, save_pn
 
 @pytest.fixture(scope="module")
 def videos() -> np.ndarray:
-    batch = simulate(SceneConfig(frames=6, size=64), np.array([0, 3], np.int8), np.arange(2), 2)
+    # every object already there at frame 0, so the frames differ (a GIF merges equal frames)
+    config = SceneConfig(frames=6, size=64, p_present_at_start=1.0)
+    batch = simulate(config, np.array([0, 3], np.int8), np.arange(2), 2)
     return batch.videos
 
 
