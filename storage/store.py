@@ -18,6 +18,8 @@ from storage.dataset import DATASET, dataset_specs
 from storage.errors import StoreError
 from storage.features import FEATURES, LATENTS, features_path
 from storage.tracks import TRACKS, track_specs, tracker_key
+from tp_models.scene import OPERATING_POINT_DTYPES, SceneConfig
+from tp_models.splits import split_videos
 from tp_models.track_arrays import MAX_TRACKS
 
 DEFAULT_STORE = "data/store.zarr"
@@ -77,6 +79,25 @@ class Store:
     @cached_property
     def video_types(self) -> np.ndarray:
         return self.dataset.read("video_type")
+
+    @cached_property
+    def operating_points(self) -> dict[str, np.ndarray]:
+        """(N,) per-video operating-point draws (`op_*`), for stores whose generator drew them."""
+        names = [n for n in OPERATING_POINT_DTYPES if n in self.dataset.group]
+        return {name: self.dataset.read(name) for name in names}
+
+    @cached_property
+    def operating_bins(self) -> np.ndarray | None:
+        """(N,) operating-point bin of each video, or None when the store has no draws."""
+        points = self.operating_points
+        if "op_p_detect" not in points:
+            return None
+        scene = SceneConfig.from_dict(self.dataset.config["scene"])
+        return scene.operating_bins(points["op_p_detect"], points["op_clutter_density"])
+
+    def splits(self, seed: int) -> dict[str, np.ndarray]:
+        """Videos of train / val / test (and "heldout": the held-out operating-point region)."""
+        return split_videos(self.video_types, seed, heldout=self.operating_points.get("op_heldout"))
 
     @property
     def fingerprint(self) -> str:

@@ -16,6 +16,7 @@ from storage.chunked import ChunkedGroup
 from storage.features import LATENTS
 from storage.store import Store
 from storage.tracks import QUALITY_PREFIX
+from tp_models.existence import ORACLE_EXTRAS
 from tp_models.metrics import TrackMeta
 from tp_models.scene import VIDEO_TYPES
 from tp_models.scoring import TrackBatch
@@ -84,7 +85,16 @@ class TrackSource:
             if self.features is not None:
                 latents = self.features.read(LATENTS, start, stop)[keep]
                 batch.extras["magvit"] = self._sample(latents, rows, batch.position)
-            yield batch, arrays_to_meta(arrays, self.video_types[offsets], type_names=VIDEO_TYPES)
+            # The simulator's true operating point of each track's video, for the parameter
+            # oracle (scorers never see labels; these are the world's known parameters).
+            for name, values in self.store.operating_points.items():
+                if name in ORACLE_EXTRAS:
+                    batch.extras[name] = values[batch.video]
+            meta = arrays_to_meta(arrays, self.video_types[offsets], type_names=VIDEO_TYPES)
+            bins = self.store.operating_bins
+            if bins is not None:
+                meta.bin = bins[batch.video]
+            yield batch, meta
 
     def load(self, videos: np.ndarray) -> tuple[TrackBatch, TrackMeta]:
         """Every track of `videos` in one batch (for evaluation splits, which are small)."""
@@ -96,6 +106,7 @@ class TrackSource:
             video_type=np.concatenate([m.video_type for m in metas]),
             kind=np.concatenate([m.kind for m in metas]),
             n_videos=sum(m.n_videos for m in metas),
+            bin=None if metas[0].bin is None else np.concatenate([m.bin for m in metas]),
         )
         return concat_batches(list(batches)), meta
 

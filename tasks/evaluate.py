@@ -18,7 +18,7 @@ from storage.track_reader import TrackSource
 from tp_models.metrics import build_report, scores_at
 from tp_models.plots import plot_metric_by_k, plot_reliability, plot_roc
 from tp_models.scoring import PersistenceScorer, TrackBatch
-from tp_models.splits import split_videos
+from tp_models.splits import HELDOUT
 
 
 @dataclass
@@ -39,7 +39,7 @@ def evaluate_scorers(
     Scorers that learn or tune (gradient boosting, the clutter map, IPDA) are fitted on the
     train split; every threshold is chosen on validation; the test split is only scored.
     """
-    splits = split_videos(source.video_types, split_seed)
+    splits = source.store.splits(split_seed)
     fittable = any(hasattr(scorer, "fit") for scorer in scorers)
     train = source.load(splits["train"])[0] if fittable else None
     val, val_meta = source.load(splits["val"])
@@ -53,6 +53,11 @@ def evaluate_scorers(
         source.quality_counts(splits["test"]),
         train=train,
     )
+    if len(splits.get(HELDOUT, ())):  # operating points training never saw, scored apart
+        heldout, heldout_meta = source.load(splits[HELDOUT])
+        report[HELDOUT] = build_report(
+            scorers, val, heldout, val_meta, heldout_meta, None, split=HELDOUT
+        )
     report["data"] = {
         "store": source.store.url,
         "tracks": source.tracks_key,

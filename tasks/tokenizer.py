@@ -36,7 +36,6 @@ from tp_models.magvit import (
     save_tokenizer,
     train_tokenizer,
 )
-from tp_models.splits import split_videos
 
 HELD_OUT_VIDEOS = 32
 
@@ -66,7 +65,7 @@ def tokenizer_training(store: Store, spec: TokenizerSpec) -> dict[str, Any]:
     torch.set_num_threads(os.cpu_count() or 1)
     dataset = store.dataset
     config, train_cfg, split_seed = spec.tokenizer, spec.training, spec.split_seed
-    splits = split_videos(store.video_types, split_seed)
+    splits = store.splits(split_seed)
     key = json.dumps([dataset.fingerprint(), config.to_dict(), train_cfg.to_dict(), split_seed])
     summary_file = (
         Path(spec.checkpoints)

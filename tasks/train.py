@@ -36,7 +36,6 @@ from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
 from tasks.specs import TrainSpec
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
-from tp_models.splits import split_videos
 
 REPORTED_KEYS = ("1", "2", "3", "5", "10", "full")
 
@@ -78,7 +77,7 @@ def train_model(
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
     split_seed, train_cfg = spec.split_seed, spec.training
-    splits = split_videos(source.video_types, split_seed)
+    splits = source.store.splits(split_seed)
     key = run_key(source.fingerprint, model_cfg, train_cfg, split_seed)
     if spec.retrain:  # e.g. the nightly schedule: same inputs, a new run and model version
         key += "-" + time.strftime("%Y%m%dT%H%M%S")

@@ -169,17 +169,13 @@ def innovation_loglik(
 
 
 def scene_defaults(scene: SceneConfig) -> dict[str, float]:
-    """The oracle's fallback parameters from a SceneConfig, when the store has no per-video
-    draws: P_D = 1 - p_miss; clutter density = expected detections per frame of clutter
-    (mid clutter count x on-probability) and of brief objects (mid count x mid length /
-    frames), over the frame area; motion noise = accel_sigma (the white-noise part of the
-    simulated motion; the constant turn rate is not noise in the simulator's terms)."""
-    clutter = np.mean(scene.clutter_count) * scene.clutter_on_prob
-    brief = np.mean(scene.brief_count) * np.mean(scene.brief_frames) / scene.frames
+    """The oracle's fallback parameters when a store has no per-video draws: the middle of
+    each operating-point range the scene draws from (P_D, false objects per px^2 per frame,
+    motion noise)."""
     return {
-        "op_p_detect": 1.0 - scene.p_miss,
-        "op_clutter_density": float((clutter + brief) / scene.size**2),
-        "op_motion_noise": scene.accel_sigma,
+        "op_p_detect": float(np.mean(scene.p_detect_range)),
+        "op_clutter_density": float(np.mean(scene.clutter_density_range)),
+        "op_motion_noise": float(np.mean(scene.motion_noise_range)),
     }
 
 

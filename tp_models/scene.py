@@ -319,6 +319,17 @@ class SceneConfig:
             and clutter_density > self.heldout_clutter_density_above
         )
 
+    def operating_bins(self, p_detect: np.ndarray, clutter_density: np.ndarray) -> np.ndarray:
+        """(N,) str bin of each video's operating point, for results by operating point: P_D
+        below or above the middle of ``p_detect_range``, crossed with clutter density below
+        or above the middle of ``clutter_density_range`` (persistent-only videos, density 0,
+        are "clutter_low")."""
+        pd_mid = float(np.mean(self.p_detect_range))
+        fa_mid = float(np.mean(self.clutter_density_range))
+        pd = np.where(np.asarray(p_detect) < pd_mid, "pd_low", "pd_high")
+        fa = np.where(np.asarray(clutter_density) > fa_mid, "clutter_high", "clutter_low")
+        return np.char.add(np.char.add(pd.astype(str), "/"), fa.astype(str)).astype(object)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists), stored in Zarr attrs so a store says
         how it was made."""

@@ -18,7 +18,6 @@ from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.specs import EvaluateSpec, TracksSpec
 from tp_models.model import build_pipeline
-from tp_models.splits import split_videos
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "mlflow_uri")
 
@@ -47,7 +46,7 @@ def test_training_learns_and_logs_everything(trained, small_store):
 def test_registered_model_loads_back_and_scores_identically(trained, small_store):
     loaded, _ = model_version_run("models:/track-persistence@candidate")
     source = TrackSource.open(Store.open(small_store))
-    test, _ = source.load(split_videos(source.video_types, 0)["test"])
+    test, _ = source.load(source.store.splits(0)["test"])
     (folder,) = [p for p in Path(trained["checkpoints"]).iterdir() if p.is_dir()]
     state = torch.load(folder / "last.pt", weights_only=True)
     reference = build_pipeline(loaded.config)
