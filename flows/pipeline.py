@@ -6,7 +6,9 @@ One local Dask cluster serves every chunked stage unless the spec names a schedu
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -28,7 +30,8 @@ from tasks.specs import (
     TokenizerSpec,
     TrainSpec,
 )
-from tp_models.model import ModelConfig
+from tp_models.metrics import aggregate_reports
+from tp_models.model import ModelConfig, TrainConfig
 
 CHUNKED_TASKS = ("tasks.generate", "tasks.tracks", "tasks.features")  # workers import them
 
@@ -54,21 +57,36 @@ def pipeline(spec: PipelineSpec = PipelineSpec()) -> dict[str, Any]:
         if spec.features != "statistical":
             tokenizer_uri = train_tokenizer(TokenizerSpec(store=store))["tokenizer_uri"]
             cache_features(FeaturesSpec(store=store, tokenizer_uri=tokenizer_uri, compute=compute))
-    trained = train(
-        TrainSpec(
-            store=store, model=ModelConfig(features=spec.features), tokenizer_uri=tokenizer_uri
+    reports, trained = [], []
+    for seed in spec.training_seeds:
+        model = ModelConfig(features=spec.features)
+        trained.append(
+            train(
+                TrainSpec(
+                    store=store,
+                    model=model,
+                    training=TrainConfig(seed=seed),
+                    tokenizer_uri=tokenizer_uri,
+                )
+            )
         )
-    )
-    report = evaluate(EvaluateSpec(store=store, model_uri=trained["model_uri"], out=spec.out))
+        out = spec.out if len(spec.training_seeds) == 1 else f"{spec.out}/seed-{seed}"
+        evaluated = EvaluateSpec(store=store, model_uri=trained[-1]["model_uri"], out=out)
+        reports.append(evaluate(evaluated))
+    report = reports[0] if len(reports) == 1 else aggregate_reports(reports)
+    if len(reports) > 1:  # the seeds' spread, next to each seed's own report
+        Path(spec.out).mkdir(parents=True, exist_ok=True)
+        (Path(spec.out) / "report.json").write_text(json.dumps(report, indent=2))
     summary = {
         "store": store,
         "videos": data["videos"],
         "fingerprint": data["fingerprint"],
-        "model_uri": trained["model_uri"],
+        "model_uri": trained[-1]["model_uri"],
+        "model_uris": [t["model_uri"] for t in trained],
         "features": spec.features,
-        "train_seconds": trained["train_seconds"],
+        "train_seconds": sum(t["train_seconds"] for t in trained),
         "report_dir": spec.out,
         "report": report,
     }
-    logger.info("pipeline done: model %s, report in %s", trained["model_uri"], spec.out)
+    logger.info("pipeline done: models %s, report in %s", summary["model_uris"], spec.out)
     return summary

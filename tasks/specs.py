@@ -197,4 +197,10 @@ class PipelineSpec(Spec):
 
     generate: GenerateSpec = GenerateSpec()
     features: Features = Field("statistical", description="what the model reads of each track")
+    training_seeds: tuple[Seed, ...] = Field(
+        (0,),
+        min_length=1,
+        max_length=10,
+        description="train one model per seed; with several, every number is mean ± sd",
+    )
     out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")

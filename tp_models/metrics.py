@@ -592,7 +592,9 @@ TABLE_METRICS: dict[str, tuple[str, Callable[[dict[str, Any], str], Any]]] = {
 }
 
 
-def format_table(report: dict[str, Any], metrics: Sequence[str] = ("f1", "roc_auc")) -> str:
+def format_table(
+    report: dict[str, Any], metrics: Sequence[str] = ("f1", "roc_auc", "p_d_at_fcr_0.01")
+) -> str:
     """Aligned text: one row per scorer, one column per k, for each of ``metrics`` (keys of
     ``TABLE_METRICS``). Works on ``aggregate_reports`` output too: cells read mean ± sd."""
     unknown = [m for m in metrics if m not in TABLE_METRICS]
