@@ -91,6 +91,8 @@ class ModularTrackingPipeline(nn.Module):
     immediately with a message naming the two components that disagree.
     """
 
+    probabilistic = True  # `score` is the head's sigmoid: reports include its calibration
+
     def __init__(
         self,
         extractor: FeatureExtractor,
