@@ -32,9 +32,9 @@ from tp_models.magvit import (
     MagVitTokenizer,
     checkpoint_hash,
     evaluate_tokenizer,
+    fit_tokenizer,
     reconstruction_grid,
     save_tokenizer,
-    train_tokenizer,
 )
 
 HELD_OUT_VIDEOS = 32
@@ -101,7 +101,7 @@ def tokenizer_training(store: Store, spec: TokenizerSpec) -> dict[str, Any]:
             mlflow.log_metrics({f"train_{k}": v for k, v in metrics.items()}, step=step)
             logger.info("step %d: loss %.5f psnr %.2f dB", step, metrics["loss"], metrics["psnr"])
 
-        history = train_tokenizer(
+        history = fit_tokenizer(
             model,
             video_batches(dataset, splits["train"], train_cfg.batch_size, train_cfg.seed),
             train_cfg,

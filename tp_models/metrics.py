@@ -414,7 +414,7 @@ def _by_bin(
     return out
 
 
-def evaluate_scorer(
+def scorer_report(
     scores_val: np.ndarray,
     val: TrackBatch,
     scores_test: np.ndarray,
@@ -559,7 +559,7 @@ def build_report(
     for scorer in scorers:
         fallback = getattr(scorer, "threshold", None)
         scores_val, scores_test = (_checked_scores(scorer, batch) for batch in (val, test))
-        report["scorers"][scorer.name] = evaluate_scorer(
+        report["scorers"][scorer.name] = scorer_report(
             scores_val,
             val,
             scores_test,

@@ -18,8 +18,8 @@ from tp_models.magvit.training import (
     codebook_perplexity,
     codebook_usage,
     evaluate_tokenizer,
+    fit_tokenizer,
     psnr,
-    train_tokenizer,
 )
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -36,7 +36,7 @@ def videos() -> np.ndarray:
 def trained(videos) -> MagVitTokenizer:
     torch.manual_seed(0)
     model = MagVitTokenizer(TINY)
-    train_tokenizer(model, [videos[:2]], STEPS)
+    fit_tokenizer(model, [videos[:2]], STEPS)
     return model
 
 
@@ -80,14 +80,14 @@ def test_training_on_a_missing_gpu_fails_before_any_step(videos) -> None:
     model = MagVitTokenizer(TINY)
     before = copy.deepcopy(model.state_dict())
     with pytest.raises(DeviceError, match="sees none"):
-        train_tokenizer(model, [videos[:2]], STEPS, device="cuda")
+        fit_tokenizer(model, [videos[:2]], STEPS, device="cuda")
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
 
 @needs_cuda
 def test_train_evaluate_and_encode_on_a_gpu(trained, videos, tmp_path) -> None:
     on_gpu = copy.deepcopy(trained)
-    history = train_tokenizer(on_gpu, [videos[:2]], STEPS, device="cuda")
+    history = fit_tokenizer(on_gpu, [videos[:2]], STEPS, device="cuda")
     assert next(on_gpu.parameters()).is_cuda and len(history) == STEPS.steps
     on_cpu = load_tokenizer(save_tokenizer(on_gpu, tmp_path / "gpu.pt"), map_location="cpu")
     assert next(on_cpu.parameters()).device.type == "cpu"

@@ -15,9 +15,9 @@ from tp_models.magvit.training import (
     codebook_perplexity,
     codebook_usage,
     evaluate_tokenizer,
+    fit_tokenizer,
     psnr,
     reconstruction_grid,
-    train_tokenizer,
 )
 
 
@@ -36,7 +36,7 @@ def test_tiny_tokenizer_loss_falls_over_30_steps() -> None:
         seed=0,
     )
     logged: list[tuple[int, dict[str, float]]] = []
-    history = train_tokenizer(model, [videos], config, on_log=lambda s, m: logged.append((s, m)))
+    history = fit_tokenizer(model, [videos], config, on_log=lambda s, m: logged.append((s, m)))
     assert len(history) == 30 and [s for s, _ in logged] == list(range(30))
     assert {"loss", "recon", "entropy", "commitment", "psnr", "lr"} <= set(logged[0][1])
     first = np.mean([h["recon"] for h in history[:3]])
@@ -52,7 +52,7 @@ def test_crops_and_clips_keep_valid_shapes() -> None:
     torch.manual_seed(0)
     model = MagVitTokenizer(TINY)
     config = TokenizerTrainConfig(steps=2, batch_size=2, clip_frames=5, crop_size=16, log_every=1)
-    history = train_tokenizer(model, iter([moving_squares(2, 9, 32)] * 2), config)
+    history = fit_tokenizer(model, iter([moving_squares(2, 9, 32)] * 2), config)
     assert len(history) == 2
     with pytest.raises(ValueError, match="1 \\+ 4\\*n"):
         TokenizerTrainConfig(clip_frames=8)

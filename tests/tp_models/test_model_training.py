@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.tp_models.model_helpers import MODEL, toy_tracks
-from tp_models.model import TrainConfig, build_pipeline, evaluate, fit
+from tp_models.model import TrainConfig, build_pipeline, fit, validation_metrics
 from tp_models.scoring import TrackBatch
 
 TRAIN = TrainConfig(lr=3e-3, batch_size=64, max_epochs=4, patience=3, seed=7)
@@ -24,12 +24,12 @@ def losses(history: list[dict[str, float]]) -> list[tuple[float, float]]:
 def test_training_learns_the_toy_problem(data) -> None:
     train, val = data
     pipeline = build_pipeline(MODEL, seed=0)
-    before = evaluate(pipeline, val, TRAIN)
+    before = validation_metrics(pipeline, val, TRAIN)
     result = fit(pipeline, train, val, TRAIN)
     history = result.history
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert result.best_val_loss < before["loss"] - 0.2
-    after = evaluate(pipeline, val, TRAIN)
+    after = validation_metrics(pipeline, val, TRAIN)
     assert after["loss"] == pytest.approx(result.best_val_loss)  # best weights restored
     # Half the tracks are positive: always saying "persistent" gives F1 = 0.67.
     assert after["f1_full"] > 0.9

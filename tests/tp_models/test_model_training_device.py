@@ -17,9 +17,9 @@ from tp_models.model import (
     TrainConfig,
     build_pipeline,
     checkpoint_dict,
-    evaluate,
     fit,
     load_pipeline,
+    validation_metrics,
 )
 from tp_models.model.features import batch_to_tensors, valid_step_mask
 from tp_models.model.training import _epoch_seed, _seed_everything
@@ -123,7 +123,7 @@ def test_evaluate_agrees_with_numpy_and_sklearn(data) -> None:
     train, val = data
     pipeline = build_pipeline(MODEL, seed=2)
     fit(pipeline, train, val, TrainConfig(**{**CONFIG.to_dict(), "max_epochs": 3}))
-    metrics = evaluate(pipeline, val, CONFIG)
+    metrics = validation_metrics(pipeline, val, CONFIG)
     expected = reference_metrics(pipeline, val, CONFIG)
     assert metrics.keys() == expected.keys()
     for key, value in expected.items():
@@ -138,8 +138,8 @@ def test_evaluate_leaves_unlabelled_tracks_out(data) -> None:
     unlabelled = batch.select(np.arange(len(batch)))
     unlabelled.label = batch.label.copy()
     unlabelled.label[:50] = -1
-    with_unknown = evaluate(pipeline, [unlabelled], CONFIG)
-    only_known = evaluate(pipeline, [batch.select(np.arange(50, len(batch)))], CONFIG)
+    with_unknown = validation_metrics(pipeline, [unlabelled], CONFIG)
+    only_known = validation_metrics(pipeline, [batch.select(np.arange(50, len(batch)))], CONFIG)
     assert with_unknown["tracks"] == len(batch) - 50
     for key, value in only_known.items():
         assert with_unknown[key] == pytest.approx(value, rel=1e-6), key
@@ -224,7 +224,7 @@ def test_fit_evaluate_and_score_on_a_gpu_match_the_cpu(data, tmp_path) -> None:
     for a, b in zip(cpu.history, gpu.history, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=5e-3)
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=5e-3)
-    metrics = evaluate(on_gpu, val, CONFIG)
+    metrics = validation_metrics(on_gpu, val, CONFIG)
     assert metrics["loss"] == pytest.approx(gpu.best_val_loss, rel=1e-6)
     scores = on_gpu.score(val[0])
     assert isinstance(scores, np.ndarray) and scores.shape == val[0].observed.shape

@@ -27,7 +27,7 @@ _EXPORTS = {
     "checkpoint_hash": "digest",
     "is_checkpoint_hash": "digest",
     "TokenizerTrainConfig": "training",
-    "train_tokenizer": "training",
+    "fit_tokenizer": "training",
     "evaluate_tokenizer": "training",
     "measure_encoding_speed": "training",
     "psnr": "training",

@@ -270,7 +270,7 @@ def _lr_at(step: int, config: TokenizerTrainConfig) -> float:
     return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
-def train_tokenizer(
+def fit_tokenizer(
     model: MagVitTokenizer,
     batches: Iterable[ArrayLike],
     config: TokenizerTrainConfig | None = None,

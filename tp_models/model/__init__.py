@@ -35,7 +35,7 @@ from tp_models.model.pipeline import (
     save_checkpoint,
 )
 from tp_models.model.sequence import SimpleTransformerSequence
-from tp_models.model.training import FitResult, TrainConfig, evaluate, fit
+from tp_models.model.training import FitResult, TrainConfig, fit, validation_metrics
 
 __all__ = [
     "KINEMATIC_FEATURE_NAMES",
@@ -56,7 +56,7 @@ __all__ = [
     "build_extractor",
     "build_pipeline",
     "checkpoint_dict",
-    "evaluate",
+    "validation_metrics",
     "fit",
     "kinematic_features",
     "leading_padding_mask",

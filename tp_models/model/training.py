@@ -238,7 +238,7 @@ def _confusion(pred: Tensor, label: Tensor, keep: Tensor) -> Tensor:
 def _evaluate_device_batches(
     pipeline: ModularTrackingPipeline, batches: Iterable[_DeviceBatch], config: TrainConfig
 ) -> dict[str, float]:
-    """``evaluate`` on batches already on the device: nothing is read back per batch; the
+    """``validation_metrics`` on batches already on the device: nothing is read back per batch; the
     loss sum and all counts come to the host in one transfer at the end."""
     was_training = pipeline.training
     pipeline.eval()
@@ -283,7 +283,7 @@ def _evaluate_device_batches(
     }
 
 
-def evaluate(
+def validation_metrics(
     pipeline: ModularTrackingPipeline,
     batches: BatchSource,
     config: TrainConfig,
