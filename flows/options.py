@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import types
 import typing
 from collections.abc import Iterator
@@ -72,12 +73,33 @@ def _fields(cls: type) -> Iterator[tuple[str, Any, str]]:
             yield name, field.annotation, field.description or ""
         return
     hints = typing.get_type_hints(cls, include_extras=True)
+    documented = _docstring_fields(cls)
     for field in dataclasses.fields(cls):
         hint = hints[field.name]
         docs = [
             m.documentation for m in getattr(hint, "__metadata__", ()) if isinstance(m, DocInfo)
         ]
-        yield field.name, hint, docs[0] if docs else ""
+        yield field.name, hint, docs[0] if docs else documented.get(field.name, "")
+
+
+def _docstring_fields(cls: type) -> dict[str, str]:
+    """First sentence per field of a class docstring written as numpydoc-style entries
+    (`name, other` on a line, its description indented below), as `SceneConfig` is."""
+    lines = inspect.cleandoc(cls.__doc__ or "").splitlines()
+    out: dict[str, str] = {}
+    for i, line in enumerate(lines[:-1]):
+        names = [n.strip() for n in line.split(",")]
+        if line[:1].isspace() or not lines[i + 1].startswith("    "):
+            continue
+        if not all(n.isidentifier() for n in names):
+            continue
+        text = []
+        for more in lines[i + 1 :]:
+            if not more.startswith("    "):
+                break
+            text.append(more.strip())
+        out.update(dict.fromkeys(names, " ".join(text).split(". ")[0].rstrip(".")))
+    return out
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -115,7 +137,7 @@ def _add(parser: Any, option: Option) -> None:
     annotation = option.annotation
     default = option.default
     shown = list(default) if isinstance(default, tuple) else default
-    help_text = f"{option.description} (default: {shown})".strip()
+    help_text = f"{option.description} (default: {shown})".strip().replace("%", "%%")
     metavar = option.path[-1].upper()
     if annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
