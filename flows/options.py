@@ -115,7 +115,9 @@ def _add(parser: Any, option: Option) -> None:
     annotation = option.annotation
     default = option.default
     shown = list(default) if isinstance(default, tuple) else default
-    help_text = f"{option.description} (default: {shown})".strip()
+    help_text = option.description
+    if "(default:" not in help_text:  # a description may say its default in words
+        help_text = f"{help_text} (default: {shown})".strip()
     metavar = option.path[-1].upper()
     if annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
