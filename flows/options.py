@@ -137,7 +137,10 @@ def _add(parser: Any, option: Option) -> None:
     annotation = option.annotation
     default = option.default
     shown = list(default) if isinstance(default, tuple) else default
-    help_text = f"{option.description} (default: {shown})".strip().replace("%", "%%")
+    help_text = option.description
+    if "(default:" not in help_text:  # a description may say its default in words
+        help_text = f"{help_text} (default: {shown})".strip()
+    help_text = help_text.replace("%", "%%")  # argparse formats help with %
     metavar = option.path[-1].upper()
     if annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction

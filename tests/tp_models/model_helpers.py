@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.tp_models.batches import track_batch
 from tp_models.model import ModelConfig
 from tp_models.scoring import TrackBatch
 
@@ -44,6 +45,4 @@ def toy_tracks(n: int, seed: int) -> TrackBatch:
         seen[start] = True
         observed[i] = seen
         position[i, seen] = path[seen]
-    nan = np.full((n, T), np.nan, np.float32)
-    color = np.full((n, T, 3), np.nan, np.float32)
-    return TrackBatch(position, observed, nan, color, nan, label, np.zeros(n, np.int64))
+    return track_batch(observed, position=position, label=label)

@@ -7,24 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from tests.tp_models.batches import track_batch
 from tp_models.baselines import MOfN, TrackLength, TrackScore, default_baselines
 from tp_models.scoring import PersistenceScorer, TrackBatch
 
 
 def batch_of(observed: list[list[int]], loglik: list[list[float]] | None = None) -> TrackBatch:
-    obs = np.asarray(observed, dtype=bool).reshape(len(observed), -1)
-    b, t = obs.shape
-    ll = np.full((b, t), np.nan, np.float32) if loglik is None else np.asarray(loglik, np.float32)
-    position = np.where(obs[..., None], 10.0, np.nan).astype(np.float32) * np.ones((1, 1, 2))
-    return TrackBatch(
-        position=position.astype(np.float32),
-        observed=obs,
-        area=np.where(obs, 20.0, np.nan).astype(np.float32),
-        color=np.where(obs[..., None], 100.0, np.nan).astype(np.float32) * np.ones((1, 1, 3)),
-        loglik=ll,
-        label=np.zeros(b, np.int8),
-        video=np.zeros(b, np.int64),
-    )
+    return track_batch(observed, position=10.0, area=20.0, color=100.0, loglik=loglik)
 
 
 def test_track_length_counts_observations_and_is_nan_before_birth():
@@ -103,15 +92,7 @@ def test_scores_are_causal(scorer: PersistenceScorer):
 @pytest.mark.parametrize("scorer", default_baselines(), ids=lambda s: s.name)
 def test_empty_batch_and_protocol(scorer: PersistenceScorer):
     assert isinstance(scorer, PersistenceScorer)
-    empty = TrackBatch(
-        position=np.zeros((0, 7, 2), np.float32),
-        observed=np.zeros((0, 7), bool),
-        area=np.zeros((0, 7), np.float32),
-        color=np.zeros((0, 7, 3), np.float32),
-        loglik=np.zeros((0, 7), np.float32),
-        label=np.zeros(0, np.int8),
-        video=np.zeros(0, np.int64),
-    )
+    empty = track_batch(np.zeros((0, 7), bool))
     assert scorer.score(empty).shape == (0, 7)
 
 

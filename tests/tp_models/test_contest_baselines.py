@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.tp_models.batches import track_batch
 from tp_models.baselines import (
     MOfN,
     MotionGate,
@@ -41,16 +42,14 @@ def tracks(
     position = np.stack(paths).astype(np.float32)
     observed = np.isfinite(position[..., 0])
     first = observed & (np.cumsum(observed, axis=1) == 1)
-    b, t = observed.shape
-    area = np.broadcast_to(np.asarray(area, np.float32).reshape(-1, 1), (b, t))
-    return TrackBatch(
+    return track_batch(
+        observed,
         position=position,
-        observed=observed,
-        area=np.where(observed, area, np.nan).astype(np.float32),
-        color=np.where(observed[..., None], 100.0, np.nan).astype(np.float32) * np.ones(3),
-        loglik=np.where(observed & ~first, -3.0, np.nan).astype(np.float32),
-        label=np.asarray(labels if labels is not None else [0] * b, np.int8),
-        video=np.asarray(videos, np.int64),
+        area=np.where(observed, np.reshape(area, (-1, 1)), np.nan),
+        color=100.0,
+        loglik=np.where(observed & ~first, -3.0, np.nan),
+        label=labels,
+        video=videos,
     )
 
 

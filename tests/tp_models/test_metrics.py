@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.tp_models.batches import track_batch
 from tp_models.baselines import TrackLength
 from tp_models.metrics import (
     K_KEYS,
@@ -32,17 +33,8 @@ class AreaScorer:
 
 
 def make_batch(observed, area, label, video) -> TrackBatch:
-    obs = np.asarray(observed, bool).reshape(len(label), np.shape(observed)[-1])
-    b, t = obs.shape
-    return TrackBatch(
-        position=np.zeros((b, t, 2), np.float32),
-        observed=obs,
-        area=np.asarray(area, np.float32).reshape(b, t),
-        color=np.zeros((b, t, 3), np.float32),
-        loglik=np.full((b, t), np.nan, np.float32),
-        label=np.asarray(label, np.int8),
-        video=np.asarray(video, np.int64),
-    )
+    """Tracks whose scores (their areas, see AreaScorer) a test writes by hand."""
+    return track_batch(observed, area=area, label=label, video=video)
 
 
 def test_decision_frames_per_k_and_full():

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from tests.tp_models.batches import track_batch
 from tp_models.model import (
     KINEMATIC_FEATURE_NAMES,
     ConcatExtractor,
@@ -156,11 +157,7 @@ def random_batch(b: int, t: int, seed: int = 0) -> TrackBatch:
     observed = rng.random((b, t)) < 0.7
     position = (rng.random((b, t, 2)) * 128).astype(np.float32)
     position[~observed] = np.nan
-    nan = np.full((b, t), np.nan, np.float32)
-    color = np.full((b, t, 3), np.nan, np.float32)
-    return TrackBatch(
-        position, observed, nan, color, nan, np.ones(b, np.int8), np.zeros(b, np.int64)
-    )
+    return track_batch(observed, position=position, label=1)
 
 
 def test_kinematic_features_by_hand() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tp_models.batches import track_batch
 from tp_models.model import (
     ModelConfig,
     build_pipeline,
@@ -25,11 +26,8 @@ def make_batch(b: int = 9, t: int = 25, seed: int = 0) -> TrackBatch:
     observed[1] = False
     position = (rng.random((b, t, 2)) * 128).astype(np.float32)
     position[~observed] = np.nan
-    area = np.where(observed, 40.0, np.nan).astype(np.float32)
-    color = np.where(observed[..., None], 120.0, np.nan).astype(np.float32)
-    loglik = np.full((b, t), np.nan, np.float32)
-    label = (rng.random(b) < 0.5).astype(np.int8)
-    return TrackBatch(position, observed, area, color, loglik, label, np.arange(b))
+    label = rng.random(b) < 0.5
+    return track_batch(observed, position, area=40.0, color=120.0, label=label, video=np.arange(b))
 
 
 def test_score_is_numpy_finite_and_probabilities() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tests.tp_models.batches import track_batch
 from tests.tp_models.track_files import random_rows
 from tp_models.baselines import TrackLength
 from tp_models.detect import detect
@@ -56,10 +57,8 @@ def synthetic_batch(seed: int = 0, b: int = 8, t: int = 25) -> TrackBatch:
     observed = rng.random((b, t)) < 0.7
     position = (rng.random((b, t, 2)) * 128).astype(np.float32)
     position[~observed] = np.nan
-    nan = np.full((b, t), np.nan, np.float32)
-    color = np.full((b, t, 3), 100.0, np.float32)
-    area = np.where(observed, 30.0, np.nan).astype(np.float32)
-    return TrackBatch(position, observed, area, color, nan, np.zeros(b, np.int8), np.arange(b))
+    color = np.full((b, t, 3), 100.0)  # seen or not
+    return track_batch(observed, position, area=30.0, color=color, video=np.arange(b))
 
 
 def test_frame_size_none_leaves_model_outputs_unchanged() -> None:
