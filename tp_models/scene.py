@@ -30,9 +30,10 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from annotated_types import Ge
 
 from tp_models.config import known_fields
 
@@ -173,8 +174,8 @@ class SceneConfig:
         point. The region must cover part of the space, neither none nor all of it.
     """
 
-    frames: int = 25
-    size: int = 128
+    frames: Annotated[int, Ge(2)] = 25
+    size: Annotated[int, Ge(32)] = 128
     persistent_count: tuple[int, int] = (1, 3)
     mixed_persistent_count: tuple[int, int] = (1, 2)
     radius_range: tuple[float, float] = (3.0, 7.0)
