@@ -198,3 +198,21 @@ class PipelineSpec(Spec):
     generate: GenerateSpec = GenerateSpec()
     features: Features = Field("statistical", description="what the model reads of each track")
     out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
+
+
+CHAMPION_MODEL = f"models:/{MODEL_NAME}@champion"
+TrackFiles = Annotated[
+    tuple[str, ...], Field(min_length=1, description="tracker files (MOTChallenge or CSV)")
+]
+
+
+class ScoreSpec(Spec):
+    """`score`: every row of tracker files scored by a registered model, files written back."""
+
+    files: TrackFiles = ()
+    out: str = Field("scored", min_length=1, description="folder for the scored files")
+    model_uri: str | None = Field(
+        None, description=f"MLflow model (default: {CHAMPION_MODEL}, else @candidate)"
+    )
+    files_per_task: int = Field(1, ge=1, description="files one Dask task scores")
+    compute: Compute = Compute()
