@@ -125,7 +125,7 @@ def rows_to_batch(
 
 
 def score_rows(
-    scorer: PersistenceScorer, rows: TrackRows, tracks_per_batch: int = 256
+    scorer: PersistenceScorer, rows: TrackRows, tracks_per_batch: int = 64
 ) -> np.ndarray:
     """(N,) float64: the scorer's score of each row's track at that row's frame, in input
     order. Online: a row's score uses frames <= its own frame only (the scorer contract).
