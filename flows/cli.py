@@ -81,6 +81,13 @@ COMMANDS = (
         "flows.cache_features:cache_features",
     ),
     Command(
+        "import-tracks",
+        "tracker files (MOTChallenge or CSV, optional ground truth) into a store",
+        "ImportSpec",
+        "flows.import_tracks:import_tracks",
+        positional="files",
+    ),
+    Command(
         "score",
         "score every row of tracker files (MOTChallenge or CSV) with a registered model",
         "ScoreSpec",
