@@ -31,7 +31,7 @@ def write_mot_file(path: Path, n_rows: int, seed: int = 0, n_frames: int = 1000)
     track = 0
     while len(lines) < n_rows:
         track += 1
-        life = int(rng.integers(1, 301))
+        life = int(rng.integers(1, min(301, n_frames + 1)))
         start = int(rng.integers(1, n_frames - life + 2))
         frames = np.arange(start, start + life)
         frames = frames[rng.random(life) < 0.9] if life > 1 else frames
@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--out", str(folder / "out"), "--model-uri", uri]
         walls, flows = [], []
         for _ in range(args.repeats):
-            measured = run_measured(command, env={"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]})
+            measured = run_measured(
+                command, env={"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
+            )
             walls.append(measured.seconds)
             flows.append(last_json(measured.stdout)["seconds"])
         scored = (folder / "out" / "tracks.txt").read_text().count("\n")

@@ -257,7 +257,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     preview.add_argument("--videos", type=int, default=6, help="videos per type (default: 6)")
     preview.set_defaults(run=cmd_preview)
 
-    bench = commands.add_parser("bench", help="benchmarks: generate, tracks, model, features, online, score")
+    bench = commands.add_parser(
+        "bench", help="benchmarks: generate, tracks, model, features, online, score"
+    )
     bench.add_argument(
         "name", choices=("generate", "tracks", "model", "features", "online", "score")
     )

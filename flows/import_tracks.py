@@ -70,7 +70,7 @@ def _dataset_config(
 
 
 @flow(name="import-tracks", log_prints=True)
-def import_tracks(spec: ImportSpec = ImportSpec()) -> dict[str, Any]:
+def import_tracks(spec: ImportSpec) -> dict[str, Any]:
     logger = get_run_logger()
     began = time.perf_counter()
     sequences = check(spec)
@@ -107,7 +107,8 @@ def import_tracks(spec: ImportSpec = ImportSpec()) -> dict[str, Any]:
             continue
         start, stop = tracks.bounds(chunk)
         tracks.write_chunk(
-            chunk, {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]}
+            chunk,
+            {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]},
         )
     tracks.finalize()
     store.mark_last_tracks(tracks)

@@ -69,7 +69,7 @@ def check(spec: ScoreSpec) -> str:
 
 
 @flow(name="score", log_prints=True)
-def score(spec: ScoreSpec = ScoreSpec()) -> dict[str, Any]:
+def score(spec: ScoreSpec) -> dict[str, Any]:
     """Score every row of every file; returns per-file counts and the overall rows/s."""
     logger = get_run_logger()
     uri = check(spec)
@@ -90,7 +90,12 @@ def score(spec: ScoreSpec = ScoreSpec()) -> dict[str, Any]:
                 futures = [
                     runner.submit(
                         score_files,
-                        {"model": model, "threshold": threshold, "paths": g, "out_dir": str(staging)},
+                        {
+                            "model": model,
+                            "threshold": threshold,
+                            "paths": g,
+                            "out_dir": str(staging),
+                        },
                     )
                     for g in groups
                 ]

@@ -15,9 +15,9 @@ import numpy as np
 
 from storage.chunked import ArraySpec, ChunkedGroup
 from storage.dataset import DATASET, dataset_specs
-from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
 from storage.errors import StoreError
 from storage.features import FEATURES, LATENTS, features_path
+from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
 from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
 from tp_models.scene import VIDEO_TYPES
 from tp_models.track_arrays import MAX_TRACKS

@@ -86,8 +86,11 @@ class TrackSource:
             if self.features is not None:
                 latents = self.features.read(LATENTS, start, stop)[keep]
                 batch.extras["magvit"] = self._sample(latents, rows, batch.position)
-            yield batch, arrays_to_meta(
-                arrays, self.video_types[offsets], type_names=self.store.video_type_names
+            yield (
+                batch,
+                arrays_to_meta(
+                    arrays, self.video_types[offsets], type_names=self.store.video_type_names
+                ),
             )
 
     def load(self, videos: np.ndarray) -> tuple[TrackBatch, TrackMeta]:
