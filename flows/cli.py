@@ -36,6 +36,7 @@ class Command:
     cluster: tuple[str, ...] | None = None  # modules Dask workers import; None: no cluster
     table: bool = False  # the result is a report: print its table unless --json
     skip: tuple[str, ...] = ()  # spec fields that are not options (derived from the store)
+    positional: str | None = None  # a tuple field given as positional arguments (FILES...)
 
 
 COMMANDS = (
@@ -78,6 +79,20 @@ COMMANDS = (
         "encode every video into the store's feature cache",
         "FeaturesSpec",
         "flows.cache_features:cache_features",
+    ),
+    Command(
+        "import-tracks",
+        "tracker files (MOTChallenge or CSV, optional ground truth) into a store",
+        "ImportSpec",
+        "flows.import_tracks:import_tracks",
+        positional="files",
+    ),
+    Command(
+        "score",
+        "score every row of tracker files (MOTChallenge or CSV) with a registered model",
+        "ScoreSpec",
+        "flows.score:score",
+        positional="files",
     ),
     Command(
         "pipeline",
@@ -208,7 +223,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if command.table:
             sub.add_argument("--json", action="store_true", help="print the JSON report")
         if only in (None, command.name):
-            add_options(sub, spec_options(_spec_class(command), command.skip))
+            skip = command.skip + ((command.positional,) if command.positional else ())
+            add_options(sub, spec_options(_spec_class(command), skip))
+            if command.positional:
+                field = _spec_class(command).model_fields[command.positional]
+                sub.add_argument(
+                    f"spec:{command.positional}",
+                    nargs="+",
+                    metavar=command.positional.upper(),
+                    help=field.description,
+                )
         sub.set_defaults(run=lambda args, command=command: run_stage(command, args))
 
     baselines = commands.add_parser(
@@ -233,8 +257,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     preview.add_argument("--videos", type=int, default=6, help="videos per type (default: 6)")
     preview.set_defaults(run=cmd_preview)
 
-    bench = commands.add_parser("bench", help="benchmarks: generate, tracks, model, features")
-    bench.add_argument("name", choices=("generate", "tracks", "model", "features"))
+    bench = commands.add_parser(
+        "bench", help="benchmarks: generate, tracks, model, features, online, score"
+    )
+    bench.add_argument(
+        "name", choices=("generate", "tracks", "model", "features", "online", "score")
+    )
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     bench.set_defaults(run=cmd_bench)
     return parser

@@ -157,9 +157,13 @@ def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
 
     Loaded from the model's checkpoint with the domain's strict loader
     (``torch.load(weights_only=True)``), never by importing code or unpickling objects.
+    The checkpoint's metadata (e.g. the validated operating threshold) is kept on the
+    model as ``checkpoint_metadata``.
     """
     import pickle
     import tempfile
+
+    import torch
 
     from tp_models.model import load_pipeline
 
@@ -167,9 +171,18 @@ def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = _download_checkpoint(model_uri, folder)
         try:
-            model = load_pipeline(checkpoint, map_location="cpu")
-        except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, EOFError) as exc:
+            data = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            model = load_pipeline(data, map_location="cpu")
+        except (
+            pickle.UnpicklingError,
+            RuntimeError,
+            ValueError,
+            KeyError,
+            EOFError,
+            AttributeError,
+        ) as exc:
             raise _not_weights_only(model_uri, exc) from None
+    model.checkpoint_metadata = dict(data.get("metadata") or {})
     return model, params
 
 

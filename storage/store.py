@@ -17,8 +17,9 @@ from storage.chunked import ArraySpec, ChunkedGroup
 from storage.dataset import DATASET, dataset_specs
 from storage.errors import StoreError
 from storage.features import FEATURES, LATENTS, features_path
-from storage.tracks import TRACKS, track_specs, tracker_key
-from tp_models.scene import OPERATING_POINT_DTYPES, SceneConfig
+from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
+from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
+from tp_models.scene import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
 from tp_models.splits import split_videos
 from tp_models.track_arrays import MAX_TRACKS
 
@@ -66,15 +67,53 @@ class Store:
         )
         return cls(url, dataset)
 
+    @classmethod
+    def create_imported(
+        cls, url: str, config: Mapping[str, Any], n_items: int, overwrite: bool
+    ) -> Store:
+        """A store of imported tracks: its dataset has no videos, one item per sequence
+        (or window of one), each with its own frame size (`storage.imported`)."""
+        dataset = ChunkedGroup.open_or_create(
+            url,
+            "",
+            kind=DATASET,
+            config=config,
+            n_items=n_items,
+            items_per_chunk=int(config["items_per_chunk"]),
+            specs=imported_specs(),
+            overwrite=overwrite,
+        )
+        return cls(url, dataset)
+
     # ---- what the dataset is ------------------------------------------------------------
 
     @property
+    def imported(self) -> bool:
+        """Tracks imported from files (no videos; each item has its own frame size)."""
+        return bool(self.dataset.config.get(IMPORTED))
+
+    @property
     def frames(self) -> int:
+        if self.imported:
+            return int(self.dataset.config["frames"])
         return int(self.dataset.group["videos"].shape[1])
 
     @property
     def frame_size(self) -> int:
+        """The frame side in px (imported stores: the model frame tracks are mapped into)."""
+        if self.imported:
+            return int(self.dataset.config["frame_size"])
         return int(self.dataset.group["videos"].shape[2])
+
+    @property
+    def video_type_names(self) -> tuple[str, ...]:
+        return tuple(self.dataset.config.get("video_type_names", VIDEO_TYPES))
+
+    def item_frame_sizes(self, start: int, stop: int) -> np.ndarray | None:
+        """(stop - start, 2) (height, width) of each item's frames, None: the store's own."""
+        if ITEM_FRAME_SIZE not in self.dataset.group:
+            return None
+        return self.dataset.read(ITEM_FRAME_SIZE, start, stop)
 
     @cached_property
     def video_types(self) -> np.ndarray:
@@ -150,13 +189,19 @@ class Store:
         keys = self.tracks_keys()
         return f" (complete here: {', '.join(keys)})" if keys else ""
 
-    def create_tracks(self, tracker: Mapping[str, Any], overwrite: bool = False) -> ChunkedGroup:
-        """The tracks group of this tracker config, created (or resumed) for writing."""
+    def create_tracks(
+        self, tracker: Mapping[str, Any], overwrite: bool = False, capacity: int = MAX_TRACKS
+    ) -> ChunkedGroup:
+        """The tracks group of this tracker config, created (or resumed) for writing.
+        Imported tracks carry no tracking-quality counts (no detections to count)."""
         config = {
             "tracker": dict(tracker),
-            "capacity": MAX_TRACKS,
+            "capacity": capacity,
             "dataset_fingerprint": self.fingerprint,
         }
+        specs = track_specs(self.frames, capacity)
+        if self.imported:
+            specs = {k: v for k, v in specs.items() if not k.startswith(QUALITY_PREFIX)}
         path = f"{TRACKS}/{tracker_key(tracker)}"
         group = ChunkedGroup.open_or_create(
             self.url,
@@ -165,7 +210,7 @@ class Store:
             config=config,
             n_items=self.dataset.n_items,
             items_per_chunk=self.dataset.items_per_chunk,
-            specs=track_specs(self.frames),
+            specs=specs,
             overwrite=overwrite,
         )
         self._groups[path] = group

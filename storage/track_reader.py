@@ -18,7 +18,6 @@ from storage.store import Store
 from storage.tracks import QUALITY_PREFIX
 from tp_models.existence import ORACLE_EXTRAS
 from tp_models.metrics import TrackMeta
-from tp_models.scene import VIDEO_TYPES
 from tp_models.scoring import TrackBatch
 from tp_models.track_arrays import arrays_to_batch, arrays_to_meta
 
@@ -82,6 +81,9 @@ class TrackSource:
             batch = arrays_to_batch(arrays)
             rows = batch.video
             batch.video = offsets[rows]  # row index within the selection -> store index
+            sizes = self.store.item_frame_sizes(start, stop)
+            if sizes is not None:  # imported: positions are normalised by each item's frames
+                batch.frame_size = sizes[keep][rows].astype(np.float64)
             if self.features is not None:
                 latents = self.features.read(LATENTS, start, stop)[keep]
                 batch.extras["magvit"] = self._sample(latents, rows, batch.position)
@@ -90,7 +92,8 @@ class TrackSource:
             for name, values in self.store.operating_points.items():
                 if name in ORACLE_EXTRAS:
                     batch.extras[name] = values[batch.video]
-            meta = arrays_to_meta(arrays, self.video_types[offsets], type_names=VIDEO_TYPES)
+            types = self.video_types[offsets]
+            meta = arrays_to_meta(arrays, types, type_names=self.store.video_type_names)
             bins = self.store.operating_bins
             if bins is not None:
                 meta.bin = bins[batch.video]
@@ -139,7 +142,9 @@ def concat_batches(batches: list[TrackBatch]) -> TrackBatch:
         return np.concatenate([getattr(b, name) for b in batches])
 
     extras = {key: np.concatenate([b.extras[key] for b in batches]) for key in batches[0].extras}
+    sized = all(b.frame_size is not None for b in batches)
     return TrackBatch(
+        frame_size=cat("frame_size") if sized else None,
         position=cat("position"),
         observed=cat("observed"),
         area=cat("area"),

@@ -120,8 +120,10 @@ def model_figures(
         for value in (True, False)
         if (truth == value).any()
     ]
+    gallery = (source, test, index, scores, truth, threshold, out)
     return [
         confusion_figure(test, index, predicted, out / "confusion_full.png"),
         *attention_figures(model, test, np.array(samples), out),
-        *error_gallery(source, test, index, scores, truth, threshold, out),
+        # Imported tracks have no video to draw them on.
+        *([] if source.store.imported else error_gallery(*gallery)),
     ]

@@ -22,6 +22,7 @@ from storage.errors import ParameterError
 from storage.mlflow_store import MODEL_NAME, TOKENIZER_NAME
 from storage.store import DEFAULT_STORE
 from tp_models.magvit import TokenizerConfig, TokenizerTrainConfig
+from tp_models.matching import MatchConfig
 from tp_models.model import ModelConfig, TrainConfig
 from tp_models.scene import SceneConfig
 from tp_models.tracker import TrackerConfig
@@ -204,3 +205,46 @@ class PipelineSpec(Spec):
         description="train one model per seed; with several, every number is mean ± sd",
     )
     out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
+
+
+CHAMPION_MODEL = f"models:/{MODEL_NAME}@champion"
+TrackFiles = Annotated[
+    tuple[str, ...], Field(min_length=1, description="tracker files (MOTChallenge or CSV)")
+]
+
+
+class ScoreSpec(Spec):
+    """`score`: every row of tracker files scored by a registered model, files written back."""
+
+    files: TrackFiles = ()
+    out: str = Field("scored", min_length=1, description="folder for the scored files")
+    model_uri: str | None = Field(
+        None, description=f"MLflow model (default: {CHAMPION_MODEL}, else @candidate)"
+    )
+    files_per_task: int = Field(1, ge=1, description="files one Dask task scores")
+    compute: Compute = Compute()
+
+
+class ImportSpec(Spec):
+    """`import-tracks`: tracker files (and their ground truth) as a store the rest reads."""
+
+    files: TrackFiles = ()
+    store: StoreUrl = DEFAULT_STORE
+    gt: tuple[str, ...] = Field(
+        (), description="ground-truth files, one per tracker file in the same order (labels)"
+    )
+    match: MatchConfig = MatchConfig()
+    window: int = Field(
+        0, ge=0, description="cut sequences into items of this many frames (0: one per sequence)"
+    )
+    items_per_chunk: int = Field(8, ge=1, description="items per Zarr chunk")
+    overwrite: bool = Field(False, description="replace a store imported from other files")
+
+    @model_validator(mode="after")
+    def _check(self) -> ImportSpec:
+        if self.gt and len(self.gt) != len(self.files):
+            raise ValueError(
+                f"gt: give one ground-truth file per tracker file ({len(self.files)}), "
+                f"got {len(self.gt)}"
+            )
+        return self

@@ -1,0 +1,133 @@
+"""Flow `import-tracks`: any tracker's output files as a store that train and evaluate read.
+
+The store's dataset has no videos: one item per sequence (or per window of `window`
+frames), its type from the labels, its own frame size; a tracks group keyed by the source
+(the files' hashes, the matching rule, the window) holds the tracks as the tracker's own
+padded arrays. Items are written a chunk (`items_per_chunk` consecutive items, a group of
+sequences or windows) at a time, each chunk with its checksum, so `tp info --verify` and
+resuming work as for a generated store. Splits are by item, never by track.
+
+Parsing text is cheap next to the work a Dask cluster's start-up would save, so the flow
+runs in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from prefect import flow, get_run_logger
+
+from storage.chunked import ChunkedGroup
+from storage.imported import IMPORTED, IMPORTED_TYPES, ITEM_FRAME_SIZE
+from storage.store import Store
+from storage.tracks import tracker_key
+from tasks.import_tracks import Sequence, item_arrays, item_type, plan_items, read_sequence
+from tasks.specs import ImportSpec
+from tp_models.model import ModelConfig
+
+MODEL_FRAME = ModelConfig().frame_size[0]  # the frame every item's positions are mapped into
+
+
+def read_sequences(spec: ImportSpec) -> list[Sequence]:
+    gts = spec.gt or (None,) * len(spec.files)
+    return [read_sequence(f, g, spec.match) for f, g in zip(spec.files, gts, strict=True)]
+
+
+def source_config(spec: ImportSpec, sequences: list[Sequence]) -> dict[str, Any]:
+    """What defines the imported tracks: the files' contents, the labelling rule, the window."""
+    return {
+        "sources": [
+            {"name": s.name, "sha256": s.sha256, "gt_sha256": s.gt_sha256} for s in sequences
+        ],
+        "match": spec.match.to_dict() if spec.gt else None,
+        "window": spec.window,
+    }
+
+
+def check(spec: ImportSpec) -> list[Sequence]:
+    """Every file read and labelled, the store writable: or one sentence, nothing written."""
+    sequences = read_sequences(spec)
+    ChunkedGroup.check(
+        spec.store, "", kind="dataset", config=_dataset_config(spec, sequences, []), overwrite=True
+    )
+    return sequences
+
+
+def _dataset_config(
+    spec: ImportSpec, sequences: list[Sequence], items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    frames = max((int(item["rows"].n_frames) for item in items), default=0)
+    return {
+        IMPORTED: True,
+        **source_config(spec, sequences),
+        "frames": frames,
+        "frame_size": MODEL_FRAME,
+        "items_per_chunk": spec.items_per_chunk,
+        "video_type_names": list(IMPORTED_TYPES),
+    }
+
+
+@flow(name="import-tracks", log_prints=True)
+def import_tracks(spec: ImportSpec) -> dict[str, Any]:
+    logger = get_run_logger()
+    began = time.perf_counter()
+    sequences = check(spec)
+    items = plan_items(sequences, spec.window)
+    config = _dataset_config(spec, sequences, items)
+    store = Store.create_imported(spec.store, config, len(items), spec.overwrite)
+    dataset = store.dataset
+    capacity = max(1, *(int(np.unique(item["rows"].track_id).size) for item in items))
+    arrays = [
+        item_arrays(item["rows"], sequences[item["source"]].matches, capacity, store.frames)
+        for item in items
+    ]
+    for chunk in range(dataset.n_chunks):
+        if dataset.verify_chunk(chunk):
+            continue
+        start, stop = dataset.bounds(chunk)
+        part = items[start:stop]
+        dataset.write_chunk(
+            chunk,
+            {
+                "video_type": np.array([item_type(a["label"][0]) for a in arrays[start:stop]]),
+                ITEM_FRAME_SIZE: np.array(
+                    [item["rows"].frame_size for item in part], dtype=np.float32
+                ),
+                "source": np.array([item["source"] for item in part], dtype=np.int32),
+                "first_frame": np.array([item["first_frame"] for item in part], dtype=np.int32),
+            },
+        )
+    dataset.finalize()
+    tracker = {"imported": source_config(spec, sequences)}
+    tracks = store.create_tracks(tracker, spec.overwrite, capacity=capacity)
+    for chunk in range(tracks.n_chunks):
+        if tracks.verify_chunk(chunk):
+            continue
+        start, stop = tracks.bounds(chunk)
+        tracks.write_chunk(
+            chunk,
+            {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]},
+        )
+    tracks.finalize()
+    store.mark_last_tracks(tracks)
+    labels = np.concatenate([a["label"][0, : a["n_tracks"][0]] for a in arrays])
+    summary = {
+        "store": spec.store,
+        "tracks_group": tracks.group.path,
+        "tracks_key": tracker_key(tracker),
+        "sequences": len(sequences),
+        "items": len(items),
+        "rows": sum(len(s.track_file.lines) for s in sequences),
+        "tracks": int(labels.size),
+        "persistent": int((labels == 1).sum()),
+        "false": int((labels == 0).sum()),
+        "unlabelled": int((labels < 0).sum()),
+        "item_types": {
+            name: int((store.video_types == i).sum()) for i, name in enumerate(IMPORTED_TYPES)
+        },
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+    logger.info("import-tracks: %s", summary)
+    return summary

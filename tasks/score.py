@@ -1,0 +1,58 @@
+"""Task: score tracker files with a loaded model and write each one's scored copy.
+
+A file is read (`tp_models.track_io`), every row scored at its own frame from the
+observations so far (`track_table.score_rows`), and written back with `p_persistent` and
+`confirmed` appended: every input row once, in input order. Files are written into a
+staging folder the flow renames into place only when every file succeeded, so bad input
+anywhere leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from storage.errors import UserError
+from tp_models.scoring import PersistenceScorer
+from tp_models.track_io import TrackFileError, read_tracks, write_scored
+from tp_models.track_table import score_rows
+
+
+class TrackInputError(UserError):
+    """A tracker file that cannot be scored; the sentence names the file, line and column."""
+
+
+def score_file(
+    model: PersistenceScorer, threshold: float, path: str, out_dir: str | Path
+) -> dict[str, Any]:
+    """Score one file into `out_dir` (same name, same format); its row count and seconds."""
+    began = time.perf_counter()
+    try:
+        track_file = read_tracks(path)
+    except TrackFileError as exc:
+        raise TrackInputError(str(exc)) from None
+    scores = score_rows(model, track_file.rows)
+    written = write_scored(track_file, scores, scores >= threshold, out_dir)
+    return {
+        "file": str(path),
+        "out": written.name,
+        "rows": len(track_file.lines),
+        "confirmed": int((scores >= threshold).sum()),
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+
+
+@task(name="score-files", cache_policy=NO_CACHE, retries=0)  # bad input is not transient
+def score_files(
+    model: PersistenceScorer, threshold: float, paths: Sequence[str], out_dir: str
+) -> list[dict[str, Any]]:
+    """`score_file` for each of `paths`, in one task (a group of files per Dask task)."""
+    import torch
+
+    torch.set_num_threads(1)  # one task per worker process: threads would oversubscribe
+    return [score_file(model, threshold, path, out_dir) for path in paths]

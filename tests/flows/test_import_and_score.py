@@ -1,0 +1,164 @@
+"""import-tracks -> train -> evaluate on imported tracks; tp score keeps every row in order;
+bad input exits 2 writing nothing; TUD-Campus (real tracker output) imported and scored."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.score import write_mot_file
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tp_models"))
+from track_files import tud_campus  # noqa: E402
+
+
+def _sequences(folder: Path, n: int = 4) -> tuple[list[str], list[str]]:
+    """n MOTChallenge sequences and ground truth naming the even track ids only."""
+    files, gts = [], []
+    for seed in range(n):
+        seq = folder / f"seq{seed}"
+        seq.mkdir()
+        path = seq / "tracks.txt"
+        write_mot_file(path, 300, seed=seed, n_frames=40)
+        even = [line for line in path.read_text().splitlines() if int(line.split(",")[1]) % 2 == 0]
+        (seq / "gt.txt").write_text("\n".join(even) + "\n")
+        files.append(str(path))
+        gts.append(str(seq / "gt.txt"))
+    return files, gts
+
+
+@pytest.fixture(scope="module")
+def imported(prefect_harness, mlflow_uri, tmp_path_factory):
+    from flows.import_tracks import import_tracks
+    from flows.train import train
+    from tasks.specs import ImportSpec, TrainSpec
+
+    folder = tmp_path_factory.mktemp("imported")
+    files, gts = _sequences(folder)
+    store = str(folder / "store.zarr")
+    summary = import_tracks(
+        ImportSpec(files=tuple(files), gt=tuple(gts), store=store, window=10, items_per_chunk=3)
+    )
+    trained = train(
+        TrainSpec.model_validate(
+            {
+                "store": store,
+                "training": {"max_epochs": 2, "patience": 2},
+                "checkpoints": str(folder / "checkpoints"),
+            }
+        )
+    )
+    return {"store": store, "files": files, "summary": summary, "trained": trained, "dir": folder}
+
+
+def test_import_labels_items_and_frame_sizes(imported):
+    from storage.store import Store
+    from storage.track_reader import TrackSource
+
+    summary = imported["summary"]
+    assert summary["sequences"] == 4 and summary["items"] == 16  # 40 frames / window 10
+    store = Store.open(imported["store"])
+    assert store.imported and store.frames == 10
+    source = TrackSource.open(store)
+    batch, _ = source.load(np.arange(summary["items"]))
+    assert batch.frame_size is not None
+    np.testing.assert_array_equal(batch.frame_size, np.tile([1080.0, 1920.0], (len(batch), 1)))
+    # Ground truth names exactly the even ids: a track's label is whether its id is even.
+    labels = np.concatenate(
+        [
+            store.group(f"tracks/{summary['tracks_key']}", "tracks").read("label")[i][:n]
+            for i, n in enumerate(source.tracks.read("n_tracks"))
+        ]
+    )
+    assert len(labels) == summary["tracks"] == len(batch)
+    assert summary["persistent"] + summary["false"] == summary["tracks"]
+    assert 0 < summary["persistent"] < summary["tracks"]
+
+
+def test_train_and_evaluate_on_imported_tracks(imported, tmp_path):
+    from flows.evaluate import evaluate
+    from tasks.specs import EvaluateSpec
+
+    trained = imported["trained"]
+    assert trained["epochs"] == 2
+    report = evaluate(
+        EvaluateSpec(
+            store=imported["store"], model_uri=trained["model_uri"], out=str(tmp_path / "r")
+        )
+    )
+    assert "model" in report["scorers"] and "m_of_n_2_3" in report["scorers"]
+    assert report["model"]["trained_on_this_data"] is True
+    assert report["n_tracks"] > 0
+
+
+def test_score_keeps_every_row_in_order(imported, tmp_path):
+    from flows.score import score
+    from tasks.specs import ScoreSpec
+
+    source = Path(imported["files"][0])
+    # Shuffle the rows: the output must keep this order, not the frame or id order.
+    lines = source.read_text().splitlines()
+    shuffled = tmp_path / "in" / source.parent.name / "tracks.txt"
+    shuffled.parent.mkdir(parents=True)
+    order = np.random.default_rng(0).permutation(len(lines))
+    shuffled.write_text("\n".join(lines[i] for i in order) + "\n")
+    (shuffled.parent / "seqinfo.ini").write_text((source.parent / "seqinfo.ini").read_text())
+    uri = imported["trained"]["model_uri"]
+    result = score(ScoreSpec(files=(str(shuffled),), out=str(tmp_path / "out"), model_uri=uri))
+    out = (tmp_path / "out" / "tracks.txt").read_text().splitlines()
+    assert len(out) == len(lines) == result["rows"]
+    assert [line.rsplit(",", 2)[0] for line in out] == [lines[i] for i in order]
+    p = np.array([float(line.split(",")[-2]) for line in out])
+    confirmed = np.array([int(line.split(",")[-1]) for line in out])
+    assert ((p >= 0) & (p <= 1)).all()
+    np.testing.assert_array_equal(confirmed, (p >= result["threshold"]).astype(int))
+    # The same scores as the model on the file in its original order, row for row.
+    from storage.mlflow_store import model_version_run
+    from tp_models.track_io import read_tracks
+    from tp_models.track_table import score_rows
+
+    model, _ = model_version_run(uri)
+    expected = score_rows(model, read_tracks(source).rows)[order]
+    np.testing.assert_allclose(p, expected, atol=2e-6)
+
+
+def test_bad_file_exits_2_and_writes_nothing(imported, tmp_path, capsys):
+    from flows.cli import main
+
+    good = imported["files"][1]
+    bad = tmp_path / "bad" / "bad.txt"
+    bad.parent.mkdir()
+    bad.write_text("1,1,10,10,5,5,1\n2,1,11,x,5,5,1\n")
+    out = tmp_path / "out"
+    uri = imported["trained"]["model_uri"]
+    code = main(["score", good, str(bad), "--out", str(out), "--model-uri", uri])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert str(bad) in error and "line 2" in error and "'bb_top'" in error
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_tud_campus_imported_and_scored(imported, tmp_path):
+    from flows.import_tracks import import_tracks
+    from flows.score import score
+    from tasks.specs import ImportSpec, ScoreSpec
+    from tp_models.matching import label_by_matching
+    from tp_models.track_io import read_ground_truth, read_tracks
+
+    test, gt = tud_campus("test"), tud_campus("gt")
+    summary = import_tracks(
+        ImportSpec(files=(str(test),), gt=(str(gt),), store=str(tmp_path / "tud.zarr"))
+    )
+    tracks = read_tracks(test)
+    truth = read_ground_truth(gt, tracks.rows.frame_size, tracks.rows.n_frames)
+    labels = label_by_matching(tracks.rows, truth.rows).label
+    assert summary["rows"] == 222 and summary["tracks"] == labels.size
+    assert summary["persistent"] == int(labels.sum())
+    uri = imported["trained"]["model_uri"]
+    result = score(ScoreSpec(files=(str(test),), out=str(tmp_path / "out"), model_uri=uri))
+    out = (tmp_path / "out" / "test.txt").read_text().splitlines()
+    assert result["rows"] == 222
+    assert [line.rsplit(",", 2)[0] for line in out] == test.read_text().splitlines()
