@@ -56,12 +56,20 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
 def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -> dict[str, float]:
     """Flat MLflow metrics (`test_f1_k3`, `test_roc_auc_full`, ...) of one scorer's report."""
     section = report["scorers"][scorer]
+    prefix = prefix.replace("+", "-")  # MLflow names allow no "+" (m_of_n_2_3+length)
     out = {}
     for key in REPORTED_KEYS:
+        step = "k" + key if key != "full" else "full"
         for metric in ("f1", "roc_auc", "precision", "recall"):
             value = section["k"][key].get(metric)
             if value is not None:
-                out[f"{prefix}_{metric}_{'k' + key if key != 'full' else 'full'}"] = float(value)
+                out[f"{prefix}_{metric}_{step}"] = float(value)
+        toc = section.get("toc", {}).get(key, {}).get("fcr_0.01", {})
+        if toc.get("p_d") is not None:
+            out[f"{prefix}_p_d_at_fcr_1pct_{step}"] = float(toc["p_d"])
+    calibration = (section.get("calibration") or {}).get("k", {})
+    if calibration.get("full") is not None:
+        out[f"{prefix}_ece_full"] = float(calibration["full"])
     return out
 
 
