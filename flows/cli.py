@@ -175,7 +175,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_json(info)
     else:
         print(format_info(info))
-    return 1 if info.get("corrupted_chunks") else 0
+    return 1 if info.get("damaged_groups") else 0
 
 
 def cmd_preview(args: argparse.Namespace) -> int:

@@ -42,6 +42,19 @@ class Store:
         return cls(url, ChunkedGroup.open(url, "", kind=DATASET))
 
     @classmethod
+    def open_during_run(cls, url: str) -> Store:
+        """Open from a task: the flow found the store, so one that is gone was deleted."""
+        try:
+            return cls.open(url)
+        except StoreError:
+            if ChunkedGroup.find(url, "", DATASET) is None:
+                raise StoreError(
+                    f"store {url!r} disappeared during the run (deleted or moved by someone "
+                    "else?); re-run the command to start again."
+                ) from None
+            raise
+
+    @classmethod
     def check_create(cls, url: str, data_config: Mapping[str, Any], overwrite: bool) -> None:
         """Refuse, writing nothing, a store that this configuration may not write to."""
         ChunkedGroup.check(url, "", kind=DATASET, config=data_config, overwrite=overwrite)
@@ -146,6 +159,7 @@ class Store:
             items_per_chunk=self.dataset.items_per_chunk,
             specs=track_specs(self.frames),
             overwrite=overwrite,
+            derived=True,
         )
         self._groups[path] = group
         return group
@@ -191,6 +205,7 @@ class Store:
             # Latents are dense floats: byte-shuffling groups their exponent bytes together.
             specs={LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")},
             overwrite=overwrite,
+            derived=True,
         )
         self._groups[path] = group
         return group
