@@ -107,8 +107,9 @@ def _as_json(config: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(config)))
 
 
-def _require_writable(path: str) -> None:
-    """Probe the nearest existing folder with a real write (permission bits lie to root)."""
+def require_writable(path: str, what: str = "store") -> None:
+    """Probe the nearest existing folder with a real write (permission bits lie to root);
+    `what` names the parameter in the error."""
     parent = os.path.abspath(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
@@ -116,14 +117,14 @@ def _require_writable(path: str) -> None:
         parent = path
     if not os.path.isdir(parent):
         raise StoreError(
-            f"store: cannot create {path!r}: {parent!r} is a file, not a folder; "
+            f"{what}: cannot create {path!r}: {parent!r} is a file, not a folder; "
             "choose another path."
         )
     try:
         handle, probe = tempfile.mkstemp(dir=parent, prefix=".tp-write-probe-")
     except OSError as exc:
         raise StoreError(
-            f"store: cannot write to {path!r} ({exc.strerror}); choose a writable path."
+            f"{what}: cannot write to {path!r} ({exc.strerror}); choose a writable path."
         ) from None
     os.close(handle)
     os.remove(probe)
@@ -133,6 +134,34 @@ def _create_bookkeeping(group: zarr.Group, name: str, n_chunks: int) -> None:
     """One uint64 per chunk, chunked one element per chunk: written by the chunk's owner."""
     group.create_array(
         name, shape=(n_chunks,), chunks=(1,), dtype="uint64", fill_value=0, overwrite=True
+    )
+
+
+def _unopenable(root_path: str, subpath: str, exc: Exception) -> StoreError | None:
+    """The real reason a store (or one of its groups) does not open, as a StoreError; None
+    when a remote store is simply absent (a new one may be made there)."""
+    where = f"{root_path.rstrip('/')}/{subpath}".rstrip("/")
+    if isinstance(exc, FileNotFoundError | zarr.errors.GroupNotFoundError):
+        if _is_local(root_path):
+            return StoreError(
+                f"store: {root_path!r} exists but is not a {PROJECT} store; "
+                "choose a new path or an existing store."
+            )
+        return None
+    if isinstance(exc, ImportError):
+        scheme = root_path.split("://", 1)[0]
+        return StoreError(
+            f"store: {root_path!r} needs a filesystem package for {scheme}:// that is not "
+            f"installed ({exc}); install it (e.g. `pip install s3fs` for s3://)."
+        )
+    if isinstance(exc, ValueError | UnicodeDecodeError):  # JSON errors are ValueErrors
+        return StoreError(
+            f"store: the metadata {where}/zarr.json is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:80]}); restore it from a copy, or rebuild with `tp generate --overwrite`."
+        )
+    return StoreError(
+        f"store: {root_path!r} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
+        "check that it is reachable."
     )
 
 
@@ -223,7 +252,7 @@ class ChunkedGroup:
         Writes nothing, so callers can refuse bad input before starting any work.
         """
         if _is_local(root_path):
-            _require_writable(_local(root_path))
+            require_writable(_local(root_path))
         if overwrite:
             cls._exists(root_path, subpath, kind)  # refuses foreign data even with overwrite
             return None
@@ -277,13 +306,11 @@ class ChunkedGroup:
                 )
         try:
             root = zarr.open_group(root_path, mode="r", zarr_format=3)
-        except Exception:
-            if _is_local(root_path):
-                raise StoreError(
-                    f"store: {root_path!r} exists but is not a {PROJECT} store; "
-                    "choose a new path or an existing store."
-                ) from None
-            return None
+        except Exception as exc:
+            problem = _unopenable(root_path, "", exc)
+            if problem is None:
+                return None  # nothing there yet: a new remote store
+            raise problem from None
         attrs = root.attrs.asdict()
         if attrs.get("project") != PROJECT:
             raise StoreError(
@@ -301,6 +328,8 @@ class ChunkedGroup:
                 group = root[subpath]
             except KeyError:
                 return None
+            except Exception as exc:
+                raise (_unopenable(root_path, subpath, exc) or exc) from None
         else:
             group = root
         if "kind" not in group.attrs:

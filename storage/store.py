@@ -7,7 +7,10 @@ crosses a process boundary: a Dask task receives `store.url` and opens its own h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -25,6 +28,43 @@ DEFAULT_STORE = "data/store.zarr"
 # Root attribute naming the tracks group extracted last: the default for every command
 # that reads tracks, so nobody has to repeat tracker options to find them again.
 LAST_TRACKS = "last_tracks"
+
+
+REPLACED_SUFFIX = ".tp-replaced"
+
+
+@contextmanager
+def replacing(url: str, overwrite: bool) -> Iterator[None]:
+    """Overwrite without losing the old store to a run that fails: the old local store is
+    moved aside (a rename), deleted once the body succeeds, and moved back if it fails
+    before a single chunk of the new one was done. A kill leaves it aside: the next
+    successful run on this path deletes it."""
+    if not overwrite or "://" in url.removeprefix("file://") or not os.path.isdir(_path(url)):
+        yield
+        _discard(_path(url) + REPLACED_SUFFIX)
+        return
+    path = _path(url)
+    aside = path + REPLACED_SUFFIX
+    _discard(aside)
+    os.rename(path, aside)
+    try:
+        yield
+    except BaseException:
+        new = ChunkedGroup.find(url, "", DATASET) if os.path.exists(path) else None
+        if new is None or not new.done_chunks().any():
+            _discard(path)
+            os.rename(aside, path)
+        raise
+    _discard(aside)
+
+
+def _path(url: str) -> str:
+    return os.path.abspath(url.removeprefix("file://").rstrip("/"))
+
+
+def _discard(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
 
 
 class Store:
