@@ -191,6 +191,7 @@ def _show(command: Command, spec: Any, result: dict[str, Any], args: argparse.Na
 
 
 def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
+    from flows.preflight import check_output_folders
     from storage.store import Store
     from storage.track_reader import TrackSource
     from tasks.evaluate import evaluate_scorers
@@ -199,6 +200,7 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
     from tp_models.metrics import format_table
 
     spec = parse(BaselinesSpec, spec_values(args))
+    check_output_folders(spec)
     source = TrackSource.open(Store.open(spec.store), spec.tracks)
     result = evaluate_scorers(source, default_baselines(), spec.split_seed, spec.out)
     if args.json:
