@@ -10,23 +10,26 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
 import pytest
 
-from tests.integration.helpers import BIN, process, wait_for
+from tests.integration.helpers import process, wait_for
 from tests.integration.test_kill_and_resume import ARGS, _done
 
 pytestmark = pytest.mark.slow
 
+# This checkout's CLI (the `tp` script may belong to another editable install).
+TP = [sys.executable, "-m", "flows.cli"]
 EXPECTED = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_signal_stops_the_run_and_its_children_and_keeps_done_chunks(signum, tmp_path):
     store, log = tmp_path / "s.zarr", tmp_path / "tp.log"
-    with process([str(BIN / "tp"), "generate", "--store", str(store), *ARGS], log=log) as proc:
+    with process([*TP, "generate", "--store", str(store), *ARGS], log=log) as proc:
         wait_for(lambda: _done(store) >= 2 or proc.poll() is not None, 240, "some chunks")
         assert proc.poll() is None, "the run finished before it could be interrupted"
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -43,7 +46,7 @@ def test_signal_stops_the_run_and_its_children_and_keeps_done_chunks(signum, tmp
         assert last.startswith(f"interrupted by {signum.name}"), last
         assert stopped_in < 30
     check = subprocess.run(
-        [str(BIN / "tp"), "info", "--store", str(store), "--verify"],
+        [*TP, "info", "--store", str(store), "--verify"],
         capture_output=True,
         text=True,
         timeout=120,
