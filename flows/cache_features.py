@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 from prefect import flow, get_run_logger
 
 from flows.runner import dask_runner, map_chunks
@@ -42,7 +41,7 @@ def cache_features(spec: FeaturesSpec = FeaturesSpec()) -> dict[str, Any]:
     shape = latent_shape(str(checkpoint), store.frames, store.frame_size)
     features = store.create_features(digest, shape, spec.overwrite)
     features.group.attrs["tokenizer_uri"] = spec.tokenizer_uri  # informational: the hash is key
-    todo = [int(c) for c in np.flatnonzero(~features.done_chunks())]
+    todo = features.stale_chunks(store.dataset)  # not done, damaged, or from other videos
     encoded = []
     if todo:
         stage = EncodeVideos(str(checkpoint), digest, spec.batch_size)

@@ -12,8 +12,10 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,36 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `tp info --json | head`
+EXIT_SIGNAL = 128  # + the signal's number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: unwinds like Ctrl-C (flow cancelled, cluster and server stopped)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _signal_number(exc: BaseException) -> int | None:
+    """The signal behind an interrupt: ours, Ctrl-C's, or Prefect's `TerminationSignal` (its
+    own SIGTERM handler inside a flow run); None for anything else. Prefect is not imported
+    here: the CLI chooses its API before anything imports Prefect."""
+    if isinstance(exc, Interrupted):
+        return exc.signum
+    if isinstance(exc, KeyboardInterrupt):
+        return int(signal.SIGINT)
+    if type(exc).__name__ == "TerminationSignal":
+        return int(getattr(exc, "signal", signal.SIGTERM))
+    return None
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    # Once is enough: a second signal while the cluster and server shut down is ignored,
+    # so cleanup finishes and finished chunks stay valid.
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
 @dataclass(frozen=True)
@@ -37,6 +69,7 @@ class Command:
     table: bool = False  # the result is a report: print its table unless --json
     skip: tuple[str, ...] = ()  # spec fields that are not options (derived from the store)
     positional: str | None = None  # a tuple field given as positional arguments (FILES...)
+    writes_store: bool = False  # takes the store's lock; the store must be writable
 
 
 COMMANDS = (
@@ -46,6 +79,7 @@ COMMANDS = (
         "GenerateSpec",
         "flows.generate_data:generate_data",
         cluster=("tasks.generate", "tasks.tracks"),
+        writes_store=True,
     ),
     Command(
         "tracks",
@@ -53,6 +87,7 @@ COMMANDS = (
         "TracksSpec",
         "flows.extract_tracks:extract_tracks",
         cluster=("tasks.tracks",),
+        writes_store=True,
     ),
     Command(
         "train",
@@ -79,6 +114,7 @@ COMMANDS = (
         "encode every video into the store's feature cache",
         "FeaturesSpec",
         "flows.cache_features:cache_features",
+        writes_store=True,
     ),
     Command(
         "import-tracks",
@@ -86,6 +122,7 @@ COMMANDS = (
         "ImportSpec",
         "flows.import_tracks:import_tracks",
         positional="files",
+        writes_store=True,
     ),
     Command(
         "score",
@@ -99,6 +136,7 @@ COMMANDS = (
         "generate -> tracks -> train -> evaluate, as one flow run",
         "PipelineSpec",
         "flows.pipeline:pipeline",
+        writes_store=True,
     ),
 )
 
@@ -120,17 +158,23 @@ def run_stage(command: Command, args: argparse.Namespace) -> int:
     from flows.local_services import local_services, reserve_prefect_api
 
     server = reserve_prefect_api()  # before anything imports Prefect
+    from flows.preflight import preflight, store_of
+    from storage.lock import store_lock
     from tasks.specs import parse
 
     spec = parse(_spec_class(command), spec_values(args))
+    preflight(spec, command.writes_store)
     module = command.flow.split(":")[0]
     check = getattr(importlib.import_module(module), "check", None)
-    if check is not None:
-        check(spec)
     workers = None
     if command.cluster is not None and not spec.compute.dask_address:
         workers = spec.compute.n_workers()
-    with local_services(server, workers, command.cluster or ()) as address:
+    with ExitStack() as stack:
+        if command.writes_store:
+            stack.enter_context(store_lock(store_of(spec), command.name))
+        if check is not None:
+            check(spec)
+        address = stack.enter_context(local_services(server, workers, command.cluster or ()))
         if address is not None:
             compute = spec.compute.model_copy(update={"dask_address": address})
             spec = spec.model_copy(update={"compute": compute})
@@ -163,6 +207,7 @@ def _show(command: Command, spec: Any, result: dict[str, Any], args: argparse.Na
 
 
 def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
+    from flows.preflight import check_output_folders
     from storage.store import Store
     from storage.track_reader import TrackSource
     from tasks.evaluate import evaluate_scorers
@@ -171,6 +216,7 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
     from tp_models.metrics import format_table
 
     spec = parse(BaselinesSpec, spec_values(args))
+    check_output_folders(spec)
     source = TrackSource.open(Store.open(spec.store), spec.tracks)
     result = evaluate_scorers(source, classical_baselines(), spec.split_seed, spec.out)
     if args.json:
@@ -190,7 +236,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_json(info)
     else:
         print(format_info(info))
-    return 1 if info.get("corrupted_chunks") else 0
+    return 1 if info.get("damaged_groups") else 0
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -276,15 +322,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(only).parse_args(argv)
     from flows.progress import show_progress_bars
 
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, _interrupt)
     try:
         with show_progress_bars():
             return int(args.run(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume", file=sys.stderr)
-        return 130
+    except BaseException as exc:  # noqa: BLE001 - only signals are handled, the rest re-raised
+        signum = _signal_number(exc)
+        if signum is None:
+            raise
+        print(
+            f"interrupted by {signal.Signals(signum).name}: finished chunks are kept; re-run "
+            "the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_SIGNAL + int(signum)
     except BrokenPipeError:
         # The reader went away (`| head`): say nothing more, and let Python's exit-time
         # flush of stdout go to /dev/null instead of raising a second time.

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 
 from flows.extract_tracks import track_store
 from flows.runner import dask_runner, map_chunks
-from storage.store import Store
+from storage.store import Store, replacing
 from tasks.generate import SimulateVideos
 from tasks.specs import GenerateSpec
 
@@ -24,20 +24,23 @@ def generate_data(spec: GenerateSpec = GenerateSpec()) -> dict[str, Any]:
     """Write (or resume) the dataset store, then extract tracks from its pixels."""
     logger = get_run_logger()
     began = time.perf_counter()
-    store = Store.create(spec.store, spec.data_config(), spec.n_videos, spec.overwrite)
-    dataset = store.dataset
-    logger.info(
-        "store %s: %d videos in %d chunks (%d done before this run)",
-        spec.store,
-        dataset.n_items,
-        dataset.n_chunks,
-        int(dataset.done_chunks().sum()),
-    )
     with dask_runner(spec.compute) as runner:
         ready = time.perf_counter()
-        results = map_chunks(
-            runner, SimulateVideos(), store, range(dataset.n_chunks), spec.compute.n_workers()
-        )
+        # The old store goes only once every chunk of the new one is written (moved back
+        # if the run fails before its first chunk).
+        with replacing(spec.store, spec.overwrite):
+            store = Store.create(spec.store, spec.data_config(), spec.n_videos, False)
+            dataset = store.dataset
+            logger.info(
+                "store %s: %d videos in %d chunks (%d done before this run)",
+                spec.store,
+                dataset.n_items,
+                dataset.n_chunks,
+                int(dataset.done_chunks().sum()),
+            )
+            results = map_chunks(
+                runner, SimulateVideos(), store, range(dataset.n_chunks), spec.compute.n_workers()
+            )
         generated = time.perf_counter()
         fingerprint = dataset.finalize()
         tracked = track_store(runner, store, spec.tracks()) if spec.extract_tracks else None

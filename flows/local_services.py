@@ -110,6 +110,9 @@ class TemporaryPrefectServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            # Its own session: a terminal's Ctrl-C reaches tp alone, which then drains its
+            # logs to the server and stops it; the death signal still covers a SIGKILL.
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:

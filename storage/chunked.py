@@ -37,6 +37,22 @@ zarr.config.set({"array.write_empty_chunks": True})
 SCHEMA_VERSION = 1
 PROJECT = "track-persistence"
 CHECKSUM_ARRAY = "_chunk_checksum"
+# Derived groups (tracks, features) record, per chunk, the checksum of the parent chunk
+# (the videos) it was computed from: a parent chunk that changes makes exactly its
+# dependent chunks stale, and the group's fingerprint changes with it.
+PARENT_CHECKSUM_ARRAY = "_parent_checksum"
+BOOKKEEPING = (CHECKSUM_ARRAY, PARENT_CHECKSUM_ARRAY)
+
+# The command that rewrites a chunk of each kind of group (named in corruption errors).
+REPAIR_COMMANDS = {
+    "dataset": "`tp generate --store {url}` with the same parameters",
+    "tracks": "`tp tracks --store {url}` with the same tracker options",
+    "features": "`tp cache-features --store {url}` with the same tokenizer",
+}
+
+
+class CorruptChunkError(StoreError):
+    """A chunk that is not done, does not decode, or no longer matches its checksum."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +107,9 @@ def _as_json(config: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(config)))
 
 
-def _require_writable(path: str) -> None:
-    """Probe the nearest existing folder with a real write (permission bits lie to root)."""
+def require_writable(path: str, what: str = "store") -> None:
+    """Probe the nearest existing folder with a real write (permission bits lie to root);
+    `what` names the parameter in the error."""
     parent = os.path.abspath(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
@@ -100,17 +117,52 @@ def _require_writable(path: str) -> None:
         parent = path
     if not os.path.isdir(parent):
         raise StoreError(
-            f"store: cannot create {path!r}: {parent!r} is a file, not a folder; "
+            f"{what}: cannot create {path!r}: {parent!r} is a file, not a folder; "
             "choose another path."
         )
     try:
         handle, probe = tempfile.mkstemp(dir=parent, prefix=".tp-write-probe-")
     except OSError as exc:
         raise StoreError(
-            f"store: cannot write to {path!r} ({exc.strerror}); choose a writable path."
+            f"{what}: cannot write to {path!r} ({exc.strerror}); choose a writable path."
         ) from None
     os.close(handle)
     os.remove(probe)
+
+
+def _create_bookkeeping(group: zarr.Group, name: str, n_chunks: int) -> None:
+    """One uint64 per chunk, chunked one element per chunk: written by the chunk's owner."""
+    group.create_array(
+        name, shape=(n_chunks,), chunks=(1,), dtype="uint64", fill_value=0, overwrite=True
+    )
+
+
+def _unopenable(root_path: str, subpath: str, exc: Exception) -> StoreError | None:
+    """The real reason a store (or one of its groups) does not open, as a StoreError; None
+    when a remote store is simply absent (a new one may be made there)."""
+    where = f"{root_path.rstrip('/')}/{subpath}".rstrip("/")
+    if isinstance(exc, FileNotFoundError | zarr.errors.GroupNotFoundError):
+        if _is_local(root_path):
+            return StoreError(
+                f"store: {root_path!r} exists but is not a {PROJECT} store; "
+                "choose a new path or an existing store."
+            )
+        return None
+    if isinstance(exc, ImportError):
+        scheme = root_path.split("://", 1)[0]
+        return StoreError(
+            f"store: {root_path!r} needs a filesystem package for {scheme}:// that is not "
+            f"installed ({exc}); install it (e.g. `pip install s3fs` for s3://)."
+        )
+    if isinstance(exc, ValueError | UnicodeDecodeError):  # JSON errors are ValueErrors
+        return StoreError(
+            f"store: the metadata {where}/zarr.json is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:80]}); restore it from a copy, or rebuild with `tp generate --overwrite`."
+        )
+    return StoreError(
+        f"store: {root_path!r} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
+        "check that it is reachable."
+    )
 
 
 class ChunkedGroup:
@@ -139,14 +191,18 @@ class ChunkedGroup:
         items_per_chunk: int,
         specs: Mapping[str, ArraySpec],
         overwrite: bool = False,
+        derived: bool = False,
     ) -> ChunkedGroup:
         """Open the group made with this exact config, or create it.
 
         A group made with another config is refused unless `overwrite` is set, so a typo
-        in a parameter never destroys an existing dataset.
+        in a parameter never destroys an existing dataset. `derived`: chunks record the
+        checksum of the parent chunk they were computed from.
         """
         existing = cls.check(root_path, subpath, kind=kind, config=config, overwrite=overwrite)
         if existing is not None and not overwrite:
+            if derived and PARENT_CHECKSUM_ARRAY not in existing.group:
+                existing._create_bookkeeping(PARENT_CHECKSUM_ARRAY)  # older group: all stale
             return existing
         if overwrite and cls._exists(root_path, subpath, kind):
             cls._delete(root_path, subpath)
@@ -166,15 +222,8 @@ class ChunkedGroup:
                 compressors=[spec.codec()],
                 overwrite=True,
             )
-        n_chunks = -(-n_items // chunk)
-        group.create_array(
-            CHECKSUM_ARRAY,
-            shape=(n_chunks,),
-            chunks=(1,),
-            dtype="uint64",
-            fill_value=0,
-            overwrite=True,
-        )
+        for name in BOOKKEEPING if derived else (CHECKSUM_ARRAY,):
+            _create_bookkeeping(group, name, -(-n_items // chunk))
         # Written last: a group without these attributes is an unfinished creation.
         group.attrs.update(
             {
@@ -203,7 +252,7 @@ class ChunkedGroup:
         Writes nothing, so callers can refuse bad input before starting any work.
         """
         if _is_local(root_path):
-            _require_writable(_local(root_path))
+            require_writable(_local(root_path))
         if overwrite:
             cls._exists(root_path, subpath, kind)  # refuses foreign data even with overwrite
             return None
@@ -257,13 +306,11 @@ class ChunkedGroup:
                 )
         try:
             root = zarr.open_group(root_path, mode="r", zarr_format=3)
-        except Exception:
-            if _is_local(root_path):
-                raise StoreError(
-                    f"store: {root_path!r} exists but is not a {PROJECT} store; "
-                    "choose a new path or an existing store."
-                ) from None
-            return None
+        except Exception as exc:
+            problem = _unopenable(root_path, "", exc)
+            if problem is None:
+                return None  # nothing there yet: a new remote store
+            raise problem from None
         attrs = root.attrs.asdict()
         if attrs.get("project") != PROJECT:
             raise StoreError(
@@ -281,6 +328,8 @@ class ChunkedGroup:
                 group = root[subpath]
             except KeyError:
                 return None
+            except Exception as exc:
+                raise (_unopenable(root_path, subpath, exc) or exc) from None
         else:
             group = root
         if "kind" not in group.attrs:
@@ -316,50 +365,131 @@ class ChunkedGroup:
 
     @property
     def array_names(self) -> list[str]:
-        return sorted(name for name in self.group.array_keys() if name != CHECKSUM_ARRAY)
+        return sorted(name for name in self.group.array_keys() if name not in BOOKKEEPING)
+
+    @property
+    def derived(self) -> bool:
+        return PARENT_CHECKSUM_ARRAY in self.group
+
+    def _create_bookkeeping(self, name: str) -> None:
+        _create_bookkeeping(self.group, name, self.n_chunks)
+
+    def _bookkeeping(self, name: str) -> np.ndarray:
+        """One uint64 per chunk; a chunk of it that does not decode reads as 0 ("not done")."""
+        try:
+            return self.group[name][:]
+        except Exception:  # one garbled marker: read them one by one
+            return np.array([self._marker(name, c) for c in range(self.n_chunks)], dtype=np.uint64)
 
     def checksums(self) -> np.ndarray:
-        return self.group[CHECKSUM_ARRAY][:]
+        return self._bookkeeping(CHECKSUM_ARRAY)
+
+    def stored_checksum(self, chunk: int) -> int:
+        """One chunk's done marker (0: not done, also when the marker does not decode)."""
+        return self._marker(CHECKSUM_ARRAY, chunk)
+
+    def recorded_parent_checksum(self, chunk: int) -> int:
+        """The parent chunk's checksum this chunk was computed from (0: none recorded)."""
+        return self._marker(PARENT_CHECKSUM_ARRAY, chunk) if self.derived else 0
+
+    def _marker(self, name: str, chunk: int) -> int:
+        try:
+            return int(self.group[name][chunk])
+        except Exception:  # a garbled or truncated marker is "not done", never a crash
+            return 0
+
+    def parent_checksums(self) -> np.ndarray:
+        """Per chunk, the parent chunk's checksum it was computed from (derived groups)."""
+        if not self.derived:
+            return np.zeros(self.n_chunks, dtype=np.uint64)
+        return self._bookkeeping(PARENT_CHECKSUM_ARRAY)
 
     def done_chunks(self) -> np.ndarray:
         """Boolean (n_chunks,): chunks whose data and done marker were written."""
         return self.checksums() != 0
 
-    def write_chunk(self, chunk: int, arrays: Mapping[str, np.ndarray]) -> int:
-        """Write one chunk of every array, then its checksum (the done marker)."""
+    def write_chunk(
+        self, chunk: int, arrays: Mapping[str, np.ndarray], parent_checksum: int | None = None
+    ) -> int:
+        """Write one chunk of every array (and the parent's checksum), then its own checksum
+        (the done marker)."""
         missing = set(self.array_names) - set(arrays)
         if missing:
             raise ValueError(f"write_chunk({chunk}) lacks arrays {sorted(missing)}")
         start, stop = self.bounds(chunk)
         for name in self.array_names:
             self.group[name][start:stop] = arrays[name]
+        if self.derived:
+            self.group[PARENT_CHECKSUM_ARRAY][chunk] = parent_checksum or 0
         value = _checksum({name: arrays[name] for name in self.array_names})
         self.group[CHECKSUM_ARRAY][chunk] = value
         return value
 
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Unverified slice of one array (for the single coordinating process's summaries);
+        chunk data that feeds a computation is read with `read_chunk`."""
         return self.group[name][start : self.n_items if stop is None else stop]
 
     def read_chunk(self, chunk: int, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """`names` (default: all) of one chunk, verified against its checksum first.
+
+        The checksum covers every array of the chunk, so all are read: for the videos
+        chunk the other arrays add ~1 % of its bytes. Raises CorruptChunkError naming the
+        chunk and the command that rewrites it.
+        """
+        stored = self.stored_checksum(chunk)
+        problem = "is not done" if stored == 0 else None
+        data: dict[str, np.ndarray] = {}
+        if problem is None:
+            try:
+                data = self._read_raw(chunk)
+            except Exception as exc:  # a truncated or garbled chunk object does not decode
+                problem = f"does not decode ({type(exc).__name__})"
+        if problem is None and _checksum(data) != stored:
+            problem = "no longer matches its checksum"
+        if problem is not None:
+            raise CorruptChunkError(
+                f"{self.location} chunk {chunk} (items {self.bounds(chunk)[0]}-"
+                f"{self.bounds(chunk)[1] - 1}) {problem}; rewrite it with "
+                f"{self.repair_command()}."
+            )
+        return {name: data[name] for name in (names or self.array_names)}
+
+    def repair_command(self) -> str:
+        url = self.location.rsplit(":", 1)[0]
+        return REPAIR_COMMANDS.get(self.kind, "the command that made it").format(url=url)
+
+    def _read_raw(self, chunk: int) -> dict[str, np.ndarray]:
         start, stop = self.bounds(chunk)
-        return {name: self.read(name, start, stop) for name in (names or self.array_names)}
+        return {name: self.read(name, start, stop) for name in self.array_names}
 
     def verify_chunk(self, chunk: int) -> bool:
         """True if the chunk is done and its data still hashes to its stored checksum."""
-        stored = int(self.group[CHECKSUM_ARRAY][chunk])
-        if stored == 0:
-            return False
         try:
-            data = self.read_chunk(chunk)
-        except Exception:  # a truncated or garbled chunk object does not decode
+            self.read_chunk(chunk)
+        except CorruptChunkError:
             return False
-        return _checksum(data) == stored
+        return True
+
+    def stale_chunks(self, parent: ChunkedGroup | None = None) -> list[int]:
+        """Chunks to (re)compute: not done, damaged, or (derived) made from another parent."""
+        expected = None if parent is None else parent.checksums()
+        recorded = self.parent_checksums()
+        return [
+            chunk
+            for chunk in range(self.n_chunks)
+            if not self.verify_chunk(chunk)
+            or (expected is not None and recorded[chunk] != expected[chunk])
+        ]
 
     def fingerprint(self) -> str:
-        """Content fingerprint: a hash of the config and every chunk's checksum."""
+        """Content fingerprint: a hash of the config and every chunk's checksum (and, for a
+        derived group, its parent chunks' checksums: it changes when a parent changes)."""
         digest = hashlib.blake2b(digest_size=8)
         digest.update(repr(sorted(self.config.items())).encode())
         digest.update(self.checksums().tobytes())
+        if self.derived:
+            digest.update(self.parent_checksums().tobytes())
         return digest.hexdigest()
 
     def finalize(self) -> str:

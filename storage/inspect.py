@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 from storage.chunked import ChunkedGroup
+from storage.features import FEATURES
 from storage.store import Store
+from storage.tracks import TRACKS
 from tp_models.scene import VIDEO_TYPES
 
 
@@ -34,6 +36,7 @@ def describe(path: str, verify: bool = False) -> dict[str, Any]:
     }
     if verify:
         info["corrupted_chunks"] = corrupted_chunks(dataset)
+        info["damaged_groups"] = damaged_groups(Store.open(path))
     return info
 
 
@@ -41,6 +44,40 @@ def corrupted_chunks(group: ChunkedGroup) -> list[int]:
     """Chunks marked done whose bytes no longer match their checksum (or no longer decode)."""
     done = np.flatnonzero(group.done_chunks())
     return [int(c) for c in done if not group.verify_chunk(int(c))]
+
+
+def stale_chunks(group: ChunkedGroup, parent: ChunkedGroup) -> list[int]:
+    """Done chunks of a derived group computed from a parent chunk that has since changed."""
+    recorded, current = group.parent_checksums(), parent.checksums()
+    return [int(c) for c in np.flatnonzero(group.done_chunks() & (recorded != current))]
+
+
+def derived_groups(store: Store) -> dict[str, ChunkedGroup]:
+    """Every tracks and features group of the store, by path."""
+    found = {}
+    for kind in (TRACKS, FEATURES):
+        if kind in store.dataset.group:
+            for key in sorted(store.dataset.group[kind].group_keys()):
+                group = ChunkedGroup.find(store.url, f"{kind}/{key}", kind)
+                if group is not None:
+                    found[f"{kind}/{key}"] = group
+    return found
+
+
+def damaged_groups(store: Store) -> dict[str, dict[str, Any]]:
+    """Per group with problems: corrupted and stale chunks, and the command that redoes them."""
+    groups = {"dataset": store.dataset, **derived_groups(store)}
+    damaged = {}
+    for path, group in groups.items():
+        corrupted = corrupted_chunks(group)
+        stale = [] if group is store.dataset else stale_chunks(group, store.dataset)
+        if corrupted or stale:
+            damaged[path] = {
+                "corrupted": corrupted,
+                "stale": stale,
+                "repair": group.repair_command(),
+            }
+    return damaged
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -56,12 +93,15 @@ def format_info(info: dict[str, Any]) -> str:
         f"fingerprint  {info['fingerprint'] or '(incomplete)'}",
         f"groups       {', '.join(info['groups']) or '-'}",
     ]
-    if "corrupted_chunks" in info:
-        bad = info["corrupted_chunks"]
-        lines.append(
-            "verify       all done chunks match their checksums"
-            if not bad
-            else f"verify       CORRUPTED chunks {bad}: re-run `tp generate` with the same "
-            "parameters to redo them"
-        )
+    if "damaged_groups" in info:
+        damaged = info["damaged_groups"]
+        if not damaged:
+            lines.append("verify       all done chunks of every group match their checksums")
+        for path, problems in damaged.items():
+            kinds = ("corrupted", "stale")
+            found = [f"{kind} chunks {problems[kind]}" for kind in kinds if problems[kind]]
+            lines.append(
+                f"verify       {path}: {', '.join(found).upper()}: redo them with "
+                f"{problems['repair']}"
+            )
     return "\n".join(lines)

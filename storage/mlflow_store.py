@@ -28,11 +28,31 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+# Tracking URI schemes MLflow can hold runs *and* a model registry in.
+KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Refuse a tracking URI MLflow would fail on later, with a traceback."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
+    if scheme == "file" or not scheme:
+        raise StoreError(
+            f"MLFLOW_TRACKING_URI={uri}: a file store cannot hold the model registry this "
+            "project uses; set it to sqlite:///path/to/mlflow.db or an http:// server."
+        )
+    if scheme not in KNOWN_SCHEMES:
+        raise StoreError(
+            f"MLFLOW_TRACKING_URI={uri}: unknown scheme {scheme!r}; use one of "
+            f"{', '.join(s + '://' for s in KNOWN_SCHEMES)} (default {DEFAULT_TRACKING_URI})."
+        )
+
+
 def connect(experiment: str = EXPERIMENT) -> str:
     """Point MLflow at the tracking URI and check it answers, before any work starts."""
     import mlflow
 
     uri = tracking_uri()
+    check_tracking_uri(uri)
     if uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as response:
@@ -87,9 +107,10 @@ def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, str]:
 def _cannot_load(model_uri: str, exc: Exception) -> StoreError:
     text = str(exc).strip()
     first_line = text.splitlines()[0] if text else type(exc).__name__
+    trainer = "tp train-tokenizer" if TOKENIZER_NAME in model_uri else "tp train"
     return StoreError(
         f"model {model_uri!r} cannot be loaded from {tracking_uri()} ({first_line}); "
-        "train one with `tp train` or pass an existing --model-uri."
+        f"train one with `{trainer}` or pass an existing model URI."
     )
 
 

@@ -7,7 +7,10 @@ crosses a process boundary: a Dask task receives `store.url` and opens its own h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -30,6 +33,43 @@ DEFAULT_STORE = "data/store.zarr"
 LAST_TRACKS = "last_tracks"
 
 
+REPLACED_SUFFIX = ".tp-replaced"
+
+
+@contextmanager
+def replacing(url: str, overwrite: bool) -> Iterator[None]:
+    """Overwrite without losing the old store to a run that fails: the old local store is
+    moved aside (a rename), deleted once the body succeeds, and moved back if it fails
+    before a single chunk of the new one was done. A kill leaves it aside: the next
+    successful run on this path deletes it."""
+    if not overwrite or "://" in url.removeprefix("file://") or not os.path.isdir(_path(url)):
+        yield
+        _discard(_path(url) + REPLACED_SUFFIX)
+        return
+    path = _path(url)
+    aside = path + REPLACED_SUFFIX
+    _discard(aside)
+    os.rename(path, aside)
+    try:
+        yield
+    except BaseException:
+        new = ChunkedGroup.find(url, "", DATASET) if os.path.exists(path) else None
+        if new is None or not new.done_chunks().any():
+            _discard(path)
+            os.rename(aside, path)
+        raise
+    _discard(aside)
+
+
+def _path(url: str) -> str:
+    return os.path.abspath(url.removeprefix("file://").rstrip("/"))
+
+
+def _discard(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+
+
 class Store:
     """A store whose dataset group exists (use `Store.create` to make one)."""
 
@@ -43,6 +83,19 @@ class Store:
     @classmethod
     def open(cls, url: str) -> Store:
         return cls(url, ChunkedGroup.open(url, "", kind=DATASET))
+
+    @classmethod
+    def open_during_run(cls, url: str) -> Store:
+        """Open from a task: the flow found the store, so one that is gone was deleted."""
+        try:
+            return cls.open(url)
+        except StoreError:
+            if ChunkedGroup.find(url, "", DATASET) is None:
+                raise StoreError(
+                    f"store {url!r} disappeared during the run (deleted or moved by someone "
+                    "else?); re-run the command to start again."
+                ) from None
+            raise
 
     @classmethod
     def check_create(cls, url: str, data_config: Mapping[str, Any], overwrite: bool) -> None:
@@ -212,6 +265,7 @@ class Store:
             items_per_chunk=self.dataset.items_per_chunk,
             specs=specs,
             overwrite=overwrite,
+            derived=True,
         )
         self._groups[path] = group
         return group
@@ -257,6 +311,7 @@ class Store:
             # Latents are dense floats: byte-shuffling groups their exponent bytes together.
             specs={LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")},
             overwrite=overwrite,
+            derived=True,
         )
         self._groups[path] = group
         return group

@@ -59,10 +59,12 @@ class TrackSource:
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the data a model saw: the dataset's and the tracks' content."""
-        parts = [self.store.fingerprint, self.tracks.group.attrs["fingerprint"]]
+        """Identifies the data a model saw, as it is now: the dataset's fingerprint and the
+        tracks' (and features') live fingerprints, which change when a chunk or the parent
+        chunk it was made from changes (every chunk read is verified against them)."""
+        parts = [self.store.fingerprint, self.tracks.fingerprint()]
         if self.features is not None:
-            parts.append(self.features.group.attrs["fingerprint"])
+            parts.append(self.features.fingerprint())
         return "-".join(parts)
 
     def chunk_batches(
@@ -85,7 +87,7 @@ class TrackSource:
             if sizes is not None:  # imported: positions are normalised by each item's frames
                 batch.frame_size = sizes[keep][rows].astype(np.float64)
             if self.features is not None:
-                latents = self.features.read(LATENTS, start, stop)[keep]
+                latents = self.features.read_chunk(int(chunk), [LATENTS])[LATENTS][keep]
                 batch.extras["magvit"] = self._sample(latents, rows, batch.position)
             # The simulator's true operating point of each track's video, for the parameter
             # oracle (scorers never see labels; these are the world's known parameters).
@@ -132,9 +134,14 @@ class TrackSource:
     def quality_counts(self, videos: np.ndarray) -> dict[str, int]:
         """Summed tracking-quality counts (MOTA/IDF1 inputs) over `videos`."""
         names = [n for n in self.tracks.array_names if n.startswith(QUALITY_PREFIX)]
-        return {
-            name[len(QUALITY_PREFIX) :]: int(self.tracks.read(name)[videos].sum()) for name in names
-        }
+        wanted = np.zeros(self.tracks.n_items, dtype=bool)
+        wanted[videos] = True
+        totals = dict.fromkeys(names, 0)
+        for chunk in np.unique(np.asarray(videos) // self.tracks.items_per_chunk):
+            start, stop = self.tracks.bounds(int(chunk))
+            for name, values in self.tracks.read_chunk(int(chunk), names).items():
+                totals[name] += int(values[wanted[start:stop]].sum())
+        return {name[len(QUALITY_PREFIX) :]: total for name, total in totals.items()}
 
 
 def concat_batches(batches: list[TrackBatch]) -> TrackBatch:

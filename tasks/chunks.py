@@ -12,11 +12,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
 
 from storage.chunked import ChunkedGroup
+from storage.errors import UserError
 from storage.store import Store
 
 ChunkArrays = Mapping[str, np.ndarray]
@@ -33,7 +35,14 @@ class ChunkStage(ABC):
 
     @abstractmethod
     def prepare(self, store: Store) -> Callable[[int], ChunkArrays]:
-        """Once per task: load what every chunk needs, return chunk index -> arrays."""
+        """Once per task: load what every chunk needs, return chunk index -> arrays.
+
+        Chunks of other groups are read with `read_chunk`, which verifies their checksums.
+        """
+
+    def parent(self, store: Store) -> ChunkedGroup | None:
+        """The group whose chunk `c` chunk `c` of the output is computed from (None: none)."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -44,22 +53,37 @@ class ChunkResult:
     skipped: bool  # done and intact before this run
 
 
-@task(name="chunks", retries=2, retry_delay_seconds=1)
+def _retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """A damaged input or a missing store stays so on retry: fail at once, with its sentence."""
+    try:
+        state.result()
+    except UserError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(name="chunks", retries=2, retry_delay_seconds=1, retry_condition_fn=_retry_unless_user_error)
 def run_chunks(stage: ChunkStage, store_url: str, chunks: list[int]) -> list[ChunkResult]:
     """Compute and write `chunks` of the stage's group; done and intact chunks are skipped."""
     logger = get_run_logger()
-    store = Store.open(store_url)
+    store = Store.open_during_run(store_url)
     group = stage.output(store)
+    parent = stage.parent(store)
     compute: Callable[[int], ChunkArrays] | None = None  # prepared only if there is work
     results = []
     for chunk in chunks:
         start, stop = group.bounds(chunk)
-        if group.verify_chunk(chunk):
+        # The parent's checksum before reading it: `compute` verifies the data against it.
+        source = None if parent is None else parent.stored_checksum(chunk)
+        current = parent is None or group.recorded_parent_checksum(chunk) == source
+        if current and group.verify_chunk(chunk):
             results.append(ChunkResult(chunk, stop - start, 0.0, skipped=True))
             continue
         began = time.perf_counter()
         compute = compute or stage.prepare(store)
-        group.write_chunk(chunk, compute(chunk))
+        group.write_chunk(chunk, compute(chunk), parent_checksum=source)
         seconds = time.perf_counter() - began
         results.append(ChunkResult(chunk, stop - start, seconds, skipped=False))
         logger.info(

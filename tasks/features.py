@@ -27,6 +27,9 @@ class EncodeVideos(ChunkStage):
     def output(self, store: Store) -> ChunkedGroup:
         return store.group(features_path(store.fingerprint, self.checkpoint_hash), FEATURES)
 
+    def parent(self, store: Store) -> ChunkedGroup:
+        return store.dataset
+
     def prepare(self, store: Store) -> Callable[[int], ChunkArrays]:
         torch.set_num_threads(1)  # one Dask worker per core already
         tokenizer = load_tokenizer(self.checkpoint)  # strict: a checkpoint that does not fit raises

@@ -32,6 +32,9 @@ DEFAULT_REPORT = "reports/latest"
 CANDIDATE_MODEL = f"models:/{MODEL_NAME}@candidate"
 CANDIDATE_TOKENIZER = f"models:/{TOKENIZER_NAME}@candidate"
 
+# Blosc compresses one buffer of at most 2 GiB (less its header): a chunk is one buffer.
+CODEC_MAX_CHUNK_BYTES = 2**31 - 2**10
+
 StoreUrl = Annotated[str, Field(min_length=1, description="Zarr store path or fsspec URL")]
 Seed = Annotated[int, Field(ge=0)]
 TracksKey = Annotated[
@@ -107,7 +110,25 @@ class GenerateSpec(Spec):
                 "persistent, brief, noise and mixed are all 0: ask for at least one video."
             )
         self.scene.validate()
+        self._check_chunk_size()
         return self
+
+    def _check_chunk_size(self) -> None:
+        """A videos chunk must fit the codec: refuse, naming both knobs, before any work."""
+        per_video = self.scene.frames * self.scene.size * self.scene.size * 3
+        if self.videos_per_chunk * per_video <= CODEC_MAX_CHUNK_BYTES:
+            return
+        fits = CODEC_MAX_CHUNK_BYTES // per_video
+        lower = (
+            f"lower videos_per_chunk to at most {fits}"
+            if fits
+            else "one video alone is too large: lower scene.size or scene.frames"
+        )
+        raise ValueError(
+            f"a chunk of {self.videos_per_chunk} videos of {self.scene.frames}x{self.scene.size}"
+            f"x{self.scene.size} RGB is {self.videos_per_chunk * per_video / 2**30:.1f} GiB, over "
+            f"the 2 GiB the codec can hold; {lower} (or lower scene.size)."
+        )
 
     @property
     def counts(self) -> list[int]:

@@ -23,6 +23,9 @@ class ExtractTracks(ChunkStage):
     def output(self, store: Store) -> ChunkedGroup:
         return store.group(f"{TRACKS}/{self.key}", TRACKS)
 
+    def parent(self, store: Store) -> ChunkedGroup:
+        return store.dataset
+
     def prepare(self, store: Store) -> Callable[[int], ChunkArrays]:
         tracks = self.output(store)
         config = TrackerConfig.from_dict(tracks.config["tracker"])
