@@ -330,6 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`| head`): say nothing more, and let Python's exit-time
+        # flush of stdout go to /dev/null instead of raising a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except BaseException as exc:  # noqa: BLE001 - only signals are handled, the rest re-raised
         signum = _signal_number(exc)
         if signum is None:
@@ -340,11 +345,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_SIGNAL + int(signum)
-    except BrokenPipeError:
-        # The reader went away (`| head`): say nothing more, and let Python's exit-time
-        # flush of stdout go to /dev/null instead of raising a second time.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
