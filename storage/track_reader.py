@@ -134,6 +134,8 @@ class TrackSource:
     def quality_counts(self, videos: np.ndarray) -> dict[str, int]:
         """Summed tracking-quality counts (MOTA/IDF1 inputs) over `videos`."""
         names = [n for n in self.tracks.array_names if n.startswith(QUALITY_PREFIX)]
+        if not names:  # imported tracks: no ground-truth objects to count against
+            return {}
         wanted = np.zeros(self.tracks.n_items, dtype=bool)
         wanted[videos] = True
         totals = dict.fromkeys(names, 0)

@@ -136,10 +136,10 @@ class GradientBoostingScorer:
         x = features[rows]
         y = np.broadcast_to((train.label == 1)[:, None], rows.shape)[rows]
         if np.unique(y).size < 2:
-            raise ValueError(
-                f"{self.name}: the train batch needs persistent and false tracks to fit; "
-                "pass a train split with both labels."
-            )
+            # Nothing to separate (a tiny or one-sided store): the best it can say is the
+            # base rate, so it scores like a constant (reported, never a crash).
+            self.model = _BaseRate(float(y.mean()) if len(y) else 0.5)
+            return
         if len(y) > self.max_rows:
             keep = np.random.default_rng(self.seed).choice(len(y), self.max_rows, replace=False)
             x, y = x[keep], y[keep]
@@ -164,3 +164,13 @@ class GradientBoostingScorer:
 
     def rule(self, threshold: float) -> str:
         return f"P(persistent) >= {threshold:.3f}"
+
+
+@dataclass(frozen=True)
+class _BaseRate:
+    """What gradient boosting falls back to when train holds one class: its share."""
+
+    p: float
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return np.tile([1.0 - self.p, self.p], (len(x), 1))

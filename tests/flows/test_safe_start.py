@@ -40,7 +40,8 @@ def _bounded_options() -> list[tuple[str, str, str, float | None, float | None]]
     for command in COMMANDS:
         spec = _spec_class(command)
         schema = spec.model_json_schema()
-        for option in spec_options(spec, command.skip):
+        skip = command.skip + ((command.positional,) if command.positional else ())
+        for option in spec_options(spec, skip):
             if option.annotation not in (int, float):
                 continue
             node = _limits(schema, option.path)
@@ -84,9 +85,10 @@ def test_any_value_outside_the_limits_is_exit_2_naming_it_and_writes_nothing(
     command, flag, value = case
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    args = [command, "--store", str(out / "s.zarr"), flag, value]
-    if command == "pipeline":
-        args = [command, "--out", str(out / "report"), flag, value]
+    files = [str(out / "tracks.txt")] if command in ("import-tracks", "score") else []
+    args = [command, *files, "--store", str(out / "s.zarr"), flag, value]
+    if command in ("pipeline", "score"):
+        args = [command, *files, "--out", str(out / "report"), flag, value]
     assert main(args) == EXIT_USAGE
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and "\n" not in error

@@ -22,9 +22,11 @@ from tp_models.magvit import TokenizerConfig
 from tp_models.model import TrainConfig
 
 # (command, spec class, spec fields that are not options): every command with a spec.
-COMMAND_SPECS = [(c.name, getattr(specs, c.spec), c.skip) for c in COMMANDS] + [
-    ("evaluate-baselines", specs.BaselinesSpec, ())
-]
+COMMAND_SPECS = [
+    (c.name, getattr(specs, c.spec), c.skip + ((c.positional,) if c.positional else ()))
+    for c in COMMANDS
+] + [("evaluate-baselines", specs.BaselinesSpec, ())]
+POSITIONAL = {c.name: c.positional for c in COMMANDS if c.positional}
 COMMAND_IDS = [command for command, _, _ in COMMAND_SPECS]
 SPECS = sorted({spec for _, spec, _ in COMMAND_SPECS}, key=lambda s: s.__name__)
 LIMIT_KEYS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
@@ -152,6 +154,7 @@ def test_specs_contain_the_domain_configs_instead_of_restating_them():
         "TrainConfig",
         "TokenizerConfig",
         "TokenizerTrainConfig",
+        "MatchConfig",
     }
 
 
@@ -183,10 +186,14 @@ def _argv(option: Option) -> list[str]:
 
 @pytest.mark.parametrize(("command", "spec", "skip"), COMMAND_SPECS, ids=COMMAND_IDS)
 def test_every_flag_sets_its_own_field(command, spec, skip):
-    options = [o for o in spec_options(spec, skip) if o.default is not None]
-    argv = [command] + [arg for option in options for arg in _argv(option)]
+    options = [o for o in spec_options(spec, skip) if o.default not in (None, ())]
+    positional = POSITIONAL.get(command)
+    files = ["tracks.txt"] if positional else []
+    argv = [command, *files] + [arg for option in options for arg in _argv(option)]
     values = spec_values(build_parser(command).parse_args(argv))
-    assert parse(spec, values) == spec()
+    given = {positional: tuple(files)} if positional else {}
+    assert parse(spec, values) == spec.model_validate(given)
+    values.pop(positional, None)
     # Each flag lands on its own path: collect the leaf paths the parser filled.
     filled: set[tuple[str, ...]] = set()
 
