@@ -255,20 +255,9 @@ class Store:
         specs = track_specs(self.frames, capacity)
         if self.imported:
             specs = {k: v for k, v in specs.items() if not k.startswith(QUALITY_PREFIX)}
-        path = f"{TRACKS}/{tracker_key(tracker)}"
-        group = ChunkedGroup.open_or_create(
-            self.url,
-            path,
-            kind=TRACKS,
-            config=config,
-            n_items=self.dataset.n_items,
-            items_per_chunk=self.dataset.items_per_chunk,
-            specs=specs,
-            overwrite=overwrite,
-            derived=True,
+        return self._create_derived(
+            f"{TRACKS}/{tracker_key(tracker)}", TRACKS, config, specs, overwrite
         )
-        self._groups[path] = group
-        return group
 
     def mark_last_tracks(self, group: ChunkedGroup) -> None:
         """Make `group` the default tracks (single writer: the coordinating flow)."""
@@ -300,16 +289,28 @@ class Store:
             "checkpoint_hash": checkpoint_hash,
             "latent_shape": list(latent_shape),
         }
+        # Latents are dense floats: byte-shuffling groups their exponent bytes together.
+        specs = {LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")}
         path = features_path(self.fingerprint, checkpoint_hash)
+        return self._create_derived(path, FEATURES, config, specs, overwrite)
+
+    def _create_derived(
+        self,
+        path: str,
+        kind: str,
+        config: Mapping[str, Any],
+        specs: Mapping[str, ArraySpec],
+        overwrite: bool,
+    ) -> ChunkedGroup:
+        """A group derived from the dataset, chunk for chunk, created (or resumed) to write."""
         group = ChunkedGroup.open_or_create(
             self.url,
             path,
-            kind=FEATURES,
+            kind=kind,
             config=config,
             n_items=self.dataset.n_items,
             items_per_chunk=self.dataset.items_per_chunk,
-            # Latents are dense floats: byte-shuffling groups their exponent bytes together.
-            specs={LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")},
+            specs=specs,
             overwrite=overwrite,
             derived=True,
         )

@@ -67,22 +67,7 @@ def windows(rows: TrackRows, window: int) -> list[tuple[int, TrackRows]]:
         n_frames = min(length, rows.n_frames - first + 1)
         inside = (rows.frame >= first) & (rows.frame < first + n_frames)
         part = rows.take(inside)
-        items.append(
-            (
-                first,
-                TrackRows(
-                    frame=part.frame - (first - 1),
-                    track_id=part.track_id,
-                    x=part.x,
-                    y=part.y,
-                    w=part.w,
-                    h=part.h,
-                    conf=part.conf,
-                    frame_size=rows.frame_size,
-                    n_frames=n_frames,
-                ),
-            )
-        )
+        items.append((first, part.renumbered(first - 1, n_frames)))
     return items
 
 

@@ -8,6 +8,7 @@ each row gets exactly one score, nothing is dropped or duplicated.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -76,6 +77,10 @@ class TrackRows:
             n_frames=self.n_frames,
         )
 
+    def renumbered(self, offset: np.ndarray | int, n_frames: int) -> TrackRows:
+        """The same rows with ``offset`` subtracted from their frames, in ``n_frames``."""
+        return dataclasses.replace(self, frame=self.frame - offset, n_frames=n_frames)
+
 
 def rows_to_batch(
     rows: TrackRows,
@@ -142,17 +147,7 @@ def score_rows(
     np.maximum.at(last, track_index, rows.frame)
     life = last - first + 1
     offset = first[track_index] - 1  # each row's frame counted from its track's first
-    aligned = TrackRows(
-        frame=rows.frame - offset,
-        track_id=rows.track_id,
-        x=rows.x,
-        y=rows.y,
-        w=rows.w,
-        h=rows.h,
-        conf=rows.conf,
-        frame_size=rows.frame_size,
-        n_frames=int(life.max()),
-    )
+    aligned = rows.renumbered(offset, int(life.max()))
     batch, track_index, frame_index = rows_to_batch(aligned)
     scores = np.empty(len(rows), dtype=np.float64)
     by_life = np.argsort(life, kind="stable")
