@@ -12,7 +12,7 @@ from flows.runner import dask_runner, map_chunks
 from storage.mlflow_store import connect, require_model, tokenizer_checkpoint
 from storage.store import Store
 from tasks.features import EncodeVideos
-from tasks.specs import FeaturesSpec
+from tasks.specs import FeaturesSpec, checked_device
 from tp_models.magvit import load_tokenizer
 
 TASKS_PER_WORKER = 2  # encoding a chunk takes seconds: fewer, larger tasks
@@ -20,6 +20,7 @@ TASKS_PER_WORKER = 2  # encoding a chunk takes seconds: fewer, larger tasks
 
 def check(spec: FeaturesSpec) -> None:
     """Refuse a missing store or tokenizer before any service starts."""
+    checked_device(spec.device)
     Store.open(spec.store).fingerprint  # noqa: B018 - raises a clear error if incomplete
     connect()
     require_model(spec.tokenizer_uri)
@@ -45,7 +46,7 @@ def cache_features(spec: FeaturesSpec = FeaturesSpec()) -> dict[str, Any]:
     todo = [int(c) for c in np.flatnonzero(~features.done_chunks())]
     encoded = []
     if todo:
-        stage = EncodeVideos(str(checkpoint), digest, spec.batch_size)
+        stage = EncodeVideos(str(checkpoint), digest, spec.batch_size, spec.device)
         workers = spec.compute.n_workers()
         with dask_runner(spec.compute) as runner:
             results = map_chunks(runner, stage, store, todo, workers, TASKS_PER_WORKER)

@@ -20,7 +20,7 @@ from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.evaluate import evaluate_scorers
 from tasks.inspect_model import model_figures
-from tasks.specs import EvaluateSpec
+from tasks.specs import EvaluateSpec, checked_device
 from tasks.train import report_metrics
 from tp_models.baselines import default_baselines
 
@@ -49,6 +49,7 @@ def features_hash(run_params: dict[str, str]) -> str | None:
 
 def check(spec: EvaluateSpec) -> tuple[dict[str, str], TrackSource]:
     """The model's training params and the tracks to score, or a clear error before any work."""
+    checked_device(spec.device)
     connect()
     run_params = require_model(spec.model_uri)
     store = Store.open(spec.store)
@@ -68,7 +69,7 @@ def _own_tracks(run_params: dict[str, str], store: Store) -> str | None:
 def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     logger = get_run_logger()
     run_params, source = check(spec)
-    model, _ = model_version_run(spec.model_uri)
+    model, _ = model_version_run(spec.model_uri, spec.device)
     split_seed = int(run_params.get("data.split_seed", 0))
     same_data = run_params.get("data.fingerprint") == source.fingerprint
     if not same_data:

@@ -11,12 +11,13 @@ from storage.errors import StoreError
 from storage.mlflow_store import connect, require_model
 from storage.store import Store
 from storage.track_reader import TrackSource
-from tasks.specs import TrainSpec
+from tasks.specs import TrainSpec, checked_device
 from tasks.train import train_model
 
 
 def check(spec: TrainSpec) -> TrackSource:
     """Everything the training needs, or a clear error before any work starts."""
+    checked_device(spec.device)
     connect()  # an unreachable tracking server fails here, not after an hour of training
     store = Store.open(spec.store)
     return TrackSource.open(store, spec.tracks, tokenizer_hash(spec, store))

@@ -9,13 +9,14 @@ from prefect import flow
 from storage.errors import ParameterError
 from storage.mlflow_store import connect
 from storage.store import Store
-from tasks.specs import TokenizerSpec
+from tasks.specs import TokenizerSpec, checked_device
 from tasks.tokenizer import tokenizer_training
 from tp_models.magvit.tokenizer import check_num_frames
 
 
 def check(spec: TokenizerSpec) -> Store:
     """The store to train on, or a clear error before any work starts."""
+    checked_device(spec.device)
     connect()
     store = Store.open(spec.store)
     try:

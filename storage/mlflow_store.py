@@ -53,16 +53,27 @@ def connect(experiment: str = EXPERIMENT) -> str:
     return uri
 
 
+BUILD_COMMIT_FILE = Path(__file__).with_name("_git_commit.txt")  # written by setup.py's build
+
+
 def git_commit() -> str:
-    """The commit of the code that ran (with '-dirty' when the tree has local changes)."""
-    here = Path(__file__).resolve().parent
+    """The commit of the code that ran: the one captured when the package was built (a
+    non-editable install has no repository), else the repository's HEAD (with '-dirty'
+    when the tree has local changes), else "unknown"."""
+    if BUILD_COMMIT_FILE.exists():
+        return BUILD_COMMIT_FILE.read_text().strip() or "unknown"
+    return repository_commit(Path(__file__).resolve().parent)
+
+
+def repository_commit(folder: Path) -> str:
+    """HEAD of the git repository around `folder` (+ '-dirty'), or "unknown"."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
+            cwd=folder,
             capture_output=True,
             text=True,
             check=True,
@@ -70,6 +81,40 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+def log_store_input(
+    url: str, fingerprint: str, split: str, context: str, tracks: str | None = None
+) -> None:
+    """Record a store as a dataset input of the active run (MLflow's Datasets panel): its
+    URL, data fingerprint, the split used and the tracks group."""
+    import warnings
+
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # a local path matches two equivalent source kinds
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(url)
+    name = Path(url.rstrip("/")).name or url
+    dataset = MetaDataset(source, name=name, digest=fingerprint[:36])
+    tags = {"split": split, "fingerprint": fingerprint, "store": url}
+    if tracks:
+        tags["tracks"] = tracks
+    mlflow.log_input(dataset, context=context, tags=tags)
+
+
+def run_link(run_id: str) -> str:
+    """Where a person opens a run: its page on a tracking server, else its runs:/ URI and
+    the command that serves the UI for this store."""
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        experiment = mlflow.get_run(run_id).info.experiment_id
+        return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    return f"runs:/{run_id} (mlflow ui --backend-store-uri {uri})"
 
 
 def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, str]:
@@ -152,11 +197,12 @@ def _not_weights_only(model_uri: str, exc: Exception) -> StoreError:
     )
 
 
-def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
+def model_version_run(model_uri: str, device: str = "cpu") -> tuple[Any, dict[str, str]]:
     """The pipeline behind `model_uri` and the params of the run that trained it.
 
     Loaded from the model's checkpoint with the domain's strict loader
     (``torch.load(weights_only=True)``), never by importing code or unpickling objects.
+    `device`: where the weights go (checked by the caller: see tasks.specs.checked_device).
     """
     import pickle
     import tempfile
@@ -167,7 +213,7 @@ def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = _download_checkpoint(model_uri, folder)
         try:
-            model = load_pipeline(checkpoint, map_location="cpu")
+            model = load_pipeline(checkpoint, map_location=device)
         except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, EOFError) as exc:
             raise _not_weights_only(model_uri, exc) from None
     return model, params

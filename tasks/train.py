@@ -34,12 +34,10 @@ from storage.mlflow_store import (
 )
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
+from tasks.gate import flat_metrics
 from tasks.specs import TrainSpec
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.splits import split_videos
-
-REPORTED_KEYS = ("1", "2", "3", "5", "10", "full")
-
 
 def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
     text = json.dumps(
@@ -56,14 +54,7 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
 
 def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -> dict[str, float]:
     """Flat MLflow metrics (`test_f1_k3`, `test_roc_auc_full`, ...) of one scorer's report."""
-    section = report["scorers"][scorer]
-    out = {}
-    for key in REPORTED_KEYS:
-        for metric in ("f1", "roc_auc", "precision", "recall"):
-            value = section["k"][key].get(metric)
-            if value is not None:
-                out[f"{prefix}_{metric}_{'k' + key if key != 'full' else 'full'}"] = float(value)
-    return out
+    return {f"{prefix}_{name}": value for name, value in flat_metrics(report["scorers"][scorer]).items()}
 
 
 @task(name="train-model", cache_policy=NO_CACHE)  # its inputs are live handles, not values
