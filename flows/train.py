@@ -7,6 +7,8 @@ from typing import Any
 
 from prefect import flow
 
+from flows.progress import progress
+
 from storage.errors import StoreError
 from storage.mlflow_store import connect, require_model
 from storage.store import Store
@@ -32,7 +34,8 @@ def train(spec: TrainSpec = TrainSpec()) -> dict[str, Any]:
     model = dataclasses.replace(spec.model, frame_size=(size, size), extractor_options=options)
     tags = {"features": model.features, "dataset_fingerprint": source.fingerprint, "flow": "train"}
     features_hash = None if source.features is None else source.features.config["checkpoint_hash"]
-    return train_model(source, model, spec, tags, features_hash)
+    with progress(spec.training.max_epochs, f"train-{model.features}", "epoch") as advance:
+        return train_model(source, model, spec, tags, features_hash, advance)
 
 
 def tokenizer_hash(spec: TrainSpec, store: Store) -> str | None:

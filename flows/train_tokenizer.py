@@ -6,6 +6,8 @@ from typing import Any
 
 from prefect import flow
 
+from flows.progress import progress
+
 from storage.errors import ParameterError
 from storage.mlflow_store import connect
 from storage.store import Store
@@ -34,4 +36,6 @@ def check(spec: TokenizerSpec) -> Store:
 @flow(name="train-tokenizer", log_prints=True)
 def train_tokenizer(spec: TokenizerSpec = TokenizerSpec()) -> dict[str, Any]:
     """Train, evaluate on held-out videos, register as `magvit-tokenizer@candidate`."""
-    return tokenizer_training(check(spec), spec)
+    store = check(spec)
+    with progress(spec.training.steps, "train-tokenizer", "step") as advance:
+        return tokenizer_training(store, spec, advance)

@@ -22,6 +22,19 @@ CANDIDATE = "candidate"
 EXPERIMENT = "track-persistence"
 LOADER_MODULE = "tp_models.served"  # MLflow's pyfunc loader for every model we log
 CHECKPOINT_DATA = "data/checkpoint.pt"  # where a logged model keeps its checkpoint
+DESCRIPTIONS = {  # of the registered models, shown on their registry page
+    MODEL_NAME: (
+        "Persistence model: the probability, at every observation, that a track is a "
+        "persistent object rather than a brief false detection or clutter. Each version is a "
+        "weights-only checkpoint in an MLflow pyfunc (tp_models.served). @candidate: the "
+        "latest trained; @champion: the version that passed the promotion gate (retrain flow) "
+        "or was promoted by hand (tp promote); each version's tags say why."
+    ),
+    TOKENIZER_NAME: (
+        "MagVit video tokenizer whose latents the magvit/hybrid persistence models read. "
+        "Each version is a weights-only checkpoint in an MLflow pyfunc; @candidate: the latest."
+    ),
+}
 
 
 def tracking_uri() -> str:
@@ -325,7 +338,11 @@ def log_and_register(checkpoint: str | Path, name: str, alias: str = CANDIDATE) 
             registered_model_name=name,
         )
     version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(name, alias, version)
+    client = MlflowClient()
+    client.set_registered_model_alias(name, alias, version)
+    description = DESCRIPTIONS.get(name)
+    if description and client.get_registered_model(name).description != description:
+        client.update_registered_model(name, description=description)
     return version
 
 

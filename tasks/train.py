@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from storage.mlflow_store import (
     flat_params,
     git_commit,
     log_and_register,
+    log_store_input,
     run_exists,
     tracking_uri,
 )
@@ -64,8 +66,12 @@ def train_model(
     spec: TrainSpec,
     tags: dict[str, str],
     features_hash: str | None = None,
+    advance: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
-    """Train, or resume / return the training with the same inputs; `spec.retrain` starts anew."""
+    """Train, or resume / return the training with the same inputs; `spec.retrain` starts anew.
+
+    `advance(n, **latest)` is told of every finished epoch (a progress bar, see
+    flows.progress)."""
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
     split_seed, train_cfg = spec.split_seed, spec.training
@@ -115,6 +121,14 @@ def train_model(
                 }
             )
             mlflow.log_dict({k: v.tolist() for k, v in splits.items()}, "split.json")
+            for split in ("train", "val", "test"):
+                log_store_input(
+                    source.store.url,
+                    source.fingerprint,
+                    f"{split} (split_seed {split_seed})",
+                    "training" if split != "test" else "testing",
+                    source.tracks_key,
+                )
 
         def on_epoch(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
             mlflow.log_metrics(metrics, step=epoch)  # one batched call per epoch
@@ -127,6 +141,9 @@ def train_model(
                 metrics.get("val_f1_full", float("nan")),
                 metrics["epoch_seconds"],
             )
+            if advance is not None:
+                latest = ("val_loss", "val_f1_full", "elapsed_seconds")
+                advance(1, **{k: metrics[k] for k in latest if k in metrics})
 
         result = fit(
             pipeline,
@@ -135,6 +152,7 @@ def train_model(
             train_cfg,
             on_epoch=on_epoch,
             resume_state=resume,
+            device=spec.device,
         )
         pipeline.name = "model"
         report = evaluate_scorers(source, [pipeline], split_seed).report
