@@ -8,14 +8,18 @@ from typing import Any
 import mlflow
 from prefect import flow, get_run_logger
 
+from flows.artifacts import publish_evaluation
 from storage.errors import StoreError
 from storage.mlflow_store import (
     connect,
     flat_params,
     git_commit,
+    log_store_input,
     model_version_run,
     require_model,
+    run_link,
 )
+from storage.registry import registered_version
 from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.evaluate import evaluate_scorers
@@ -85,11 +89,14 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     result = evaluate_scorers(source, [*default_baselines(), model], split_seed, out)
     result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
     figures = model_figures(model, source, result.test, result.report, out)
-    with mlflow.start_run(run_name="evaluate"):
+    version = registered_version(spec.model_uri)
+    title = f"v{version}-on-{source.fingerprint[:12]}"
+    with mlflow.start_run(run_name=f"evaluate-{title}") as run:
         mlflow.set_tags(
             {
                 "flow": "evaluate",
                 "model_uri": spec.model_uri,
+                "model_version": version,
                 "features": run_params.get("model.features", "unknown"),
                 "dataset_fingerprint": source.fingerprint,
                 "git_commit": git_commit(),
@@ -103,8 +110,23 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
             if name != "model":
                 metrics.update(report_metrics(result.report, name, scorer=name))
         mlflow.log_metrics(metrics)
+        log_store_input(
+            source.store.url,
+            source.fingerprint,
+            f"test (split_seed {split_seed})",
+            "evaluation",
+            source.tracks_key,
+        )
         mlflow.log_dict(result.report, "report.json")
         for path in [*result.files, *figures]:
             mlflow.log_artifact(str(path), "evaluation")
-    logger.info("evaluate: report and %d figures in %s", len(result.files) + len(figures), out)
+    link = run_link(run.info.run_id)
+    publish_evaluation(result.report, f"model {title} beside the baselines", link)
+    logger.info(
+        "evaluate: report and %d figures in %s; MLflow run %s",
+        len(figures) + len(result.files),
+        out,
+        link,
+    )
+    result.report["evaluation"] = {"run_id": run.info.run_id, "link": link, "version": version}
     return result.report

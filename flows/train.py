@@ -8,7 +8,6 @@ from typing import Any
 from prefect import flow
 
 from flows.progress import progress
-
 from storage.errors import StoreError
 from storage.mlflow_store import connect, require_model
 from storage.store import Store

@@ -7,7 +7,6 @@ from typing import Any
 from prefect import flow
 
 from flows.progress import progress
-
 from storage.errors import ParameterError
 from storage.mlflow_store import connect
 from storage.store import Store

@@ -71,6 +71,14 @@ def champion_version(name: str = MODEL_NAME) -> str | None:
         return None
 
 
+def registered_version(model_uri: str) -> str:
+    """The registry version a `models:/name/N` or `models:/name@alias` URI resolves to now."""
+    import mlflow
+
+    version = mlflow.models.get_model_info(model_uri).registered_model_version
+    return "unregistered" if version is None else str(version)
+
+
 def require_version(version: int | str, name: str = MODEL_NAME) -> str:
     """`version` as a string if it is registered under `name`, else StoreError."""
     from mlflow import MlflowClient
@@ -102,4 +110,3 @@ def record(decision: Decision, name: str = MODEL_NAME) -> None:
     client.update_model_version(name, decision.challenger, description=decision.description())
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, decision.challenger)
-

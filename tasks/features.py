@@ -29,7 +29,9 @@ class EncodeVideos(ChunkStage):
 
     def prepare(self, store: Store) -> Callable[[int], ChunkArrays]:
         torch.set_num_threads(1)  # one Dask worker per core already
-        tokenizer = load_tokenizer(self.checkpoint, map_location=self.device)  # strict: a checkpoint that does not fit raises
+        tokenizer = load_tokenizer(
+            self.checkpoint, map_location=self.device
+        )  # strict: a checkpoint that does not fit raises
 
         def chunk_arrays(chunk: int) -> ChunkArrays:
             videos = store.dataset.read_chunk(chunk, ["videos"])["videos"]

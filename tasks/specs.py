@@ -228,7 +228,7 @@ class Gate(Spec):
     not_worse: tuple[str, ...] = Field(
         DEFAULT_NOT_WORSE,
         min_length=1,
-        description=f"report metrics the challenger may not lose (any of {', '.join(GATE_METRICS)})",
+        description="report metrics the challenger may not lose: roc_auc_k3, recall_k5, ...",
     )
     tolerance: float = Field(0.0, ge=0, le=1, description="how much a not_worse metric may drop")
     latency_allowance: float = Field(

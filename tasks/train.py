@@ -41,6 +41,7 @@ from tasks.specs import TrainSpec
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.splits import split_videos
 
+
 def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
     text = json.dumps(
         [fingerprint, model.to_dict(), train.to_dict(), split_seed], sort_keys=True, default=str
@@ -56,7 +57,9 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
 
 def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -> dict[str, float]:
     """Flat MLflow metrics (`test_f1_k3`, `test_roc_auc_full`, ...) of one scorer's report."""
-    return {f"{prefix}_{name}": value for name, value in flat_metrics(report["scorers"][scorer]).items()}
+    return {
+        f"{prefix}_{name}": value for name, value in flat_metrics(report["scorers"][scorer]).items()
+    }
 
 
 @task(name="train-model", cache_policy=NO_CACHE)  # its inputs are live handles, not values
