@@ -36,6 +36,7 @@ class Command:
     cluster: tuple[str, ...] | None = None  # modules Dask workers import; None: no cluster
     table: bool = False  # the result is a report: print its table unless --json
     skip: tuple[str, ...] = ()  # spec fields that are not options (derived from the store)
+    positional: str | None = None  # a spec field given as the command's argument
 
 
 COMMANDS = (
@@ -78,6 +79,20 @@ COMMANDS = (
         "encode every video into the store's feature cache",
         "FeaturesSpec",
         "flows.cache_features:cache_features",
+    ),
+    Command(
+        "retrain",
+        "train a challenger; it becomes @champion only if it passes the gate",
+        "RetrainSpec",
+        "flows.retrain:retrain",
+        skip=("train.model.frame_size", "train.model.extractor_options"),
+    ),
+    Command(
+        "promote",
+        "make a model version @champion by hand, compared and recorded like retrain",
+        "PromoteSpec",
+        "flows.promote:promote",
+        positional="version",
     ),
     Command(
         "pipeline",
@@ -194,6 +209,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ---- wiring -----------------------------------------------------------------------------------
 
 
+def _add_spec_arguments(parser: argparse.ArgumentParser, command: Command) -> None:
+    spec = _spec_class(command)
+    skip = command.skip + ((command.positional,) if command.positional else ())
+    add_options(parser, spec_options(spec, skip))
+    if command.positional:  # pydantic converts the text to the field's type
+        field = spec.model_fields[command.positional]
+        parser.add_argument(
+            f"spec:{command.positional}",  # the dest spec_values reads
+            metavar=command.positional.upper(),
+            help=field.description,
+        )
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every command; with `only`, the options of that command alone (the specs import torch,
     seconds that `tp info` or `tp --help` need not pay)."""
@@ -208,7 +236,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if command.table:
             sub.add_argument("--json", action="store_true", help="print the JSON report")
         if only in (None, command.name):
-            add_options(sub, spec_options(_spec_class(command), command.skip))
+            _add_spec_arguments(sub, command)
         sub.set_defaults(run=lambda args, command=command: run_stage(command, args))
 
     baselines = commands.add_parser(
