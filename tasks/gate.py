@@ -81,7 +81,7 @@ def judge(
             passed = False
             reasons.append(
                 f"{name}: challenger {ours:.4f} vs champion {theirs:.4f} "
-                f"(allowed {'+' if lower_is_better else '-'}{allowance:g})"
+                f"(may {'rise' if lower_is_better else 'drop'} by {allowance:g})"
             )
         else:
             reasons.append(f"ok: {name} {ours:.4f} vs {theirs:.4f}")
