@@ -53,6 +53,7 @@ def cache_features(spec: FeaturesSpec = FeaturesSpec()) -> dict[str, Any]:
         encoded = [r for r in results if not r.skipped]
     if not features.group.attrs.get("complete"):  # also after a kill between last chunk and here
         features.finalize()
+    store.consolidate()
     seconds = time.perf_counter() - began
     summary = {
         "features_group": features.group.path,

@@ -12,11 +12,12 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import zarr
 
 from storage.chunked import ArraySpec, ChunkedGroup
 from storage.dataset import DATASET, dataset_specs
 from storage.errors import StoreError
-from storage.features import FEATURES, LATENTS, features_path
+from storage.features import FEATURES, LATENT_DIMS, LATENTS, features_path
 from storage.tracks import TRACKS, track_specs, tracker_key
 from tp_models.track_arrays import MAX_TRACKS
 
@@ -189,11 +190,17 @@ class Store:
             n_items=self.dataset.n_items,
             items_per_chunk=self.dataset.items_per_chunk,
             # Latents are dense floats: byte-shuffling groups their exponent bytes together.
-            specs={LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")},
+            specs={LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle", LATENT_DIMS)},
             overwrite=overwrite,
         )
         self._groups[path] = group
         return group
+
+    def consolidate(self) -> None:
+        """Consolidated metadata for readers such as xarray.open_zarr (one read for the whole
+        tree). Each writing flow calls it after its last metadata write; this project itself
+        always reads the live metadata (use_consolidated=False), so never a stale copy."""
+        zarr.consolidate_metadata(self.url, zarr_format=3)
 
     # ---- any group, opened once ---------------------------------------------------------
 
