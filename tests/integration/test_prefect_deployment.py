@@ -60,7 +60,7 @@ def test_pipeline_deployment_runs_on_a_worker(tmp_path):
         prefect("worker", "start", "--pool", "local", "--run-once", timeout=500)
 
         runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
-        # train/nightly is scheduled too: its future runs wait in SCHEDULED
+        # retrain/nightly is scheduled too: its future runs wait in SCHEDULED
         done = {run["name"]: run["state"]["type"] for run in runs}
         names = {run["flow_id"]: run["state"]["type"] for run in runs}
         flows = {f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", json={}).json()}
@@ -77,7 +77,7 @@ def test_pipeline_deployment_runs_on_a_worker(tmp_path):
             ("pipeline", "default"),
             ("generate-data", "default"),
             ("extract-tracks", "default-tracker"),
-            ("train", "nightly"),
+            ("retrain", "nightly"),
             ("evaluate", "candidate"),
         }
     assert (tmp_path / "report" / "report.json").exists()
