@@ -54,6 +54,9 @@ def decide(
         if by_hand:
             reason = f"{by_hand}. {reason}"
         return Decision(challenger, None, True, reason, decided_by, **record)
+    if champion == challenger:  # e.g. a finished training returned its existing version
+        reason = f"v{challenger} is the champion already: nothing to decide."
+        return Decision(challenger, champion, False, reason, decided_by, **record)
     why_not = incomparable(reports[challenger], reports[champion], (challenger, champion))
     if why_not and not by_hand:
         raise StoreError(

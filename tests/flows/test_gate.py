@@ -56,6 +56,8 @@ def test_decide_first_champion_gate_and_refusal():
     other = {"2": report(0.95, 0.9, 2.0), "1": report(0.9, 0.9, 2.0, fingerprint="def")}
     with pytest.raises(StoreError, match="refusing to compare: v2 was evaluated with fingerprint"):
         decide("2", "1", other, gate)
+    same = decide("2", "2", {"2": reports["2"]}, gate)
+    assert not same.promoted and "champion already" in same.reason
     by_hand = decide("1", "2", other, gate, by_hand="a person said so")
     assert by_hand.promoted and "could not compare" in by_hand.reason
 
