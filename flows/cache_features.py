@@ -11,7 +11,7 @@ from flows.runner import dask_runner, map_chunks
 from storage.mlflow_store import connect, require_model, tokenizer_checkpoint
 from storage.store import Store
 from tasks.features import EncodeVideos
-from tasks.specs import FeaturesSpec
+from tasks.specs import FeaturesSpec, checked_device
 from tp_models.magvit import load_tokenizer
 
 TASKS_PER_WORKER = 2  # encoding a chunk takes seconds: fewer, larger tasks
@@ -19,6 +19,7 @@ TASKS_PER_WORKER = 2  # encoding a chunk takes seconds: fewer, larger tasks
 
 def check(spec: FeaturesSpec) -> None:
     """Refuse a missing store or tokenizer before any service starts."""
+    checked_device(spec.device)
     Store.open(spec.store).fingerprint  # noqa: B018 - raises a clear error if incomplete
     connect()
     require_model(spec.tokenizer_uri)
@@ -44,13 +45,14 @@ def cache_features(spec: FeaturesSpec = FeaturesSpec()) -> dict[str, Any]:
     todo = features.stale_chunks(store.dataset)  # not done, damaged, or from other videos
     encoded = []
     if todo:
-        stage = EncodeVideos(str(checkpoint), digest, spec.batch_size)
+        stage = EncodeVideos(str(checkpoint), digest, spec.batch_size, spec.device)
         workers = spec.compute.n_workers()
         with dask_runner(spec.compute) as runner:
             results = map_chunks(runner, stage, store, todo, workers, TASKS_PER_WORKER)
         encoded = [r for r in results if not r.skipped]
     if not features.group.attrs.get("complete"):  # also after a kill between last chunk and here
         features.finalize()
+    store.consolidate()
     seconds = time.perf_counter() - began
     summary = {
         "features_group": features.group.path,

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class Command:
     cluster: tuple[str, ...] | None = None  # modules Dask workers import; None: no cluster
     table: bool = False  # the result is a report: print its table unless --json
     skip: tuple[str, ...] = ()  # spec fields that are not options (derived from the store)
-    positional: str | None = None  # a tuple field given as positional arguments (FILES...)
+    positional: str | None = None  # a spec field given as the command's argument(s)
     writes_store: bool = False  # takes the store's lock; the store must be writable
 
 
@@ -130,6 +131,20 @@ COMMANDS = (
         "ScoreSpec",
         "flows.score:score",
         positional="files",
+    ),
+    Command(
+        "retrain",
+        "train a challenger; it becomes @champion only if it passes the gate",
+        "RetrainSpec",
+        "flows.retrain:retrain",
+        skip=("train.model.frame_size", "train.model.extractor_options"),
+    ),
+    Command(
+        "promote",
+        "make a model version @champion by hand, compared and recorded like retrain",
+        "PromoteSpec",
+        "flows.promote:promote",
+        positional="version",
     ),
     Command(
         "pipeline",
@@ -255,6 +270,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ---- wiring -----------------------------------------------------------------------------------
 
 
+def _add_spec_arguments(parser: argparse.ArgumentParser, command: Command) -> None:
+    spec = _spec_class(command)
+    skip = command.skip + ((command.positional,) if command.positional else ())
+    add_options(parser, spec_options(spec, skip))
+    if command.positional:  # pydantic converts the text to the field's type
+        field = spec.model_fields[command.positional]
+        many = typing.get_origin(field.annotation) is tuple  # FILES... (else one VERSION)
+        parser.add_argument(
+            f"spec:{command.positional}",  # the dest spec_values reads
+            metavar=command.positional.upper(),
+            help=field.description,
+            **({"nargs": "+"} if many else {}),
+        )
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every command; with `only`, the options of that command alone (the specs import torch,
     seconds that `tp info` or `tp --help` need not pay)."""
@@ -269,16 +299,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if command.table:
             sub.add_argument("--json", action="store_true", help="print the JSON report")
         if only in (None, command.name):
-            skip = command.skip + ((command.positional,) if command.positional else ())
-            add_options(sub, spec_options(_spec_class(command), skip))
-            if command.positional:
-                field = _spec_class(command).model_fields[command.positional]
-                sub.add_argument(
-                    f"spec:{command.positional}",
-                    nargs="+",
-                    metavar=command.positional.upper(),
-                    help=field.description,
-                )
+            _add_spec_arguments(sub, command)
         sub.set_defaults(run=lambda args, command=command: run_stage(command, args))
 
     baselines = commands.add_parser(

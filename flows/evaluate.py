@@ -8,19 +8,23 @@ from typing import Any
 import mlflow
 from prefect import flow, get_run_logger
 
+from flows.artifacts import publish_evaluation
 from storage.errors import StoreError
 from storage.mlflow_store import (
     connect,
     flat_params,
     git_commit,
+    log_store_input,
     model_version_run,
     require_model,
+    run_link,
 )
+from storage.registry import registered_version
 from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.evaluate import evaluate_scorers
 from tasks.inspect_model import model_figures
-from tasks.specs import EvaluateSpec
+from tasks.specs import EvaluateSpec, checked_device
 from tasks.train import report_metrics
 from tp_models.baselines import classical_baselines
 
@@ -56,6 +60,7 @@ def features_hash(run_params: dict[str, str]) -> str | None:
 
 def check(spec: EvaluateSpec) -> tuple[dict[str, str], TrackSource]:
     """The model's training params and the tracks to score, or a clear error before any work."""
+    checked_device(spec.device)
     connect()
     run_params = require_model(spec.model_uri)
     store = Store.open(spec.store)
@@ -75,7 +80,7 @@ def _own_tracks(run_params: dict[str, str], store: Store) -> str | None:
 def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     logger = get_run_logger()
     run_params, source = check(spec)
-    model, _ = model_version_run(spec.model_uri)
+    model, _ = model_version_run(spec.model_uri, spec.device)
     split_seed = int(run_params.get("data.split_seed", 0))
     same_data = run_params.get("data.fingerprint") == source.fingerprint
     if not same_data:
@@ -91,11 +96,14 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     result = evaluate_scorers(source, [*classical_baselines(), model], split_seed, out)
     result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
     figures = model_figures(model, source, result.test, result.report, out)
-    with mlflow.start_run(run_name="evaluate"):
+    version = registered_version(spec.model_uri)
+    title = f"v{version}-on-{source.fingerprint[:12]}"
+    with mlflow.start_run(run_name=f"evaluate-{title}") as run:
         mlflow.set_tags(
             {
                 "flow": "evaluate",
                 "model_uri": spec.model_uri,
+                "model_version": version,
                 "features": run_params.get("model.features", "unknown"),
                 "dataset_fingerprint": source.fingerprint,
                 "git_commit": git_commit(),
@@ -109,8 +117,23 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
             if name != "model":
                 metrics.update(report_metrics(result.report, name, scorer=name))
         mlflow.log_metrics(metrics)
+        log_store_input(
+            source.store.url,
+            source.fingerprint,
+            f"test (split_seed {split_seed})",
+            "evaluation",
+            source.tracks_key,
+        )
         mlflow.log_dict(result.report, "report.json")
         for path in [*result.files, *figures]:
             mlflow.log_artifact(str(path), "evaluation")
-    logger.info("evaluate: report and %d figures in %s", len(result.files) + len(figures), out)
+    link = run_link(run.info.run_id)
+    publish_evaluation(result.report, f"model {title} beside the baselines", link)
+    logger.info(
+        "evaluate: report and %d figures in %s; MLflow run %s",
+        len(figures) + len(result.files),
+        out,
+        link,
+    )
+    result.report["evaluation"] = {"run_id": run.info.run_id, "link": link, "version": version}
     return result.report

@@ -55,6 +55,7 @@ def track_store(runner: DaskTaskRunner, store: Store, spec: TracksSpec) -> dict[
         **summarize_quality(totals),
     }
     tracks.group.attrs.update({"quality": summary})
+    store.consolidate()
     logger.info("extract-tracks done: %s", summary)
     return summary
 

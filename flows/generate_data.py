@@ -7,8 +7,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.artifacts import publish_store_summary
 from flows.extract_tracks import track_store
 from flows.runner import dask_runner, map_chunks
+from storage.inspect import describe, format_info
 from storage.store import Store, replacing
 from tasks.generate import SimulateVideos
 from tasks.specs import GenerateSpec
@@ -43,6 +45,7 @@ def generate_data(spec: GenerateSpec = GenerateSpec()) -> dict[str, Any]:
             )
         generated = time.perf_counter()
         fingerprint = dataset.finalize()
+        store.consolidate()
         tracked = track_store(runner, store, spec.tracks()) if spec.extract_tracks else None
     written = sum(r.items for r in results if not r.skipped)
     summary: dict[str, Any] = {
@@ -56,6 +59,7 @@ def generate_data(spec: GenerateSpec = GenerateSpec()) -> dict[str, Any]:
         "videos_per_s": round(written / max(generated - ready, 1e-9), 1),
     }
     logger.info("generate-data done: %s", summary)
+    publish_store_summary(format_info(describe(spec.store)), fingerprint)
     if tracked is not None:
         summary["tracks"] = tracked
     return summary

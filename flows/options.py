@@ -36,7 +36,10 @@ class Option:
 def spec_options(spec: type[BaseModel], skip: tuple[str, ...] = ()) -> list[Option]:
     """Every option of `spec` (fields of type dict, or listed in `skip` as dotted paths, are
     not options). Raises if two fields would share a flag: a bug in the specs."""
-    options = [o for o in _walk(spec, spec(), (), ()) if ".".join(o.path) not in skip]
+    # model_construct: defaults without validation, so a required field (an argument) is None
+    options = [
+        o for o in _walk(spec, spec.model_construct(), (), ()) if ".".join(o.path) not in skip
+    ]
     seen: dict[str, Option] = {}
     for option in options:
         if option.flag in seen:
@@ -53,7 +56,7 @@ def _walk(
 ) -> Iterator[Option]:
     is_spec = isinstance(cls, type) and issubclass(cls, BaseModel)
     for name, annotation, description in _fields(cls):
-        value = getattr(default, name)
+        value = getattr(default, name, None)
         field_type = _unwrap(annotation)
         here = (*path, name)
         if _is_config(field_type):

@@ -9,6 +9,7 @@ progress as they finish; the per-chunk loop itself is `tasks.chunks.run_chunks`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from typing import TypeVar
 
 import dask
+from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
@@ -40,6 +42,19 @@ WORKER_SETTINGS = {
 }
 # A few tasks per worker: balanced load and visible progress at ~60 ms overhead each.
 TASKS_PER_WORKER = 4
+# The dashboard of a local cluster listens on loopback only, on a free port; it needs bokeh
+# (the `dashboard` extra), without which it stays off.
+DASHBOARD_ADDRESS = "127.0.0.1:0"
+_dashboards: dict[str, str] = {}  # scheduler address -> dashboard link, clusters of this process
+
+
+def dashboard_address() -> str | None:
+    return DASHBOARD_ADDRESS if importlib.util.find_spec("bokeh") is not None else None
+
+
+def dashboard_link(scheduler_address: str | None) -> str | None:
+    """The dashboard of a cluster this process started, if it has one."""
+    return _dashboards.get(scheduler_address or "")
 
 
 @contextmanager
@@ -82,9 +97,15 @@ def dask_cluster(
         ):
             cluster = stack.enter_context(
                 LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=dashboard_address(),
                 )
             )
+        if cluster.dashboard_link and dashboard_address() is not None:
+            _dashboards[cluster.scheduler_address] = cluster.dashboard_link
+            stack.callback(_dashboards.pop, cluster.scheduler_address, None)
         client = stack.enter_context(Client(cluster))
         for module in preload:
             client.run(importlib.import_module, module)
@@ -116,6 +137,9 @@ def map_chunks(
 ) -> list[ChunkResult]:
     """Run `stage` on `chunks` of `store`, a few tasks per worker; results as chunks finish."""
     task = run_chunks.with_options(name=f"{stage.label}-chunks")
+    link = dashboard_link(runner.address)
+    if link:
+        get_run_logger().info("%s: Dask dashboard %s", stage.label, link)
     futures = [
         runner.submit(task, {"stage": stage, "store_url": store.url, "chunks": part})
         for part in split(list(chunks), workers * tasks_per_worker)

@@ -7,16 +7,18 @@ from typing import Any
 
 from prefect import flow
 
+from flows.progress import progress
 from storage.errors import StoreError
 from storage.mlflow_store import connect, require_model
 from storage.store import Store
 from storage.track_reader import TrackSource
-from tasks.specs import TrainSpec
+from tasks.specs import TrainSpec, checked_device
 from tasks.train import train_model
 
 
 def check(spec: TrainSpec) -> TrackSource:
     """Everything the training needs, or a clear error before any work starts."""
+    checked_device(spec.device)
     connect()  # an unreachable tracking server fails here, not after an hour of training
     store = Store.open(spec.store)
     return TrackSource.open(store, spec.tracks, tokenizer_hash(spec, store))
@@ -31,7 +33,8 @@ def train(spec: TrainSpec = TrainSpec()) -> dict[str, Any]:
     model = dataclasses.replace(spec.model, frame_size=(size, size), extractor_options=options)
     tags = {"features": model.features, "dataset_fingerprint": source.fingerprint, "flow": "train"}
     features_hash = None if source.features is None else source.features.config["checkpoint_hash"]
-    return train_model(source, model, spec, tags, features_hash)
+    with progress(spec.training.max_epochs, f"train-{model.features}", "epoch") as advance:
+        return train_model(source, model, spec, tags, features_hash, advance)
 
 
 def tokenizer_hash(spec: TrainSpec, store: Store) -> str | None:

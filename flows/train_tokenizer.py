@@ -6,16 +6,18 @@ from typing import Any
 
 from prefect import flow
 
+from flows.progress import progress
 from storage.errors import ParameterError
 from storage.mlflow_store import connect
 from storage.store import Store
-from tasks.specs import TokenizerSpec
+from tasks.specs import TokenizerSpec, checked_device
 from tasks.tokenizer import tokenizer_training
 from tp_models.magvit.tokenizer import check_num_frames
 
 
 def check(spec: TokenizerSpec) -> Store:
     """The store to train on, or a clear error before any work starts."""
+    checked_device(spec.device)
     connect()
     store = Store.open(spec.store)
     try:
@@ -33,4 +35,6 @@ def check(spec: TokenizerSpec) -> Store:
 @flow(name="train-tokenizer", log_prints=True)
 def train_tokenizer(spec: TokenizerSpec = TokenizerSpec()) -> dict[str, Any]:
     """Train, evaluate on held-out videos, register as `magvit-tokenizer@candidate`."""
-    return tokenizer_training(check(spec), spec)
+    store = check(spec)
+    with progress(spec.training.steps, "train-tokenizer", "step") as advance:
+        return tokenizer_training(store, spec, advance)

@@ -37,6 +37,8 @@ zarr.config.set({"array.write_empty_chunks": True})
 SCHEMA_VERSION = 1
 PROJECT = "track-persistence"
 CHECKSUM_ARRAY = "_chunk_checksum"
+ITEM_DIM = "video"  # every group is chunked by whole videos along its first axis
+
 # Derived groups (tracks, features) record, per chunk, the checksum of the parent chunk
 # (the videos) it was computed from: a parent chunk that changes makes exactly its
 # dependent chunks stale, and the group's fingerprint changes with it.
@@ -63,6 +65,9 @@ class ArraySpec:
     dtype: str
     fill_value: Any = 0
     shuffle: str = "shuffle"  # Blosc shuffle: measured per array kind (see README)
+    # Names of the tail's axes (Zarr v3 dimension_names, so xarray.open_zarr reads the
+    # store). Metadata only: chunk bytes and fingerprints do not depend on them.
+    dims: tuple[str, ...] = ()
 
     def codec(self) -> BloscCodec:
         return BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle(self.shuffle))
@@ -90,7 +95,7 @@ def _local(path: str) -> str:
 
 def _open_root(path: str, mode: str) -> zarr.Group:
     try:
-        return zarr.open_group(path, mode=mode, zarr_format=3)
+        return zarr.open_group(path, mode=mode, zarr_format=3, use_consolidated=False)
     except PermissionError as exc:
         raise StoreError(
             f"store: cannot write to {path!r} ({exc.strerror}); choose a writable path."
@@ -133,7 +138,13 @@ def require_writable(path: str, what: str = "store") -> None:
 def _create_bookkeeping(group: zarr.Group, name: str, n_chunks: int) -> None:
     """One uint64 per chunk, chunked one element per chunk: written by the chunk's owner."""
     group.create_array(
-        name, shape=(n_chunks,), chunks=(1,), dtype="uint64", fill_value=0, overwrite=True
+        name,
+        shape=(n_chunks,),
+        chunks=(1,),
+        dtype="uint64",
+        fill_value=0,
+        dimension_names=("chunk",),
+        overwrite=True,
     )
 
 
@@ -220,6 +231,9 @@ class ChunkedGroup:
                 dtype=spec.dtype,
                 fill_value=spec.fill_value,
                 compressors=[spec.codec()],
+                dimension_names=(ITEM_DIM, *spec.dims)
+                if len(spec.dims) == len(spec.tail)
+                else None,
                 overwrite=True,
             )
         for name in BOOKKEEPING if derived else (CHECKSUM_ARRAY,):
@@ -305,7 +319,7 @@ class ChunkedGroup:
                     "choose a new path or an existing store."
                 )
         try:
-            root = zarr.open_group(root_path, mode="r", zarr_format=3)
+            root = zarr.open_group(root_path, mode="r", zarr_format=3, use_consolidated=False)
         except Exception as exc:
             problem = _unopenable(root_path, "", exc)
             if problem is None:
@@ -340,13 +354,13 @@ class ChunkedGroup:
             raise StoreError(
                 f"store: {root_path}:{subpath or '/'} holds {group.attrs['kind']!r}, not {kind!r}."
             )
-        writable = zarr.open_group(root_path, mode="r+", zarr_format=3)
+        writable = zarr.open_group(root_path, mode="r+", zarr_format=3, use_consolidated=False)
         return cls(writable[subpath] if subpath else writable, f"{root_path}:{subpath or '/'}")
 
     @staticmethod
     def _delete(root_path: str, subpath: str) -> None:
         if subpath:
-            root = zarr.open_group(root_path, mode="r+", zarr_format=3)
+            root = zarr.open_group(root_path, mode="r+", zarr_format=3, use_consolidated=False)
             del root[subpath]
         elif _is_local(root_path):
             shutil.rmtree(_local(root_path))

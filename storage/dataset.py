@@ -13,6 +13,8 @@ from tp_models.scene import (
 )
 
 DATASET = "dataset"
+PIXEL_DIMS = ("frame", "y", "x", "channel")
+OBJECT_XY = ("object", "frame", "xy")
 
 
 def video_shuffle(noise_sigma: float) -> str:
@@ -28,15 +30,15 @@ def dataset_specs(frames: int, size: int, noise_sigma: float) -> dict[str, Array
     k = MAX_OBJECTS
     pixels = video_shuffle(noise_sigma)
     return {
-        "videos": ArraySpec((frames, size, size, 3), "uint8", 0, pixels),
-        "masks": ArraySpec((frames, size, size), "uint8", 0, "noshuffle"),
+        "videos": ArraySpec((frames, size, size, 3), "uint8", 0, pixels, PIXEL_DIMS),
+        "masks": ArraySpec((frames, size, size), "uint8", 0, "noshuffle", PIXEL_DIMS[:3]),
         "video_type": ArraySpec((), "int8", -1),
-        "gt_kind": ArraySpec((k,), "int8", -1),
-        "gt_shape": ArraySpec((k,), "int8", -1),
-        "gt_radius": ArraySpec((k,), "float32", float("nan")),
-        "gt_color": ArraySpec((k, 3), "uint8", 0),
-        "gt_position": ArraySpec((k, frames, 2), "float32", float("nan")),
-        "gt_visible": ArraySpec((k, frames), "bool", False),
+        "gt_kind": ArraySpec((k,), "int8", -1, dims=("object",)),
+        "gt_shape": ArraySpec((k,), "int8", -1, dims=("object",)),
+        "gt_radius": ArraySpec((k,), "float32", float("nan"), dims=("object",)),
+        "gt_color": ArraySpec((k, 3), "uint8", 0, dims=("object", "channel")),
+        "gt_position": ArraySpec((k, frames, 2), "float32", float("nan"), dims=OBJECT_XY),
+        "gt_visible": ArraySpec((k, frames), "bool", False, dims=OBJECT_XY[:2]),
         **{
             name: ArraySpec((), dtype, OPERATING_POINT_PADDING[dtype])
             for name, dtype in OPERATING_POINT_DTYPES.items()

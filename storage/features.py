@@ -9,6 +9,7 @@ from __future__ import annotations
 
 FEATURES = "features"
 LATENTS = "latents"
+LATENT_DIMS = ("latent_step", "latent_channel", "latent_y", "latent_x")
 
 
 def features_path(dataset_fingerprint: str, checkpoint_hash: str) -> str:

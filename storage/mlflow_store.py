@@ -22,6 +22,19 @@ CANDIDATE = "candidate"
 EXPERIMENT = "track-persistence"
 LOADER_MODULE = "tp_models.served"  # MLflow's pyfunc loader for every model we log
 CHECKPOINT_DATA = "data/checkpoint.pt"  # where a logged model keeps its checkpoint
+DESCRIPTIONS = {  # of the registered models, shown on their registry page
+    MODEL_NAME: (
+        "Persistence model: the probability, at every observation, that a track is a "
+        "persistent object rather than a brief false detection or clutter. Each version is a "
+        "weights-only checkpoint in an MLflow pyfunc (tp_models.served). @candidate: the "
+        "latest trained; @champion: the version that passed the promotion gate (retrain flow) "
+        "or was promoted by hand (tp promote); each version's tags say why."
+    ),
+    TOKENIZER_NAME: (
+        "MagVit video tokenizer whose latents the magvit/hybrid persistence models read. "
+        "Each version is a weights-only checkpoint in an MLflow pyfunc; @candidate: the latest."
+    ),
+}
 
 
 def tracking_uri() -> str:
@@ -73,16 +86,27 @@ def connect(experiment: str = EXPERIMENT) -> str:
     return uri
 
 
+BUILD_COMMIT_FILE = Path(__file__).with_name("_git_commit.txt")  # written by setup.py's build
+
+
 def git_commit() -> str:
-    """The commit of the code that ran (with '-dirty' when the tree has local changes)."""
-    here = Path(__file__).resolve().parent
+    """The commit of the code that ran: the one captured when the package was built (a
+    non-editable install has no repository), else the repository's HEAD (with '-dirty'
+    when the tree has local changes), else "unknown"."""
+    if BUILD_COMMIT_FILE.exists():
+        return BUILD_COMMIT_FILE.read_text().strip() or "unknown"
+    return repository_commit(Path(__file__).resolve().parent)
+
+
+def repository_commit(folder: Path) -> str:
+    """HEAD of the git repository around `folder` (+ '-dirty'), or "unknown"."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
+            cwd=folder,
             capture_output=True,
             text=True,
             check=True,
@@ -90,6 +114,40 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+def log_store_input(
+    url: str, fingerprint: str, split: str, context: str, tracks: str | None = None
+) -> None:
+    """Record a store as a dataset input of the active run (MLflow's Datasets panel): its
+    URL, data fingerprint, the split used and the tracks group."""
+    import warnings
+
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # a local path matches two equivalent source kinds
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(url)
+    name = Path(url.rstrip("/")).name or url
+    dataset = MetaDataset(source, name=name, digest=fingerprint[:36])
+    tags = {"split": split, "fingerprint": fingerprint, "store": url}
+    if tracks:
+        tags["tracks"] = tracks
+    mlflow.log_input(dataset, context=context, tags=tags)
+
+
+def run_link(run_id: str) -> str:
+    """Where a person opens a run: its page on a tracking server, else its runs:/ URI and
+    the command that serves the UI for this store."""
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        experiment = mlflow.get_run(run_id).info.experiment_id
+        return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    return f"runs:/{run_id} (mlflow ui --backend-store-uri {uri})"
 
 
 def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, str]:
@@ -173,13 +231,14 @@ def _not_weights_only(model_uri: str, exc: Exception) -> StoreError:
     )
 
 
-def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
+def model_version_run(model_uri: str, device: str = "cpu") -> tuple[Any, dict[str, str]]:
     """The pipeline behind `model_uri` and the params of the run that trained it.
 
     Loaded from the model's checkpoint with the domain's strict loader
     (``torch.load(weights_only=True)``), never by importing code or unpickling objects.
     The checkpoint's metadata (e.g. the validated operating threshold) is kept on the
     model as ``checkpoint_metadata``.
+    `device`: where the weights go (checked by the caller: see tasks.specs.checked_device).
     """
     import pickle
     import tempfile
@@ -193,7 +252,7 @@ def model_version_run(model_uri: str) -> tuple[Any, dict[str, str]]:
         checkpoint = _download_checkpoint(model_uri, folder)
         try:
             data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            model = load_pipeline(data, map_location="cpu")
+            model = load_pipeline(data, map_location=device)
         except (
             pickle.UnpicklingError,
             RuntimeError,
@@ -313,7 +372,11 @@ def log_and_register(checkpoint: str | Path, name: str, alias: str = CANDIDATE) 
             registered_model_name=name,
         )
     version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(name, alias, version)
+    client = MlflowClient()
+    client.set_registered_model_alias(name, alias, version)
+    description = DESCRIPTIONS.get(name)
+    if description and client.get_registered_model(name).description != description:
+        client.update_registered_model(name, description=description)
     return version
 
 

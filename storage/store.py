@@ -15,11 +15,12 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import zarr
 
 from storage.chunked import ArraySpec, ChunkedGroup
 from storage.dataset import DATASET, dataset_specs
 from storage.errors import StoreError
-from storage.features import FEATURES, LATENTS, features_path
+from storage.features import FEATURES, LATENT_DIMS, LATENTS, features_path
 from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
 from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
 from tp_models.scene import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
@@ -290,7 +291,7 @@ class Store:
             "latent_shape": list(latent_shape),
         }
         # Latents are dense floats: byte-shuffling groups their exponent bytes together.
-        specs = {LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle")}
+        specs = {LATENTS: ArraySpec(tuple(latent_shape), "float16", 0.0, "shuffle", LATENT_DIMS)}
         path = features_path(self.fingerprint, checkpoint_hash)
         return self._create_derived(path, FEATURES, config, specs, overwrite)
 
@@ -316,6 +317,12 @@ class Store:
         )
         self._groups[path] = group
         return group
+
+    def consolidate(self) -> None:
+        """Consolidated metadata for readers such as xarray.open_zarr (one read for the whole
+        tree). Each writing flow calls it after its last metadata write; this project itself
+        always reads the live metadata (use_consolidated=False), so never a stale copy."""
+        zarr.consolidate_metadata(self.url, zarr_format=3)
 
     # ---- any group, opened once ---------------------------------------------------------
 

@@ -19,6 +19,9 @@ from tp_models.track_arrays import MAX_TRACKS, empty_track_arrays
 
 TRACKS = "tracks"
 QUALITY_PREFIX = "quality_"
+# Axes after the video axis, by array (else by rank: slot = a track's place in its video).
+TRACK_DIMS = {"position": ("slot", "frame", "xy"), "color": ("slot", "frame", "channel")}
+DIMS_BY_RANK = {0: (), 1: ("slot",), 2: ("slot", "frame")}
 
 
 def tracker_key(tracker_config: Mapping[str, Any]) -> str:
@@ -29,7 +32,12 @@ def tracker_key(tracker_config: Mapping[str, Any]) -> str:
 def track_specs(frames: int, capacity: int = MAX_TRACKS) -> dict[str, ArraySpec]:
     """Specs derived from the domain's own padded arrays, so the two can never disagree."""
     specs = {
-        name: ArraySpec(array.shape[1:], str(array.dtype), array.reshape(-1)[0].item())
+        name: ArraySpec(
+            array.shape[1:],
+            str(array.dtype),
+            array.reshape(-1)[0].item(),
+            dims=TRACK_DIMS.get(name) or DIMS_BY_RANK[array.ndim - 1],
+        )
         for name, array in empty_track_arrays(1, capacity, frames).items()
     }
     for name in QUALITY_COUNTS:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from storage.chunked import ChunkedGroup
@@ -22,6 +21,7 @@ class EncodeVideos(ChunkStage):
     checkpoint: str
     checkpoint_hash: str
     batch_size: int
+    device: str = "cpu"
     label: str = "features"
 
     def output(self, store: Store) -> ChunkedGroup:
@@ -32,15 +32,12 @@ class EncodeVideos(ChunkStage):
 
     def prepare(self, store: Store) -> Callable[[int], ChunkArrays]:
         torch.set_num_threads(1)  # one Dask worker per core already
-        tokenizer = load_tokenizer(self.checkpoint)  # strict: a checkpoint that does not fit raises
+        tokenizer = load_tokenizer(
+            self.checkpoint, map_location=self.device
+        )  # strict: a checkpoint that does not fit raises
 
         def chunk_arrays(chunk: int) -> ChunkArrays:
             videos = store.dataset.read_chunk(chunk, ["videos"])["videos"]
-            parts = []
-            with torch.inference_mode():
-                for start in range(0, len(videos), self.batch_size):
-                    latents, _ = tokenizer.encode(videos[start : start + self.batch_size])
-                    parts.append(latents.to(torch.float16).numpy())
-            return {LATENTS: np.concatenate(parts)}
+            return {LATENTS: tokenizer.encode_latents(videos, self.batch_size, torch.float16)}
 
         return chunk_arrays

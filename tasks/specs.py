@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from storage.errors import ParameterError
 from storage.mlflow_store import MODEL_NAME, TOKENIZER_NAME
 from storage.store import DEFAULT_STORE
+from tasks.gate import DEFAULT_NOT_WORSE, GATE_METRICS, unknown_metrics
+from tp_models.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device
 from tp_models.magvit import TokenizerConfig, TokenizerTrainConfig
 from tp_models.matching import MatchConfig
 from tp_models.model import ModelConfig, TrainConfig
@@ -30,6 +32,7 @@ from tp_models.tracker import TrackerConfig
 DEFAULT_CHECKPOINTS = "checkpoints"
 DEFAULT_REPORT = "reports/latest"
 CANDIDATE_MODEL = f"models:/{MODEL_NAME}@candidate"
+CHAMPION_MODEL = f"models:/{MODEL_NAME}@champion"
 CANDIDATE_TOKENIZER = f"models:/{TOKENIZER_NAME}@candidate"
 
 # Blosc compresses one buffer of at most 2 GiB (less its header): a chunk is one buffer.
@@ -42,6 +45,10 @@ TracksKey = Annotated[
     Field(description="tracks group to use (a key `tp info` lists; default: the last extracted)"),
 ]
 Features = Literal["statistical", "magvit", "hybrid"]
+Device = Annotated[
+    Literal[DEVICE_CHOICES],  # type: ignore[valid-type]
+    Field(description="where the model runs: auto picks a CUDA GPU when there is one"),
+]
 
 
 class Spec(BaseModel):
@@ -182,6 +189,7 @@ class TrainSpec(Spec):
         CANDIDATE_TOKENIZER, description="tokenizer whose cached features magvit/hybrid read"
     )
     retrain: bool = Field(False, description="train anew even if this training finished before")
+    device: Device = DEFAULT_DEVICE
 
 
 class EvaluateSpec(Spec):
@@ -191,6 +199,7 @@ class EvaluateSpec(Spec):
     tracks: TracksKey = Field(None, description="tracks group (default: the model's own)")
     model_uri: str = Field(CANDIDATE_MODEL, description="MLflow model to evaluate")
     out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
+    device: Device = DEFAULT_DEVICE
 
 
 class TokenizerSpec(Spec):
@@ -201,6 +210,7 @@ class TokenizerSpec(Spec):
     training: TokenizerTrainConfig = TokenizerTrainConfig()
     split_seed: Seed = Field(0, description="seed of the split: trains on train videos only")
     checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="folder for tokenizer checkpoints")
+    device: Device = DEFAULT_DEVICE
 
 
 class FeaturesSpec(Spec):
@@ -211,6 +221,7 @@ class FeaturesSpec(Spec):
     checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="where tokenizer files are kept")
     batch_size: int = Field(8, ge=1, le=4096, description="videos encoded at once per worker")
     overwrite: bool = Field(False, description="recompute the cache for this key")
+    device: Device = DEFAULT_DEVICE
     compute: Compute = Compute()
 
 
@@ -228,7 +239,6 @@ class PipelineSpec(Spec):
     out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
 
 
-CHAMPION_MODEL = f"models:/{MODEL_NAME}@champion"
 TrackFiles = Annotated[
     tuple[str, ...], Field(min_length=1, description="tracker files (MOTChallenge or CSV)")
 ]
@@ -269,3 +279,59 @@ class ImportSpec(Spec):
                 f"got {len(self.gt)}"
             )
         return self
+
+
+def checked_device(name: str) -> str:
+    """`name` if this machine has that device, else ParameterError (for a flow's `check`)."""
+    try:
+        resolve_device(name)
+    except DeviceError as exc:
+        raise ParameterError(str(exc)) from None
+    return name
+
+
+class Gate(Spec):
+    """When a challenger replaces the champion: not worse in `not_worse` (within `tolerance`)
+    and confirming persistent tracks at most `latency_allowance` observations later (median),
+    all on the same test split of the same data."""
+
+    not_worse: tuple[str, ...] = Field(
+        DEFAULT_NOT_WORSE,
+        min_length=1,
+        description="report metrics the challenger may not lose: roc_auc_k3, recall_k5, ...",
+    )
+    tolerance: float = Field(0.0, ge=0, le=1, description="how much a not_worse metric may drop")
+    latency_allowance: float = Field(
+        0.0, ge=0, description="extra median observations to confirmation the challenger may need"
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> Gate:
+        unknown = unknown_metrics(self.not_worse)
+        if unknown:
+            raise ValueError(
+                f"gate.not_worse names unknown metric {unknown[0]!r}; use names from "
+                f"{', '.join(GATE_METRICS)}."
+            )
+        return self
+
+
+class RetrainSpec(Spec):
+    """`retrain`: train a challenger, judge it against `@champion` by the gate, promote or keep."""
+
+    train: TrainSpec = TrainSpec(retrain=True)
+    gate: Gate = Gate()
+    out: str = Field("reports/retrain", description="folder for both models' reports")
+
+
+class PromoteSpec(Spec):
+    """`promote`: make a version the champion by hand, with the same record as `retrain`."""
+
+    version: int = Field(..., ge=1, description="the registered version to make champion")
+    store: StoreUrl | None = Field(
+        None, description="store to compare on (default: the one the version was trained on)"
+    )
+    reason: str = Field("promoted by hand", min_length=1, description="why, for the record")
+    gate: Gate = Gate()
+    out: str = Field("reports/promote", description="folder for both models' reports")
+    device: Device = DEFAULT_DEVICE

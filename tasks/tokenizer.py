@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from storage.mlflow_store import (
     flat_params,
     git_commit,
     log_and_register,
+    log_store_input,
 )
 from storage.store import Store
 from tasks.specs import TokenizerSpec
@@ -59,8 +60,11 @@ def video_batches(
 
 
 @task(name="train-tokenizer", cache_policy=NO_CACHE)  # its input is a live store handle
-def tokenizer_training(store: Store, spec: TokenizerSpec) -> dict[str, Any]:
-    """Train the tokenizer (or return the finished training with the same inputs)."""
+def tokenizer_training(
+    store: Store, spec: TokenizerSpec, advance: Callable[..., None] | None = None
+) -> dict[str, Any]:
+    """Train the tokenizer (or return the finished training with the same inputs);
+    `advance(n, **latest)` is told of the steps done at every log (a progress bar)."""
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
     dataset = store.dataset
@@ -96,16 +100,25 @@ def tokenizer_training(store: Store, spec: TokenizerSpec) -> dict[str, Any]:
                 "data.fingerprint": dataset.group.attrs.get("fingerprint", ""),
             }
         )
+        log_store_input(
+            store.url, store.fingerprint, f"train (split_seed {split_seed})", "training"
+        )
 
         def on_log(step: int, metrics: dict[str, float]) -> None:
             mlflow.log_metrics({f"train_{k}": v for k, v in metrics.items()}, step=step)
             logger.info("step %d: loss %.5f psnr %.2f dB", step, metrics["loss"], metrics["psnr"])
+            if advance is not None:
+                advance(step + 1 - steps_done[0], loss=metrics["loss"], psnr=metrics["psnr"])
+            steps_done[0] = step + 1
+
+        steps_done = [0]
 
         history = fit_tokenizer(
             model,
             video_batches(dataset, splits["train"], train_cfg.batch_size, train_cfg.seed),
             train_cfg,
             on_log,
+            device=spec.device,
         )
         held_out_metrics = evaluate_tokenizer(model, held_out_videos)
         mlflow.log_metrics({f"heldout_{k}": v for k, v in held_out_metrics.items()})

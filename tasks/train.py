@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,15 @@ from storage.mlflow_store import (
     flat_params,
     git_commit,
     log_and_register,
+    log_store_input,
     run_exists,
     tracking_uri,
 )
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
+from tasks.gate import flat_metrics
 from tasks.specs import TrainSpec
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
-
-REPORTED_KEYS = ("1", "2", "3", "5", "10", "full")
 
 
 def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
@@ -55,22 +56,10 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
 
 def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -> dict[str, float]:
     """Flat MLflow metrics (`test_f1_k3`, `test_roc_auc_full`, ...) of one scorer's report."""
-    section = report["scorers"][scorer]
     prefix = prefix.replace("+", "-")  # MLflow names allow no "+" (m_of_n_2_3+length)
-    out = {}
-    for key in REPORTED_KEYS:
-        step = "k" + key if key != "full" else "full"
-        for metric in ("f1", "roc_auc", "precision", "recall"):
-            value = section["k"][key].get(metric)
-            if value is not None:
-                out[f"{prefix}_{metric}_{step}"] = float(value)
-        toc = section.get("toc", {}).get(key, {}).get("fcr_0.01", {})
-        if toc.get("p_d") is not None:
-            out[f"{prefix}_p_d_at_fcr_1pct_{step}"] = float(toc["p_d"])
-    calibration = (section.get("calibration") or {}).get("k", {})
-    if calibration.get("full") is not None:
-        out[f"{prefix}_ece_full"] = float(calibration["full"])
-    return out
+    return {
+        f"{prefix}_{name}": value for name, value in flat_metrics(report["scorers"][scorer]).items()
+    }
 
 
 @task(name="train-model", cache_policy=NO_CACHE)  # its inputs are live handles, not values
@@ -80,8 +69,12 @@ def train_model(
     spec: TrainSpec,
     tags: dict[str, str],
     features_hash: str | None = None,
+    advance: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
-    """Train, or resume / return the training with the same inputs; `spec.retrain` starts anew."""
+    """Train, or resume / return the training with the same inputs; `spec.retrain` starts anew.
+
+    `advance(n, **latest)` is told of every finished epoch (a progress bar, see
+    flows.progress)."""
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
     split_seed, train_cfg = spec.split_seed, spec.training
@@ -131,6 +124,14 @@ def train_model(
                 }
             )
             mlflow.log_dict({k: v.tolist() for k, v in splits.items()}, "split.json")
+            for split in ("train", "val", "test"):
+                log_store_input(
+                    source.store.url,
+                    source.fingerprint,
+                    f"{split} (split_seed {split_seed})",
+                    "training" if split != "test" else "testing",
+                    source.tracks_key,
+                )
 
         def on_epoch(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
             mlflow.log_metrics(metrics, step=epoch)  # one batched call per epoch
@@ -143,6 +144,9 @@ def train_model(
                 metrics.get("val_f1_full", float("nan")),
                 metrics["epoch_seconds"],
             )
+            if advance is not None:
+                latest = ("val_loss", "val_f1_full", "elapsed_seconds")
+                advance(1, **{k: metrics[k] for k in latest if k in metrics})
 
         result = fit(
             pipeline,
@@ -151,6 +155,7 @@ def train_model(
             train_cfg,
             on_epoch=on_epoch,
             resume_state=resume,
+            device=spec.device,
         )
         pipeline.name = "model"
         report = evaluate_scorers(source, [pipeline], split_seed).report

@@ -79,7 +79,7 @@ def test_pipeline_deployment_runs_on_a_worker(tmp_path):
             ("pipeline", "default"),
             ("generate-data", "default"),
             ("extract-tracks", "default-tracker"),
-            ("train", "nightly"),
+            ("retrain", "nightly"),
             ("evaluate", "candidate"),
         }
     assert (tmp_path / "report" / "report.json").exists()

@@ -1,0 +1,36 @@
+"""Flow `promote`: make a version the champion by hand, compared with the current champion
+and recorded exactly as the `retrain` flow records its gate's decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from flows.retrain import conclude, evaluate_pair
+from storage.errors import ParameterError
+from storage.mlflow_store import MODEL_NAME, connect, require_model
+from storage.registry import champion_version, require_version
+from storage.store import Store
+from tasks.promotion import decide
+from tasks.specs import PromoteSpec, checked_device
+
+
+def check(spec: PromoteSpec) -> None:
+    checked_device(spec.device)
+    connect()
+    version = require_version(spec.version)
+    if version == champion_version():
+        raise ParameterError(f"version {version} is already the champion; name another version.")
+
+
+@flow(name="promote", log_prints=True)
+def promote(spec: PromoteSpec) -> dict[str, Any]:
+    """Make `spec.version` the champion by hand, compared and recorded as `retrain` does."""
+    check(spec)
+    version, champion = str(spec.version), champion_version()
+    store = spec.store or require_model(f"models:/{MODEL_NAME}/{version}").get("data.store")
+    Store.open(store)  # a clear error if the store is gone
+    reports = evaluate_pair(version, champion, store, Path(spec.out), spec.device)
+    return conclude(decide(version, champion, reports, spec.gate, by_hand=spec.reason))

@@ -1,0 +1,112 @@
+"""The model registry's champion: who holds `@champion`, and the record of every decision.
+
+A decision (the gate's verdict, both models' test metrics, the gate itself, who decided)
+is written where each reader looks: tags on both model versions and on both evaluation
+runs, and the challenger's version description. `tasks.promotion` decides; this module
+only reads and writes the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from storage.errors import StoreError
+from storage.mlflow_store import MODEL_NAME
+
+CHAMPION = "champion"
+TAG = "promotion."  # prefix of every decision tag
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What was decided about `challenger` (a version) against `champion` (None: first)."""
+
+    challenger: str
+    champion: str | None
+    promoted: bool
+    reason: str
+    decided_by: str  # "gate" or "hand"
+    gate: dict[str, Any]
+    metrics: dict[str, dict[str, float]]  # version -> flat test metrics
+    evaluation_runs: dict[str, str]  # version -> evaluate run id
+
+    @property
+    def outcome(self) -> str:
+        if self.champion is None:
+            return "first champion"
+        return "promoted" if self.promoted else "champion kept"
+
+    def tags(self) -> dict[str, str]:
+        return {
+            f"{TAG}outcome": self.outcome,
+            f"{TAG}reason": self.reason[:5000],
+            f"{TAG}decided_by": self.decided_by,
+            f"{TAG}challenger": self.challenger,
+            f"{TAG}champion_before": self.champion or "none",
+            f"{TAG}gate": json.dumps(self.gate, sort_keys=True),
+            **{
+                f"{TAG}metrics.v{version}": json.dumps(values, sort_keys=True)[:5000]
+                for version, values in self.metrics.items()
+            },
+        }
+
+    def description(self) -> str:
+        against = f"champion v{self.champion}" if self.champion else "no champion (first model)"
+        return (
+            f"{self.outcome}: v{self.challenger} against {against}, decided by {self.decided_by}. "
+            f"{self.reason} Gate: {json.dumps(self.gate, sort_keys=True)}."
+        )
+
+
+def champion_version(name: str = MODEL_NAME) -> str | None:
+    """The version holding `@champion`, or None when there is none yet."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def registered_version(model_uri: str) -> str:
+    """The registry version a `models:/name/N` or `models:/name@alias` URI resolves to now."""
+    import mlflow
+
+    version = mlflow.models.get_model_info(model_uri).registered_model_version
+    return "unregistered" if version is None else str(version)
+
+
+def require_version(version: int | str, name: str = MODEL_NAME) -> str:
+    """`version` as a string if it is registered under `name`, else StoreError."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient().get_model_version(name, str(version))
+    except MlflowException:
+        raise StoreError(
+            f"model {name} has no version {version}; pick one that `mlflow ui` lists under "
+            f"{name} (or train one with `tp train`)."
+        ) from None
+    return str(version)
+
+
+def record(decision: Decision, name: str = MODEL_NAME) -> None:
+    """Write the decision to both versions and both evaluation runs; move `@champion` if
+    the challenger was promoted (or is the first model)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    tags = decision.tags()
+    for version in {decision.challenger, decision.champion} - {None}:
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+    for run_id in decision.evaluation_runs.values():
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+    client.update_model_version(name, decision.challenger, description=decision.description())
+    if decision.promoted:
+        client.set_registered_model_alias(name, CHAMPION, decision.challenger)
