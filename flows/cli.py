@@ -18,6 +18,7 @@ import typing
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flows.options import add_options, spec_options, spec_values
@@ -243,6 +244,28 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """A saved report.json as tables: any section (test, heldout), any metrics."""
+    from storage.errors import UserError
+    from tp_models.metrics import TABLE_METRICS, format_operating_point, format_table
+
+    try:
+        report = json.loads(Path(args.path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"report: cannot read {args.path!r} ({exc}); give a report.json.") from None
+    if args.section != "test":
+        if args.section not in report:
+            raise UserError(f"report: {args.path!r} has no {args.section!r} section.")
+        report = report[args.section]
+    unknown = [m for m in args.metrics if m not in TABLE_METRICS]
+    if unknown:
+        raise UserError(f"report: unknown metric {unknown[0]!r}; use {', '.join(TABLE_METRICS)}.")
+    print(format_table(report, args.metrics))
+    print()
+    print(format_operating_point(report))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from storage.inspect import describe, format_info
 
@@ -311,6 +334,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
         add_options(baselines, spec_options(BaselinesSpec))
     baselines.set_defaults(run=cmd_evaluate_baselines)
+
+    report = commands.add_parser("report", help="a saved report.json as tables")
+    report.add_argument(
+        "path", help="report.json written by evaluate, pipeline or evaluate-baselines"
+    )
+    report.add_argument("--section", default="test", help="test (default) or heldout")
+    report.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["f1", "roc_auc", "p_d_at_fcr_0.01"],
+        help="tables to print: f1 roc_auc p_d_at_fcr_0.01 p_d_at_fcr_0.001 ece",
+    )
+    report.set_defaults(run=cmd_report)
 
     info = commands.add_parser("info", help="describe a store")
     info.add_argument("--store", default=DEFAULT_STORE, help=f"(default: {DEFAULT_STORE})")

@@ -690,3 +690,24 @@ def pooled_log_loss(scores: np.ndarray, batch: TrackBatch) -> float:
         return math.nan
     p = np.clip(probabilities, 1e-12, 1 - 1e-12)
     return float(-np.mean(np.where(labels, np.log(p), np.log1p(-p))))
+
+
+def format_operating_point(report: dict[str, Any]) -> str:
+    """Per scorer, at its validated 1 % false-confirmation threshold: observations to confirm
+    a true track (median, p90), the share never confirmed, and the pooled calibration error
+    of probabilistic scorers. Works on ``aggregate_reports`` output too."""
+    names = list(report.get("scorers", {}))
+    width = max([len("scorer")] + [len(n) for n in names]) + 2
+    columns = ("confirm median", "confirm p90", "never", "ECE (pooled)")
+    lines = [
+        "At 1 % false confirmations (threshold on validation)",
+        "scorer".ljust(width) + "".join(f"{c:>16}" for c in columns),
+    ]
+    for name in names:
+        section = report["scorers"][name]
+        confirm = section.get("time_to_confirm", {})
+        calibration = (section.get("calibration") or {}).get("pooled") or {}
+        cells = [confirm.get("median"), confirm.get("p90"), confirm.get("never")]
+        cells.append(calibration.get("ece"))
+        lines.append(name.ljust(width) + "".join(f"{_fmt(c):>16}" for c in cells))
+    return "\n".join(lines)
