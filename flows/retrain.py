@@ -68,7 +68,7 @@ def retrain(spec: RetrainSpec = RetrainSpec()) -> dict[str, Any]:
     """Train a challenger; it becomes `@champion` if it passes `spec.gate` (or is the first)."""
     check(spec)  # a deployed run has no CLI to check first
     champion = champion_version()
-    trained = train(spec.train)
+    trained = train(spec.train.model_copy(update={"retrain": True}))
     challenger = str(trained["model_version"])
     reports = evaluate_pair(
         challenger, champion, spec.train.store, Path(spec.out), spec.train.device

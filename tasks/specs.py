@@ -319,7 +319,7 @@ class Gate(Spec):
 class RetrainSpec(Spec):
     """`retrain`: train a challenger, judge it against `@champion` by the gate, promote or keep."""
 
-    train: TrainSpec = TrainSpec(retrain=True)
+    train: TrainSpec = TrainSpec()  # the flow always trains anew (a new challenger each run)
     gate: Gate = Gate()
     out: str = Field("reports/retrain", description="folder for both models' reports")
 
