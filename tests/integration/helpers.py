@@ -60,3 +60,69 @@ def process(
                 proc.wait()
         if log:
             out.close()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class PrefectServer:
+    """A real `prefect server` on loopback with the repository's deployments, and its CLI."""
+
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.api = f"http://127.0.0.1:{self.port}/api"
+        self.env = {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": self.api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            **(env or {}),
+        }
+
+    def cli(self, *args: str, timeout: float = 180) -> str:
+        """Run `prefect ARGS` against this server from the repository root; must succeed."""
+        done = subprocess.run(
+            [str(BIN / "prefect"), *args],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def healthy(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"{self.api}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def run_once(self, deployment: str, spec: dict, timeout: float = 500) -> str:
+        """Run a deployment with `spec` through one process worker, to completion."""
+        import json
+
+        out = self.cli("deployment", "run", deployment, "--params", json.dumps({"spec": spec}))
+        self.cli("worker", "start", "--pool", "local", "--run-once", timeout=timeout)
+        return out
+
+    def post(self, path: str) -> list[dict]:
+        import httpx
+
+        return httpx.post(f"{self.api}/{path}", json={}, timeout=10).json()
+
+
+@contextmanager
+def prefect_server_with_deployments(
+    tmp_path: Path, env: dict[str, str] | None = None
+) -> Iterator[PrefectServer]:
+    """The README's deployment path: server, `local` process pool, `deploy --all`."""
+    server = PrefectServer(tmp_path / "prefect-home", env)
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1"]
+    with process([*command, "--port", str(server.port)], server.env, tmp_path / "server.log"):
+        wait_for(server.healthy, 120, "the prefect server")
+        server.cli("work-pool", "create", "local", "--type", "process")
+        server.cli("--no-prompt", "deploy", "--all")
+        yield server
