@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from annotated_types import Gt, Interval, doc
 from scipy.optimize import linear_sum_assignment
 
 from tp_models.config import known_fields
@@ -32,9 +33,13 @@ NO_MATCH = -1
 class MatchConfig:
     """The labelling rule and its thresholds (stored with the labels)."""
 
-    iou_threshold: float = 0.5
-    distance_gate: float = 20.0  # px, for rows without boxes
-    persistent_fraction: float = 0.5
+    iou_threshold: Annotated[
+        float, Interval(gt=0, le=1), doc("a tracker box matches a truth box at this IoU")
+    ] = 0.5
+    distance_gate: Annotated[float, Gt(0), doc("px between centres, for rows without boxes")] = 20.0
+    persistent_fraction: Annotated[
+        float, Interval(ge=0, lt=1), doc("share of a track's rows one identity must match")
+    ] = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.iou_threshold <= 1.0:
