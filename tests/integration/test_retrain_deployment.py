@@ -28,7 +28,9 @@ def test_nightly_retrain_promotes_the_first_model_and_keeps_it_against_a_weaker_
                 "training": {"patience": 6, **training},
                 "checkpoints": str(tmp_path / "checkpoints"),
             }
-            server.run_once("retrain/nightly", {"train": train, "out": str(tmp_path / f"n{night}")})
+            gate = {"not_worse": ["roc_auc_full", "p_d_at_fcr_1pct_full"]}  # see test_retrain.py
+            spec = {"train": train, "gate": gate, "out": str(tmp_path / f"n{night}")}
+            server.run_once("retrain/nightly", spec)
 
         flows = {f["id"]: f["name"] for f in server.post("flows/filter")}
         runs = server.post("flow_runs/filter")
@@ -44,7 +46,7 @@ def test_nightly_retrain_promotes_the_first_model_and_keeps_it_against_a_weaker_
         assert keys.count("promotion-decision") == 2 and any(k.startswith("store-") for k in keys)
         assert sum(k.startswith("evaluation-model-v") for k in keys) == 3
         decisions = [a for a in artifacts if a["key"] == "promotion-decision"]
-        assert all("| roc_auc_k3 |" in a["data"] for a in decisions)
+        assert all("| roc_auc_full |" in a["data"] for a in decisions)
 
     client = MlflowClient(tracking_uri=mlflow_uri)
     first, second = (client.get_model_version("track-persistence", v) for v in ("1", "2"))
