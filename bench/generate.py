@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import BIN, emit, last_json, median, run_measured
-from storage.dataset import open_or_create_dataset, scene_arrays
+from storage.dataset import scene_arrays
 from storage.inspect import describe
+from storage.store import Store
 from tp_models.scene import SceneConfig, assign_video_types, simulate
 
 DEFAULT_COUNTS = (1000, 1000, 250, 250)
@@ -37,9 +38,7 @@ def floor_videos_per_s(sigma: float, n_videos: int = 250) -> float:
         "videos_per_chunk": VIDEOS_PER_CHUNK,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        store = open_or_create_dataset(
-            str(Path(tmp) / "floor.zarr"), data_config, len(types), False
-        )
+        store = Store.create(str(Path(tmp) / "floor.zarr"), data_config, len(types), False).dataset
         arrays = scene_arrays(batch)
         began = time.perf_counter()
         for chunk in range(store.n_chunks):
