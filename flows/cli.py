@@ -26,6 +26,7 @@ from flows.options import add_options, spec_options, spec_values
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 EXIT_USAGE = 2
+BENCHMARKS = ("generate", "tracks", "model", "features", "online", "score")  # bench/NAME.py
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `tp info --json | head`
 EXIT_SIGNAL = 128  # + the signal's number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM
 
@@ -360,12 +361,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     preview.add_argument("--videos", type=int, default=6, help="videos per type (default: 6)")
     preview.set_defaults(run=cmd_preview)
 
-    bench = commands.add_parser(
-        "bench", help="benchmarks: generate, tracks, model, features, online, score"
-    )
-    bench.add_argument(
-        "name", choices=("generate", "tracks", "model", "features", "online", "score")
-    )
+    bench = commands.add_parser("bench", help=f"benchmarks: {', '.join(BENCHMARKS)}")
+    bench.add_argument("name", choices=BENCHMARKS)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     bench.set_defaults(run=cmd_bench)
     return parser
