@@ -76,7 +76,10 @@ def out_of_limits(draw: st.DrawFn) -> tuple[str, str, str]:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: CI never flips on a new draw
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(case=out_of_limits())
 def test_any_value_outside_the_limits_is_exit_2_naming_it_and_writes_nothing(
@@ -86,8 +89,10 @@ def test_any_value_outside_the_limits_is_exit_2_naming_it_and_writes_nothing(
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     files = [str(out / "tracks.txt")] if command in ("import-tracks", "score") else []
+    if command == "promote":
+        files = ["1"]  # its VERSION argument
     args = [command, *files, "--store", str(out / "s.zarr"), flag, value]
-    if command in ("pipeline", "score"):
+    if command in ("pipeline", "score", "promote"):
         args = [command, *files, "--out", str(out / "report"), flag, value]
     assert main(args) == EXIT_USAGE
     error = capsys.readouterr().err.strip()
