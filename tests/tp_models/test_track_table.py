@@ -10,6 +10,7 @@ from tests.tp_models.track_files import random_rows
 from tp_models.baselines import TrackLength
 from tp_models.detect import detect
 from tp_models.model import ModelConfig, build_pipeline, kinematic_features
+from tp_models.model.features import to_model_frame
 from tp_models.scene import SceneConfig, assign_video_types, simulate
 from tp_models.scoring import TrackBatch
 from tp_models.track_table import rows_to_batch, score_rows
@@ -80,6 +81,7 @@ def test_positions_are_normalised_by_each_track_s_own_frame() -> None:
     observed = torch.as_tensor(batch.observed)
     small = kinematic_features(position, observed, (128, 128))
     sizes = torch.tensor([[1080.0, 1920.0]]).repeat(len(batch), 1)
-    big = kinematic_features(position * torch.tensor([15.0, 1080 / 128]), observed, sizes)
+    mapped, _ = to_model_frame(position * torch.tensor([15.0, 1080 / 128]), None, sizes, (128, 128))
+    big = kinematic_features(mapped, observed, (128, 128))
     torch.testing.assert_close(big[..., :2], small[..., :2])  # x, y in -1..1 either way
     assert batch.select(np.array([1, 3])).frame_size is None

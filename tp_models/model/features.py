@@ -73,23 +73,15 @@ def _gather_frames(x: Tensor, index: Tensor) -> Tensor:
     return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-FrameSize = tuple[int, int] | Tensor
+# (height, width). Tracks seen in frames of another size are mapped into the model's frame
+# first (`to_model_frame`), so features always see one frame size.
+FrameSize = tuple[int, int]
 
 
 def position_scale(frame_size: FrameSize, like: Tensor) -> Tensor:
-    """(width, height) to divide (x, y) positions by: shape (2,) for one frame size, or
-    (B, 2) from a (B, 2) tensor of per-track (height, width)."""
-    if isinstance(frame_size, Tensor):
-        return frame_size.to(like.dtype).flip(-1)
+    """(width, height) to divide (x, y) positions by, shape (2,)."""
     height, width = frame_size
     return like.new_tensor([width, height])
-
-
-def _min_side(frame_size: FrameSize, like: Tensor) -> Tensor | int:
-    """Shorter frame side: an int, or (B,) per track."""
-    if isinstance(frame_size, Tensor):
-        return frame_size.to(like.dtype).min(dim=-1).values
-    return min(frame_size)
 
 
 def to_model_frame(
@@ -172,8 +164,7 @@ def kinematic_features(
     """(B, T, 15) kinematic features, see ``KINEMATIC_FEATURE_NAMES``.
 
     position (B, T, 2) pixels (x, y), any value (even NaN) where unobserved;
-    observed (B, T) bool; frame_size (height, width), or a (B, 2) tensor of each track's
-    own (height, width); motion_scale in pixels per frame.
+    observed (B, T) bool; frame_size (height, width); motion_scale in pixels per frame.
     """
     observed = observed.bool()
     dtype = position.dtype if position.is_floating_point() else torch.float32
@@ -198,8 +189,6 @@ def kinematic_features(
     has_vel_prev = has_prev & _gather_frames(has_vel, prev_idx.clamp(min=0))
 
     scale = position_scale(frame_size, pos)
-    if scale.dim() == 2:
-        scale = scale.unsqueeze(1)  # per track: (B, 1, 2)
     n_obs = torch.cumsum(observed.to(dtype), dim=1)
     first_idx = torch.where(seen, _first_observation_index(observed).unsqueeze(1), frames)
     return kinematic_columns(
@@ -224,9 +213,7 @@ def appearance_values(
 ) -> Tensor:
     """(..., 4) size (sqrt(area) / shorter frame side) and colour (0..1) of observations
     (zero where unobserved); area and observed (B, T) or (B,), colour (..., 3)."""
-    side = _min_side(frame_size, area)
-    if isinstance(side, Tensor) and area.dim() == 2:
-        side = side.unsqueeze(1)  # per track against (B, T)
+    side = min(frame_size)
     size = torch.where(observed, area, 0.0).clamp(min=0).sqrt() / side
     rgb = torch.where(observed.unsqueeze(-1), color, 0.0) / 255.0
     return torch.cat([size.unsqueeze(-1), rgb], -1)
