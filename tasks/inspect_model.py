@@ -10,7 +10,7 @@ import torch
 
 from storage.track_reader import TrackSource
 from tp_models.metrics import scores_at
-from tp_models.model import ModularTrackingPipeline, batch_to_tensors
+from tp_models.model import ModularTrackingPipeline
 from tp_models.plots import plot_attention, plot_confusion
 from tp_models.scoring import TrackBatch
 from tp_models.visualize import contact_sheet, draw_positions, save_png
@@ -46,9 +46,10 @@ def attention_figures(
 ) -> list[Path]:
     """Last-layer attention of a few tracks (one persistent, one transient when possible)."""
     model.eval()
-    part = test.select(tracks)
+    # Inputs of the whole test batch first: some read other tracks of the same video.
+    inputs = {k: v[torch.as_tensor(tracks)] for k, v in model.tensors(test).items()}
     with torch.inference_mode():
-        outputs = model(batch_to_tensors(part, keys=model.input_keys), return_intermediates=True)
+        outputs = model(inputs, return_intermediates=True)
     last = max(int(k.split("_")[1]) for k in outputs if k.startswith("attention_"))
     weights = outputs[f"attention_{last}"].float().numpy()
     figures = []

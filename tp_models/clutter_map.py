@@ -28,34 +28,8 @@ import numpy as np
 
 from tp_models.baselines import TrackScore, log_likelihood_ratio
 from tp_models.scoring import TrackBatch
+from tp_models.track_features import past_detections_nearby
 from tp_models.tuning import grid_search
-
-
-def past_detections_nearby(
-    batch: TrackBatch, radius: float, include_own_track: bool = False
-) -> np.ndarray:
-    """(B, T) count of detections of the same video within ``radius`` px of the track's
-    detection at frame t, at frames < t (other tracks only unless ``include_own_track``);
-    0 where the track is not observed."""
-    from scipy.spatial import cKDTree
-
-    counts = np.zeros(batch.observed.shape, dtype=np.float64)
-    # An observation without a position (never in tracker output) cannot be mapped.
-    track, frame = np.nonzero(batch.observed & np.isfinite(batch.position).all(axis=2))
-    if track.size == 0:
-        return counts
-    # One tree for all videos: each video sits on its own plane, far beyond any radius.
-    gap = 4.0 * radius + 1e6
-    xyz = np.column_stack(
-        [batch.position[track, frame].astype(np.float64), batch.video[track] * gap]
-    )
-    pairs = cKDTree(xyz).query_pairs(radius, output_type="ndarray")
-    a, b = pairs[:, 0], pairs[:, 1]
-    keep = np.ones(a.size, dtype=bool) if include_own_track else track[a] != track[b]
-    # Each unordered pair counts for the later of the two (same frame: for neither).
-    later = np.where(frame[a] > frame[b], a, b)[keep & (frame[a] != frame[b])]
-    counts[track, frame] = np.bincount(later, minlength=track.size)
-    return counts
 
 
 @dataclass

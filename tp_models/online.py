@@ -8,9 +8,15 @@ one step per live track whatever the tracks' ages (attention reads the cache, O(
 tiny constant).
 
 Every live track steps through every frame, observed or not, exactly as in the batch, so
-scores are equal to the batch's. A track not seen for more than ``forget_after`` frames is
-forgotten (its memory freed); should its id come back, it starts afresh as a new track.
-Statistical features only (MagVit latents need the video).
+scores are equal to the batch's. A model that reads the hand-made track features
+(``ModelConfig.track_features``) also keeps the live tracks' observations since the
+oldest one's birth and every detection of the sequence (the clutter map counts them):
+those features are cumulative summaries, recomputed over that window at every frame
+(``TrackHistory``), so such a frame costs O(live tracks x window) as well.
+
+A track not seen for more than ``forget_after`` frames is forgotten (its memory freed);
+should its id come back, it starts afresh as a new track. Statistical features only
+(MagVit latents need the video).
 """
 
 from __future__ import annotations
@@ -27,10 +33,18 @@ from tp_models.model.features import (
     appearance_values,
     kinematic_columns,
     position_scale,
+    track_feature_inputs,
     track_velocity,
 )
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.model.sequence import SimpleTransformerSequence
+from tp_models.scoring import TrackBatch
+from tp_models.track_features import (
+    CLUTTER_COUNT,
+    HANDMADE_CLUTTER_RADIUS,
+    earlier_detections_nearby,
+)
+from tp_models.tracker import innovation_loglik
 
 DEFAULT_FORGET_AFTER = 30  # frames without an observation before a track is forgotten
 
@@ -87,6 +101,7 @@ class OnlineScorer:
             "n_obs": torch.zeros(0),
             "appearance": torch.zeros(0, 4),  # size and colour at the last observation
         }
+        self.history = TrackHistory(own) if extractor.use_track_features else None
 
     @property
     def n_live(self) -> int:
@@ -132,28 +147,34 @@ class OnlineScorer:
         zeros["first"] += frame
         zeros["last"] -= 1  # no observation yet
         self.state = {k: torch.cat([v, zeros[k]]) for k, v in self.state.items()}
+        if self.history is not None:
+            self.history.add(new_ids.size, frame)
 
     def _observations(self, frame_ids: np.ndarray, rows: Any) -> tuple[Tensor, ...]:
-        """Per live slot: observed flag, position, area (0 unless observed)."""
+        """Per live slot: observed flag, position, area (0 unless observed), in the model's
+        frame; the slots of ``frame_ids``; the rows' own positions (N, 2) and areas (N,)."""
         slot_of = {int(i): s for s, i in enumerate(self.ids)}
         slots = torch.as_tensor([slot_of[int(i)] for i in frame_ids], dtype=torch.int64)
         observed = torch.zeros(self.n_live, dtype=torch.bool)
         observed[slots] = True
         pos = torch.zeros(self.n_live, 2)
         area = torch.zeros(self.n_live)
+        xy = np.zeros((0, 2), dtype=np.float32)
+        box = np.zeros(0, dtype=np.float32)
         if frame_ids.size:
             xy = np.stack([_column(rows, "x"), _column(rows, "y")], axis=1).astype(np.float32)
             pos[slots] = torch.as_tensor(xy) * self.ratio.flip(-1)
             w, h = _column(rows, "w"), _column(rows, "h")
+            box = np.full(frame_ids.size, np.nan, dtype=np.float32)
             if w is not None and h is not None:
-                box = np.nan_to_num((w * h).astype(np.float32), nan=0.0)
-                area[slots] = torch.as_tensor(box) * self.ratio.prod()
-        return observed, pos, area, slots
+                box = (w * h).astype(np.float32)
+                area[slots] = torch.as_tensor(np.nan_to_num(box, nan=0.0)) * self.ratio.prod()
+        return observed, pos, area, slots, xy, box
 
     def _step(self, frame: int, frame_ids: np.ndarray, rows: Any) -> np.ndarray:
         if not self.n_live:
             return np.zeros(0)
-        observed, pos, area, slots = self._observations(frame_ids, rows)
+        observed, pos, area, slots, own_xy, own_area = self._observations(frame_ids, rows)
         st = self.state
         has_prev = st["last"] >= 0
         gap = torch.where(has_prev, frame - st["last"], frame + 1).clamp(min=1)
@@ -184,6 +205,10 @@ class OnlineScorer:
             now = appearance_values(observed, area, colour, self.frame_size)
             appearance = torch.where(observed.unsqueeze(-1), now, appearance)
             feats = torch.cat([feats, appearance], dim=-1)
+        if self.history is not None:
+            self.history.observe(frame, slots.numpy(), frame_ids, own_xy, own_area)
+            track_features = self.history.latest_features(self.frame_size)
+            feats = torch.cat([feats, torch.as_tensor(track_features)], dim=-1)
         hidden = self.sequence.step(self.extractor.mlp(feats), self.cache)
         probability = self.pipeline.head(hidden)["persistence"]
         keep = observed.unsqueeze(-1)
@@ -207,3 +232,90 @@ class OnlineScorer:
             self.ids = self.ids[keep.numpy()]
             self.cache.keep(keep)
             self.state = {k: v[keep] for k, v in self.state.items()}
+            if self.history is not None:
+                self.history.keep(keep.numpy())
+
+
+class TrackHistory:
+    """What the hand-made track features of the live tracks need at the next frame: their
+    observations (in the sequence's own pixels) since the oldest live track's first frame,
+    and every detection of the sequence so far with its clutter-map count."""
+
+    def __init__(self, frame_size: tuple[int, int]):
+        self.frame_size = (float(frame_size[0]), float(frame_size[1]))
+        self.start = 0  # frame of column 0
+        self.first = np.zeros(0, dtype=np.int64)  # first frame of each live slot
+        self.position = np.zeros((0, 0, 2), dtype=np.float32)
+        self.observed = np.zeros((0, 0), dtype=bool)
+        self.area = np.zeros((0, 0), dtype=np.float32)
+        self.clutter = np.zeros((0, 0))
+        # Every detection so far: position, frame, track id (forgotten tracks' too).
+        self.detections = (np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, np.int64))
+
+    def add(self, count: int, frame: int) -> None:
+        """``count`` new live slots, first seen at ``frame``."""
+        if not self.first.size:
+            self.start = frame
+            self._trim(0)
+        self.first = np.concatenate([self.first, np.full(count, frame, dtype=np.int64)])
+        width = self.observed.shape[1]
+        self.position = np.concatenate([self.position, np.full((count, width, 2), np.nan)])
+        self.observed = np.concatenate([self.observed, np.zeros((count, width), bool)])
+        self.area = np.concatenate([self.area, np.full((count, width), np.nan)])
+        self.clutter = np.concatenate([self.clutter, np.zeros((count, width))])
+
+    def keep(self, slots: np.ndarray) -> None:
+        """Only the live slots at ``slots`` (ascending) stay."""
+        self.first = self.first[slots]
+        self.position, self.observed = self.position[slots], self.observed[slots]
+        self.area, self.clutter = self.area[slots], self.clutter[slots]
+        if self.first.size:
+            self._trim(int(self.first.min()) - self.start)
+
+    def _trim(self, columns: int) -> None:
+        self.start += columns
+        self.position, self.observed = self.position[:, columns:], self.observed[:, columns:]
+        self.area, self.clutter = self.area[:, columns:], self.clutter[:, columns:]
+
+    def observe(
+        self, frame: int, slots: np.ndarray, ids: np.ndarray, xy: np.ndarray, area: np.ndarray
+    ) -> None:
+        """A column for ``frame``: the rows of live ``slots`` (track ``ids``) at ``xy``."""
+        n = self.first.size
+        self.position = np.concatenate([self.position, np.full((n, 1, 2), np.nan)], axis=1)
+        self.observed = np.concatenate([self.observed, np.zeros((n, 1), bool)], axis=1)
+        self.area = np.concatenate([self.area, np.full((n, 1), np.nan)], axis=1)
+        self.clutter = np.concatenate([self.clutter, np.zeros((n, 1))], axis=1)
+        self.position[slots, -1], self.observed[slots, -1], self.area[slots, -1] = xy, True, area
+        past_xy, past_frame, past_id = self.detections
+        self.detections = (
+            np.concatenate([past_xy, xy]),
+            np.concatenate([past_frame, np.full(len(ids), frame, dtype=np.int64)]),
+            np.concatenate([past_id, ids]),
+        )
+        new = np.arange(past_frame.size, past_frame.size + len(ids))
+        all_xy, all_frame, all_id = self.detections
+        self.clutter[slots, -1] = earlier_detections_nearby(
+            all_xy,
+            all_frame,
+            np.zeros(all_frame.size),
+            all_id,
+            HANDMADE_CLUTTER_RADIUS,
+            queries=new,
+        )
+
+    def latest_features(self, model_frame: tuple[int, int]) -> np.ndarray:
+        """(live slots, features) ``track_feature_inputs`` at the newest frame."""
+        n = self.first.size
+        batch = TrackBatch(
+            position=self.position,
+            observed=self.observed,
+            area=self.area,
+            color=np.full((*self.observed.shape, 3), np.nan, dtype=np.float32),
+            loglik=innovation_loglik(self.position, self.observed),
+            label=np.full(n, -1, dtype=np.int8),
+            video=np.zeros(n, dtype=np.int64),
+            extras={CLUTTER_COUNT: self.clutter},
+            frame_size=np.tile(self.frame_size, (n, 1)),
+        )
+        return track_feature_inputs(batch, model_frame)[:, -1]

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tp_models.scoring import PersistenceScorer, TrackBatch
+from tp_models.track_features import (
+    CLUTTER_COUNT,
+    HANDMADE_CLUTTER_RADIUS,
+    earlier_detections_nearby,
+)
 from tp_models.tracker import TrackerConfig, innovation_loglik
 
 _COLUMNS = ("frame", "track_id", "x", "y", "w", "h", "conf")
@@ -149,6 +154,16 @@ def score_rows(
     offset = first[track_index] - 1  # each row's frame counted from its track's first
     aligned = rows.renumbered(offset, int(life.max()))
     batch, track_index, frame_index = rows_to_batch(aligned)
+    # The clutter-map count compares tracks at the same frame: count it before aligning.
+    clutter = np.zeros(batch.observed.shape)
+    clutter[track_index, frame_index] = earlier_detections_nearby(
+        np.column_stack([rows.x, rows.y]),
+        rows.frame,
+        np.zeros(len(rows)),
+        rows.track_id,
+        HANDMADE_CLUTTER_RADIUS,
+    )
+    batch.extras[CLUTTER_COUNT] = clutter
     scores = np.empty(len(rows), dtype=np.float64)
     by_life = np.argsort(life, kind="stable")
     row_rank = np.argsort(by_life)[track_index]  # each row's track, in life order

@@ -17,8 +17,8 @@ from tp_models.baselines import (
     classical_baselines,
     default_baselines,
 )
-from tp_models.boosting import FEATURES, GradientBoostingScorer, NotFittedError, track_features
-from tp_models.clutter_map import ClutterMapScore, past_detections_nearby
+from tp_models.boosting import GradientBoostingScorer, NotFittedError
+from tp_models.clutter_map import ClutterMapScore
 from tp_models.existence import (
     IPDAExistence,
     OracleIPDA,
@@ -30,6 +30,11 @@ from tp_models.existence import (
 from tp_models.scene import SceneConfig, simulate
 from tp_models.scoring import FittableScorer, TrackBatch, fit_scorers
 from tp_models.track_arrays import arrays_to_batch, extract_and_label
+from tp_models.track_features import (
+    HANDMADE_FEATURES,
+    handmade_features,
+    past_detections_nearby,
+)
 from tp_models.tracker import TrackerConfig
 
 FRAMES = 12
@@ -186,17 +191,17 @@ def test_gradient_boosting_learns_a_separable_toy():
     assert scorer.probabilistic
 
 
-def test_track_features_are_causal_and_named():
+def test_handmade_features_are_causal_and_named():
     batch = tracks([path((10.0, 10.0), [1, 2, 5], (1.0, 0.0))], [0])
-    features = track_features(batch)
-    assert features.shape == (1, FRAMES, len(FEATURES))
+    features = handmade_features(batch)
+    assert features.shape == (1, FRAMES, len(HANDMADE_FEATURES))
     assert np.isnan(features[0, 0]).all()
-    f = dict(zip(FEATURES, features[0, 5], strict=True))
+    f = dict(zip(HANDMADE_FEATURES, features[0, 5], strict=True))
     assert (f["hits"], f["misses"], f["frames_since_hit"]) == (3, 2, 0)
     assert f["net_displacement"] == pytest.approx(4.0) and f["speed"] == pytest.approx(1.0)
     assert f["loglik_mean"] == pytest.approx(-3.0)
     later = tracks([path((10.0, 10.0), [1, 2, 5, 6, 7], (1.0, 0.0))], [0])
-    np.testing.assert_array_equal(track_features(later)[0, :6], features[0, :6])
+    np.testing.assert_array_equal(handmade_features(later)[0, :6], features[0, :6])
 
 
 def test_oracle_reads_true_parameters_from_extras_or_falls_back():

@@ -64,7 +64,7 @@ def test_dimension_mismatch_names_both_components() -> None:
 
 def test_pipeline_outputs_and_intermediates() -> None:
     pipeline = build_pipeline(SMALL, seed=0).eval()
-    x = random_inputs()
+    x = pipeline.tensors(random_batch(4, 12))
     out = pipeline(x)
     assert set(out) == {"logits", "persistence"}
     assert out["logits"].shape == (4, 12)
@@ -136,7 +136,7 @@ def test_hybrid_concatenates_extractors_fed_from_extras(monkeypatch: pytest.Monk
     assert isinstance(extractor, ConcatExtractor)
     assert extractor.output_dim == 16 + 8
     assert pipeline.sequence.input_dim == 24
-    assert set(pipeline.input_keys) == {"position", "observed", "latents"}
+    assert set(pipeline.input_keys) == {"position", "observed", "track_features", "latents"}
 
     batch = random_batch(3, 10)
     with pytest.raises(KeyError, match="latents"):
@@ -144,7 +144,7 @@ def test_hybrid_concatenates_extractors_fed_from_extras(monkeypatch: pytest.Monk
     batch.extras["latents"] = np.random.default_rng(0).random((3, 10, 8)).astype(np.float32)
     scores = pipeline.score(batch)
     assert scores.shape == (3, 10) and np.isfinite(scores).all()
-    x = batch_to_tensors(batch, keys=pipeline.input_keys)
+    x = pipeline.tensors(batch)
     torch.testing.assert_close(extractor(x)[..., 16:], x["latents"])
 
 

@@ -7,7 +7,10 @@ import torch
 
 from tp_models.model import ModelConfig, SimpleTransformerSequence, build_pipeline
 
-CONFIG = ModelConfig(d_model=32, n_heads=4, n_layers=2, ff_dim=64, feature_dim=32)
+# Kinematic inputs only: these tests feed tensors; the track features are tested on batches.
+CONFIG = ModelConfig(
+    d_model=32, n_heads=4, n_layers=2, ff_dim=64, feature_dim=32, track_features=False
+)
 
 
 def track_inputs(b: int = 6, t: int = 20, seed: int = 0) -> dict[str, torch.Tensor]:

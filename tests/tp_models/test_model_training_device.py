@@ -21,7 +21,7 @@ from tp_models.model import (
     load_pipeline,
     validation_metrics,
 )
-from tp_models.model.features import batch_to_tensors, valid_step_mask
+from tp_models.model.features import valid_step_mask
 from tp_models.model.training import _epoch_seed, _seed_everything
 from tp_models.scoring import TrackBatch
 
@@ -51,7 +51,7 @@ def reference_train_losses(pipeline, train: list[TrackBatch], config: TrainConfi
             loss_sum, steps = 0.0, 0
             with pipeline.attention_storage(False):
                 for batch in train:
-                    tensors = batch_to_tensors(batch, pipeline.input_keys, with_label=True)
+                    tensors = pipeline.tensors(batch, with_label=True)
                     order = torch.randperm(len(batch))
                     for start in range(0, len(batch), config.batch_size):
                         index = order[start : start + config.batch_size]

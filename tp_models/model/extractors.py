@@ -10,18 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from tp_models.model.features import (
     APPEARANCE_FEATURE_NAMES,
     KINEMATIC_FEATURE_NAMES,
+    TRACK_FEATURE_NAMES,
+    TRACK_FEATURES_INPUT,
     appearance_features,
     kinematic_features,
     leading_padding_mask,
     to_model_frame,
+    track_feature_inputs,
 )
 from tp_models.model.interfaces import FeatureExtractor, TrackInputs
+from tp_models.scoring import TrackBatch
 
 if TYPE_CHECKING:
     from tp_models.model.pipeline import ModelConfig
@@ -34,6 +39,11 @@ class SimpleStatisticalExtractor(FeatureExtractor):
     by default because appearance gave the label away in the seed data and the design
     wants the statistical model to show what motion alone can do; turn it on only to
     measure how much appearance adds.
+
+    ``use_track_features`` adds the hand-made per-frame features gradient boosting reads
+    (``features.TRACK_FEATURE_NAMES``: counts, motion summaries, area, innovation
+    likelihoods and the clutter-map count). The clutter-map count reads the other tracks of
+    the video, so these come from the whole batch (``batch_inputs``), not from one track.
     """
 
     def __init__(
@@ -43,22 +53,24 @@ class SimpleStatisticalExtractor(FeatureExtractor):
         frame_size: tuple[int, int] = (128, 128),
         motion_scale: float = 4.0,
         use_appearance: bool = False,
+        use_track_features: bool = False,
     ):
         super().__init__()
         self.output_dim = output_dim
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.motion_scale = float(motion_scale)
         self.use_appearance = use_appearance
+        self.use_track_features = use_track_features
         self.input_keys = (
-            ("position", "observed", "area", "color")
-            if use_appearance
-            else (
-                "position",
-                "observed",
-            )
+            "position",
+            "observed",
+            *(("area", "color") if use_appearance else ()),
+            *((TRACK_FEATURES_INPUT,) if use_track_features else ()),
         )
-        self.raw_dim = len(KINEMATIC_FEATURE_NAMES) + (
-            len(APPEARANCE_FEATURE_NAMES) if use_appearance else 0
+        self.raw_dim = (
+            len(KINEMATIC_FEATURE_NAMES)
+            + (len(APPEARANCE_FEATURE_NAMES) if use_appearance else 0)
+            + (len(TRACK_FEATURE_NAMES) if use_track_features else 0)
         )
         self.mlp = nn.Sequential(
             nn.Linear(self.raw_dim, hidden_dim),
@@ -77,7 +89,14 @@ class SimpleStatisticalExtractor(FeatureExtractor):
         if self.use_appearance:
             appearance = appearance_features(observed, area, x["color"], self.frame_size)
             feats = torch.cat([feats, appearance], dim=-1)
+        if self.use_track_features:
+            feats = torch.cat([feats, x[TRACK_FEATURES_INPUT].to(feats.dtype)], dim=-1)
         return feats
+
+    def batch_inputs(self, batch: TrackBatch) -> dict[str, np.ndarray]:
+        if not self.use_track_features:
+            return {}
+        return {TRACK_FEATURES_INPUT: track_feature_inputs(batch, self.frame_size)}
 
     def forward(self, x: TrackInputs) -> Tensor:
         out = self.mlp(self.raw_features(x))
@@ -132,6 +151,9 @@ class ConcatExtractor(FeatureExtractor):
     def forward(self, x: TrackInputs) -> Tensor:
         return torch.cat([e(x) for e in self.extractors], dim=-1)
 
+    def batch_inputs(self, batch: TrackBatch) -> dict[str, np.ndarray]:
+        return {k: v for e in self.extractors for k, v in e.batch_inputs(batch).items()}
+
 
 ExtractorBuilder = Callable[["ModelConfig"], FeatureExtractor]
 _EXTRACTOR_BUILDERS: dict[str, ExtractorBuilder] = {}
@@ -164,6 +186,7 @@ def _build_statistical(config: ModelConfig) -> FeatureExtractor:
         frame_size=config.frame_size,
         motion_scale=config.motion_scale,
         use_appearance=config.use_appearance,
+        use_track_features=config.track_features,
     )
 
 

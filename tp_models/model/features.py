@@ -11,8 +11,9 @@ the sequence model masks them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -20,6 +21,13 @@ import torch
 from torch import Tensor
 
 from tp_models.scoring import TrackBatch
+from tp_models.track_features import (
+    CLUTTER_COUNT,
+    HANDMADE_CLUTTER_RADIUS,
+    HANDMADE_FEATURES,
+    handmade_features,
+    past_detections_nearby,
+)
 
 KINEMATIC_FEATURE_NAMES: tuple[str, ...] = (
     "x",  # last observed position, -1..1 across the frame
@@ -259,28 +267,78 @@ def valid_step_mask(observed: Tensor, until: Literal["last_observation", "end"] 
     return started & not_over
 
 
+# The hand-made features gradient boosting reads (``track_features.handmade_features``),
+# as model inputs: counts, lengths and areas on a log scale, log-likelihoods and the
+# relative area change through asinh, missing values as 0 with a flag saying so.
+_LOG_SCALED = frozenset(HANDMADE_FEATURES) - {
+    "area_change",
+    "loglik_latest",
+    "loglik_mean",
+    "loglik_min",
+}
+TRACK_FEATURE_NAMES: tuple[str, ...] = (*HANDMADE_FEATURES, "has_innovation", "has_area")
+TRACK_FEATURES_INPUT = "track_features"  # the input key they travel under
+
+
+def track_feature_inputs(batch: TrackBatch, frame_size: FrameSize) -> np.ndarray:
+    """(B, T, len(TRACK_FEATURE_NAMES)) float32 model inputs from ``handmade_features``,
+    0 before the first observation. They read other tracks of the same video (the
+    clutter-map count), so they are computed on whole videos, before any minibatch split.
+    Tracks with their own frame size are first mapped into the model's ``frame_size``; the
+    clutter-map count keeps its radius in the tracker's own pixels (it is counted where
+    the tracks' frames are still shared: ``score_rows``, the online scorer)."""
+    if batch.frame_size is not None:
+        clutter = batch.extras.get(CLUTTER_COUNT)
+        if clutter is None:
+            clutter = past_detections_nearby(batch, HANDMADE_CLUTTER_RADIUS)
+        ratio = np.asarray(frame_size, dtype=np.float64) / batch.frame_size  # (B, 2) (h, w)
+        batch = dataclasses.replace(
+            batch,
+            position=batch.position * ratio[:, None, ::-1],
+            area=batch.area * ratio.prod(axis=1)[:, None],
+            extras={**batch.extras, CLUTTER_COUNT: clutter},
+            frame_size=None,
+        )
+    raw = handmade_features(batch)
+    columns = []
+    for i, name in enumerate(HANDMADE_FEATURES):
+        value = raw[..., i]
+        columns.append(
+            np.log1p(np.maximum(value, 0.0)) if name in _LOG_SCALED else np.arcsinh(value)
+        )
+    born = np.isfinite(raw[..., 0])
+    columns.append(born & np.isfinite(raw[..., HANDMADE_FEATURES.index("loglik_latest")]))
+    columns.append(born & np.isfinite(raw[..., HANDMADE_FEATURES.index("area")]))
+    return np.nan_to_num(np.stack(columns, axis=-1), nan=0.0).astype(np.float32)
+
+
 def batch_to_tensors(
     batch: TrackBatch,
     keys: Iterable[str] | None = None,
     device: torch.device | str = "cpu",
     with_label: bool = False,
+    computed: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Tensor]:
     """Model inputs from a ``TrackBatch``: the only bridge between data and model.
 
     Data loading code only has to produce ``TrackBatch`` objects (or their arrays).
     ``keys`` limits conversion to what a model reads (``pipeline.input_keys``); extras
-    are looked up by name. NaN in per-frame arrays is replaced by 0 (the observed mask is
-    the truth) so that no NaN can reach autograd. ``label`` is added as float32 (B,)
-    when ``with_label``. ``frame_size`` (B, 2) float32 is added when the batch has
-    per-track frame sizes, so extractors can normalise positions by them.
+    are looked up by name, then ``computed`` arrays (inputs an extractor derives from the
+    whole batch, ``FeatureExtractor.batch_inputs``). NaN in per-frame arrays is replaced by
+    0 (the observed mask is the truth) so that no NaN can reach autograd. ``label`` is
+    added as float32 (B,) when ``with_label``. ``frame_size`` (B, 2) float32 is added
+    when the batch has per-track frame sizes, so extractors can normalise positions.
     """
     wanted = tuple(keys) if keys is not None else (*TRACK_KEYS, *batch.extras)
     out: dict[str, Tensor] = {}
+    computed = computed or {}
     for key in dict.fromkeys(("position", "observed", *wanted)):
         if key in TRACK_KEYS:
             array = getattr(batch, key)
         elif key in batch.extras:
             array = batch.extras[key]
+        elif key in computed:
+            array = computed[key]
         else:
             raise KeyError(
                 f"the model needs input {key!r}, which is neither a TrackBatch field nor in "

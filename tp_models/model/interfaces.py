@@ -42,6 +42,12 @@ class FeatureExtractor(nn.Module, ABC):
     def forward(self, x: TrackInputs) -> Tensor:
         """(B, T, output_dim) features."""
 
+    def batch_inputs(self, batch: TrackBatch) -> dict[str, np.ndarray]:
+        """Inputs this extractor derives from the whole batch on the host, by input key:
+        those that read other tracks of the same video (every track of a video is in the
+        batch) and so cannot be computed from one track's minibatch row. None by default."""
+        return {}
+
 
 class SequenceModel(nn.Module, ABC):
     """Mixes per-frame features over time: ``(B, T, input_dim) -> (B, T, output_dim)``.
@@ -155,6 +161,14 @@ class ModularTrackingPipeline(nn.Module):
         with self.sequence.attention_storage(enabled):
             yield
 
+    def tensors(
+        self, batch: TrackBatch, device: torch.device | str = "cpu", with_label: bool = False
+    ) -> dict[str, Tensor]:
+        """The model's inputs for ``batch`` (``batch_to_tensors`` plus the inputs the
+        extractor derives from the whole batch)."""
+        computed = self.extractor.batch_inputs(batch)
+        return batch_to_tensors(batch, self.input_keys, device, with_label, computed)
+
     def score(self, batch: TrackBatch) -> np.ndarray:
         """(B, T) float32 persistence probabilities: the shared ``PersistenceScorer`` API.
 
@@ -171,15 +185,16 @@ class ModularTrackingPipeline(nn.Module):
         out = np.empty((len(batch), batch.frames), dtype=np.float32)
         try:
             with torch.inference_mode(), self.attention_storage(False):
+                # Inputs of the whole batch first: some read other tracks of the same video.
+                inputs = self.tensors(batch)
                 for start in range(0, len(batch), self.score_batch_size):
-                    stop = min(start + self.score_batch_size, len(batch))
-                    part = (
-                        batch
-                        if (start, stop) == (0, len(batch))
-                        else batch.select(np.arange(start, stop))
+                    part = {
+                        k: v[start : start + self.score_batch_size].to(device)
+                        for k, v in inputs.items()
+                    }
+                    out[start : start + len(part["observed"])] = (
+                        self(part)["persistence"].float().cpu().numpy()
                     )
-                    inputs = batch_to_tensors(part, keys=self.input_keys, device=device)
-                    out[start:stop] = self(inputs)["persistence"].float().cpu().numpy()
         finally:
             for module in training:
                 module.training = True

@@ -37,6 +37,13 @@ class ModelConfig:
     frame_size: tuple[int, int] = (128, 128)  # (height, width), to normalise positions
     motion_scale: float = 4.0  # pixels/frame where velocity features stop being linear
     use_appearance: bool = False  # add size + colour to the statistical features
+    track_features: Annotated[
+        bool,
+        doc(
+            "also read the hand-made per-frame features gradient boosting reads (counts, "
+            "motion, area, innovation likelihoods, clutter-map count)"
+        ),
+    ] = True
     feature_dim: int = 64
     extractor_hidden_dim: int = 64
     d_model: int = 64
@@ -69,8 +76,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Inverse of ``to_dict``; unknown keys are an error, not silently dropped."""
-        return cls(**known_fields(cls, data))
+        """Inverse of ``to_dict``; unknown keys are an error, not silently dropped. A config
+        from before ``track_features`` existed describes a model without them."""
+        return cls(**{"track_features": False, **known_fields(cls, data)})
 
 
 def _build_extractor(config: ModelConfig) -> FeatureExtractor:

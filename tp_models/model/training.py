@@ -29,7 +29,7 @@ from torch import Tensor
 
 from tp_models.config import known_fields
 from tp_models.device import resolve_device
-from tp_models.model.features import batch_to_tensors, valid_step_mask
+from tp_models.model.features import valid_step_mask
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.scoring import TrackBatch
 
@@ -120,7 +120,7 @@ class _DeviceBatch:
 def _to_device_batch(
     batch: TrackBatch, pipeline: ModularTrackingPipeline, config: TrainConfig, device: torch.device
 ) -> _DeviceBatch:
-    host = batch_to_tensors(batch, keys=pipeline.input_keys, with_label=True)
+    host = pipeline.tensors(batch, with_label=True)
     valid = labelled_steps(host["observed"], host["label"], config.valid_until)
     return _DeviceBatch(
         inputs={k: v.to(device) for k, v in host.items()},
