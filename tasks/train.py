@@ -39,11 +39,17 @@ from tasks.evaluate import evaluate_scorers
 from tasks.gate import flat_metrics
 from tasks.specs import TrainSpec
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
+from tp_models.model.calibration import calibrate
+
+# What a training run does beyond its configs; a change here makes earlier runs not reused.
+PROCEDURE = "fit, then Platt scaling on validation"
 
 
 def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
     text = json.dumps(
-        [fingerprint, model.to_dict(), train.to_dict(), split_seed], sort_keys=True, default=str
+        [fingerprint, model.to_dict(), train.to_dict(), split_seed, PROCEDURE],
+        sort_keys=True,
+        default=str,
     )
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
@@ -157,6 +163,8 @@ def train_model(
             resume_state=resume,
             device=spec.device,
         )
+        scale, shift = calibrate(pipeline, val_batch)  # Platt scaling on validation
+        mlflow.log_metrics({"calibration_scale": scale, "calibration_shift": shift})
         pipeline.name = "model"
         report = evaluate_scorers(source, [pipeline], split_seed).report
         test_metrics = report_metrics(report, "test")

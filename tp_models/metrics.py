@@ -150,7 +150,7 @@ def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(thresholds[int(np.argmax(f1))])
 
 
-def _pooled(scores: np.ndarray, batch: TrackBatch) -> tuple[np.ndarray, np.ndarray]:
+def pooled_decisions(scores: np.ndarray, batch: TrackBatch) -> tuple[np.ndarray, np.ndarray]:
     """Labels and scores of every labelled track at every k it reaches, plus full."""
     labelled = batch.label >= 0
     ys, ss = [], []
@@ -371,7 +371,7 @@ def tracker_numbers(
         },
     }
     if probabilistic:
-        labels, probabilities = _pooled(scores_test, test)
+        labels, probabilities = pooled_decisions(scores_test, test)
         out["calibration"] = {
             "binning": f"equal-mass, {CALIBRATION_BINS} bins",
             "pooled": expected_calibration_error(labels, probabilities),
@@ -429,7 +429,7 @@ def scorer_report(
     probabilistic: the scores are probabilities, so calibration is reported too.
     rule: names the rule a threshold applies (``scorer.rule``), reported beside each one.
     """
-    y_val, s_val = _pooled(scores_val, val)
+    y_val, s_val = pooled_decisions(scores_val, val)
     threshold = best_f1_threshold(y_val, s_val)
     if threshold is None:
         threshold = fallback_threshold
@@ -685,7 +685,7 @@ def mean_roc_auc_by_k(scores: np.ndarray, batch: TrackBatch) -> float:
 
 def pooled_log_loss(scores: np.ndarray, batch: TrackBatch) -> float:
     """Log-loss of probabilities over every labelled decision point (NaN without any)."""
-    labels, probabilities = _pooled(scores, batch)
+    labels, probabilities = pooled_decisions(scores, batch)
     if labels.size == 0:
         return math.nan
     p = np.clip(probabilities, 1e-12, 1 - 1e-12)

@@ -31,14 +31,6 @@ from tp_models.scoring import PersistenceScorer, TrackBatch
 SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=1, ff_dim=32, feature_dim=16)
 
 
-def random_inputs(b: int = 4, t: int = 12, seed: int = 0) -> dict[str, Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return {
-        "position": torch.rand(b, t, 2, generator=gen) * 128,
-        "observed": torch.rand(b, t, generator=gen) < 0.7,
-    }
-
-
 def test_dimension_mismatch_names_both_components() -> None:
     with pytest.raises(ValueError) as err:
         ModularTrackingPipeline(
