@@ -17,12 +17,12 @@ write first (``HANDMADE_FEATURES``):
 
 Absolute time and position are left out on purpose: the first frame and the frame border
 are artifacts of the simulator, not cues a deployed tracker has. Video-wide counts (how
-many tracks or detections the video has had) are left out too: in this world whole videos
-hold one kind only (a "noise" video has no real object, a "persistent" one no clutter), so
-such counts tell the video's type rather than the track's nature. Measured: they raise
-gradient boosting's pooled ROC-AUC at k = 3 from 0.81 to 0.91 and lower it within mixed
-videos from 0.88 to 0.80. Only the clutter-map count reads other tracks, and only near
-the track.
+many tracks or detections the video has had) are left out too: in this world three of the
+four video types hold one kind only (a "noise" video has no real object, a "persistent" one
+no clutter), so such counts tell the video's type rather than the track's nature.
+Measured: they raise gradient boosting's pooled ROC-AUC at k = 3 from 0.81 to 0.91 and
+lower it within mixed videos from 0.88 to 0.80. Only the clutter-map count reads other
+tracks, and only near the track.
 """
 
 from __future__ import annotations
