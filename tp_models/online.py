@@ -44,7 +44,7 @@ from tp_models.track_features import (
     HANDMADE_CLUTTER_RADIUS,
     earlier_detections_nearby,
 )
-from tp_models.tracker import innovation_loglik
+from tp_models.tracker import InnovationFilter
 
 DEFAULT_FORGET_AFTER = 30  # frames without an observation before a track is forgotten
 
@@ -249,6 +249,8 @@ class TrackHistory:
         self.observed = np.zeros((0, 0), dtype=bool)
         self.area = np.zeros((0, 0), dtype=np.float32)
         self.clutter = np.zeros((0, 0))
+        self.loglik = np.zeros((0, 0), dtype=np.float32)
+        self.kalman = InnovationFilter()  # the loglik of each new frame, from the last
         # Every detection so far: position, frame, track id (forgotten tracks' too).
         self.detections = (np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, np.int64))
 
@@ -263,12 +265,16 @@ class TrackHistory:
         self.observed = np.concatenate([self.observed, np.zeros((count, width), bool)])
         self.area = np.concatenate([self.area, np.full((count, width), np.nan)])
         self.clutter = np.concatenate([self.clutter, np.zeros((count, width))])
+        self.loglik = np.concatenate([self.loglik, np.full((count, width), np.nan, np.float32)])
+        self.kalman.add(count)
 
     def keep(self, slots: np.ndarray) -> None:
         """Only the live slots at ``slots`` (ascending) stay."""
         self.first = self.first[slots]
         self.position, self.observed = self.position[slots], self.observed[slots]
         self.area, self.clutter = self.area[slots], self.clutter[slots]
+        self.loglik = self.loglik[slots]
+        self.kalman.keep(slots)
         if self.first.size:
             self._trim(int(self.first.min()) - self.start)
 
@@ -276,6 +282,7 @@ class TrackHistory:
         self.start += columns
         self.position, self.observed = self.position[:, columns:], self.observed[:, columns:]
         self.area, self.clutter = self.area[:, columns:], self.clutter[:, columns:]
+        self.loglik = self.loglik[:, columns:]
 
     def observe(
         self, frame: int, slots: np.ndarray, ids: np.ndarray, xy: np.ndarray, area: np.ndarray
@@ -287,6 +294,8 @@ class TrackHistory:
         self.area = np.concatenate([self.area, np.full((n, 1), np.nan)], axis=1)
         self.clutter = np.concatenate([self.clutter, np.zeros((n, 1))], axis=1)
         self.position[slots, -1], self.observed[slots, -1], self.area[slots, -1] = xy, True, area
+        loglik = self.kalman.step(self.position[:, -1], self.observed[:, -1])
+        self.loglik = np.concatenate([self.loglik, loglik[:, None]], axis=1)
         past_xy, past_frame, past_id = self.detections
         self.detections = (
             np.concatenate([past_xy, xy]),
@@ -312,7 +321,7 @@ class TrackHistory:
             observed=self.observed,
             area=self.area,
             color=np.full((*self.observed.shape, 3), np.nan, dtype=np.float32),
-            loglik=innovation_loglik(self.position, self.observed),
+            loglik=self.loglik,
             label=np.full(n, -1, dtype=np.int8),
             video=np.zeros(n, dtype=np.int64),
             extras={CLUTTER_COUNT: self.clutter},

@@ -239,6 +239,53 @@ def track_detections(detections: Detections, config: TrackerConfig | None = None
     return _gather(detections, track_det, track_loglik[:n_tracks])
 
 
+class InnovationFilter:
+    """The constant-velocity filter of ``innovation_loglik`` for N tracks, one frame at a
+    time: ``step`` gives each observation's innovation log-likelihood. Online scorers keep
+    one and add or drop tracks as they come and go (``add``, ``keep``)."""
+
+    def __init__(self, config: TrackerConfig | None = None, n_tracks: int = 0):
+        config = config or TrackerConfig()
+        self.transition, self.process = _motion_model(config)
+        self.r = config.measurement_noise**2
+        self.initial_cov = _initial_covariance(config)
+        self.state = np.zeros((0, 4))
+        self.cov = np.zeros((0, 4, 4))
+        self.born = np.zeros(0, dtype=bool)
+        self.add(n_tracks)
+
+    def add(self, count: int) -> None:
+        """``count`` new tracks, not observed yet."""
+        self.state = np.concatenate([self.state, np.zeros((count, 4))])
+        self.cov = np.concatenate([self.cov, np.broadcast_to(self.initial_cov, (count, 4, 4))])
+        self.born = np.concatenate([self.born, np.zeros(count, dtype=bool)])
+
+    def keep(self, index: np.ndarray) -> None:
+        self.state, self.cov, self.born = self.state[index], self.cov[index], self.born[index]
+
+    def step(self, position: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        """(N,) float32 log-likelihood of this frame's observations (NaN where none or at a
+        track's first); position (N, 2) px, any value where unobserved; observed (N,)."""
+        born = self.born
+        out = np.full(born.shape, np.nan, dtype=np.float32)
+        self.state[born], self.cov[born] = _predict(
+            self.state[born], self.cov[born], self.transition, self.process
+        )
+        update = observed & born
+        if update.any():
+            z = np.asarray(position, dtype=np.float64)[update]
+            innovation = (z - self.state[update, :2])[:, None, :]  # (n, 1, 2)
+            inv_s, _, loglik = _innovation_terms(self.cov[update], innovation, self.r)
+            out[update] = loglik[:, 0]
+            self.state[update], self.cov[update] = _update(
+                self.state[update], self.cov[update], inv_s, innovation[:, 0]
+            )
+        new = observed & ~born
+        self.state[new, :2] = np.asarray(position, dtype=np.float64)[new]
+        self.born = born | new
+        return out
+
+
 def innovation_loglik(
     position: np.ndarray, observed: np.ndarray, config: TrackerConfig | None = None
 ) -> np.ndarray:
@@ -251,31 +298,10 @@ def innovation_loglik(
     baseline and the model read imported tracks like their own.
     position (B, T, 2) px (x, y), any value where unobserved; observed (B, T) bool.
     """
-    config = config or TrackerConfig()
     observed = np.asarray(observed, dtype=bool)
-    n_tracks, n_frames = observed.shape
-    transition, process = _motion_model(config)
-    r = config.measurement_noise**2
-    state = np.zeros((n_tracks, 4))
-    cov = np.broadcast_to(_initial_covariance(config), (n_tracks, 4, 4)).copy()
-    born = np.zeros(n_tracks, dtype=bool)
-    out = np.full((n_tracks, n_frames), np.nan, dtype=np.float32)
-    z_all = np.asarray(position, dtype=np.float64)
-    for t in range(n_frames):
-        state[born], cov[born] = _predict(state[born], cov[born], transition, process)
-        update = observed[:, t] & born
-        if update.any():
-            z = z_all[update, t]
-            innovation = (z - state[update, :2])[:, None, :]  # (n, 1, 2)
-            inv_s, _, loglik = _innovation_terms(cov[update], innovation, r)
-            out[update, t] = loglik[:, 0]
-            state[update], cov[update] = _update(
-                state[update], cov[update], inv_s, innovation[:, 0]
-            )
-        new = observed[:, t] & ~born
-        state[new, :2] = z_all[new, t]
-        born |= new
-    return out
+    kalman = InnovationFilter(config, observed.shape[0])
+    columns = [kalman.step(position[:, t], observed[:, t]) for t in range(observed.shape[1])]
+    return np.stack(columns, axis=1) if columns else np.zeros(observed.shape, np.float32)
 
 
 def _gather(detections: Detections, track_det: np.ndarray, loglik: np.ndarray) -> VideoTracks:
