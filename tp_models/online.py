@@ -39,12 +39,8 @@ from tp_models.model.features import (
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.model.sequence import SimpleTransformerSequence
 from tp_models.scoring import TrackBatch
-from tp_models.track_features import (
-    CLUTTER_COUNT,
-    HANDMADE_CLUTTER_RADIUS,
-    earlier_detections_nearby,
-)
-from tp_models.tracker import InnovationFilter
+from tp_models.track_features import CLUTTER_COUNT, clutter_map_counts
+from tp_models.tracker import InnovationFilter, to_tracker_frame
 
 DEFAULT_FORGET_AFTER = 30  # frames without an observation before a track is forgotten
 
@@ -294,7 +290,8 @@ class TrackHistory:
         self.area = np.concatenate([self.area, np.full((n, 1), np.nan)], axis=1)
         self.clutter = np.concatenate([self.clutter, np.zeros((n, 1))], axis=1)
         self.position[slots, -1], self.observed[slots, -1], self.area[slots, -1] = xy, True, area
-        loglik = self.kalman.step(self.position[:, -1], self.observed[:, -1])
+        newest = to_tracker_frame(self.position[:, -1], self.frame_size)
+        loglik = self.kalman.step(newest, self.observed[:, -1])
         self.loglik = np.concatenate([self.loglik, loglik[:, None]], axis=1)
         past_xy, past_frame, past_id = self.detections
         self.detections = (
@@ -304,13 +301,8 @@ class TrackHistory:
         )
         new = np.arange(past_frame.size, past_frame.size + len(ids))
         all_xy, all_frame, all_id = self.detections
-        self.clutter[slots, -1] = earlier_detections_nearby(
-            all_xy,
-            all_frame,
-            np.zeros(all_frame.size),
-            all_id,
-            HANDMADE_CLUTTER_RADIUS,
-            queries=new,
+        self.clutter[slots, -1] = clutter_map_counts(
+            all_xy, all_frame, np.zeros(all_frame.size), all_id, self.frame_size, queries=new
         )
 
     def latest_features(self, model_frame: tuple[int, int]) -> np.ndarray:

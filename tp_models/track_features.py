@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from tp_models.scoring import TrackBatch
+from tp_models.tracker import to_tracker_frame
 
 
 def born(observed: np.ndarray) -> np.ndarray:
@@ -154,11 +155,47 @@ def past_detections_nearby(
     return counts
 
 
-# The clutter-map radius of the hand-made features, and the ``TrackBatch.extras`` key under
-# which a caller that has re-aligned tracks in time (each track from its own first frame)
-# passes the counts it computed while frames were still shared.
+# The clutter-map radius of the hand-made features, in px of the store's frames; tracks
+# that carry their own frame size (imported from videos of any size) are counted in the
+# tracker's frame (``tracker.to_tracker_frame``), so a larger frame gives the same counts.
+# CLUTTER_COUNT: the ``TrackBatch.extras`` key under which a caller that has re-aligned
+# tracks in time (each from its own first frame) passes the counts made while frames were
+# still shared.
 HANDMADE_CLUTTER_RADIUS = 4.0
 CLUTTER_COUNT = "clutter_count"
+
+
+def clutter_map_counts(
+    position: np.ndarray,
+    frame: np.ndarray,
+    video: np.ndarray,
+    track: np.ndarray,
+    frame_size: np.ndarray | tuple[float, float] | None = None,
+    queries: np.ndarray | None = None,
+) -> np.ndarray:
+    """The hand-made clutter-map count (``earlier_detections_nearby`` at
+    ``HANDMADE_CLUTTER_RADIUS``) of detections seen in frames of ``frame_size`` (height,
+    width; one or (N, 2)), or in the store's pixels when None."""
+    if frame_size is not None:
+        position = to_tracker_frame(position, frame_size)
+    return earlier_detections_nearby(
+        position, frame, video, track, HANDMADE_CLUTTER_RADIUS, queries=queries
+    )
+
+
+def handmade_clutter_counts(batch: TrackBatch) -> np.ndarray:
+    """(B, T) ``clutter_map_counts`` at each observation of the batch (0 elsewhere): the
+    ``extras`` counts when a caller passed them, else counted here (whole videos needed)."""
+    given = batch.extras.get(CLUTTER_COUNT)
+    if given is not None:
+        return given
+    counts = np.zeros(batch.observed.shape, dtype=np.float64)
+    track, frame = np.nonzero(batch.observed & np.isfinite(batch.position).all(axis=2))
+    sizes = None if batch.frame_size is None else batch.frame_size[track]
+    counts[track, frame] = clutter_map_counts(
+        batch.position[track, frame], frame, batch.video[track], track, sizes
+    )
+    return counts
 
 
 HANDMADE_FEATURES = (
@@ -204,9 +241,7 @@ def handmade_features(batch: TrackBatch) -> np.ndarray:
         loglik_mean = np.where(n_loglik > 0, np.cumsum(loglik, axis=1) / n_loglik, np.nan)
         area_change = area / first_area - 1.0
     loglik_min = np.fmin.accumulate(np.where(finite, batch.loglik, np.nan), axis=1)
-    clutter = batch.extras.get(CLUTTER_COUNT)
-    if clutter is None:
-        clutter = past_detections_nearby(batch, HANDMADE_CLUTTER_RADIUS)
+    clutter = handmade_clutter_counts(batch)
     columns = [
         hits,
         misses,

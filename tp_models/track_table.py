@@ -15,12 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tp_models.scoring import PersistenceScorer, TrackBatch
-from tp_models.track_features import (
-    CLUTTER_COUNT,
-    HANDMADE_CLUTTER_RADIUS,
-    earlier_detections_nearby,
-)
-from tp_models.tracker import TrackerConfig, innovation_loglik
+from tp_models.track_features import CLUTTER_COUNT, clutter_map_counts
+from tp_models.tracker import TrackerConfig, innovation_loglik, to_tracker_frame
 
 _COLUMNS = ("frame", "track_id", "x", "y", "w", "h", "conf")
 
@@ -97,8 +93,8 @@ def rows_to_batch(
     ``n_frames`` frames; and for every input row its (track index, frame index) there.
 
     area = w * h (NaN without boxes), colour NaN (trackers do not report it), loglik from
-    the project tracker's own Kalman filter run along each imported track
-    (``tracker.innovation_loglik``, ``tracker_config`` sets its noise), label from
+    the project tracker's own Kalman filter run along each imported track, scaled into the
+    tracker's frame (``tracker.innovation_loglik``, ``tracker_config`` sets its noise), label from
     ``labels`` ({track id: 0/1}) or -1, ``frame_size`` the sequence's for every track.
     A (frame, id) pair present twice is an error: the batch has one slot per pair.
     """
@@ -126,7 +122,9 @@ def rows_to_batch(
         observed=observed,
         area=area,
         color=np.full((n_tracks, n_frames, 3), np.nan, dtype=np.float32),
-        loglik=innovation_loglik(position, observed, tracker_config),
+        loglik=innovation_loglik(
+            to_tracker_frame(position, rows.frame_size), observed, tracker_config
+        ),
         label=label,
         video=np.full(n_tracks, video, dtype=np.int64),
         frame_size=np.tile(np.array([height, width], dtype=np.float64), (n_tracks, 1)),
@@ -156,12 +154,12 @@ def score_rows(
     batch, track_index, frame_index = rows_to_batch(aligned)
     # The clutter-map count compares tracks at the same frame: count it before aligning.
     clutter = np.zeros(batch.observed.shape)
-    clutter[track_index, frame_index] = earlier_detections_nearby(
+    clutter[track_index, frame_index] = clutter_map_counts(
         np.column_stack([rows.x, rows.y]),
         rows.frame,
         np.zeros(len(rows)),
         rows.track_id,
-        HANDMADE_CLUTTER_RADIUS,
+        rows.frame_size,
     )
     batch.extras[CLUTTER_COUNT] = clutter
     scores = np.empty(len(rows), dtype=np.float64)

@@ -9,7 +9,7 @@ tracks); the only Python loop is over frames.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from annotated_types import Ge, Gt, Interval, doc
@@ -237,6 +237,23 @@ def track_detections(detections: Detections, config: TrackerConfig | None = None
 
     track_det = track_det[:n_tracks]
     return _gather(detections, track_det, track_loglik[:n_tracks])
+
+
+# The frame (height, width) the tracker's noise parameters are in px of: the simulator's.
+# Tracks seen in frames of another size are scaled into it before the filter or any
+# distance in px is applied to them (``to_tracker_frame``), so a scene scored in a frame
+# twice as large gives the same log-likelihoods and clutter-map counts.
+TRACKER_FRAME = (128, 128)
+
+
+def to_tracker_frame(position: np.ndarray, frame_size: Any) -> np.ndarray:
+    """Positions (..., 2) px (x, y) seen in frames of ``frame_size`` (height, width: one,
+    or one per leading entry), scaled into ``TRACKER_FRAME``."""
+    scale = np.asarray(TRACKER_FRAME, dtype=np.float64) / np.asarray(frame_size, float)
+    scale = scale[..., ::-1]  # (h, w) -> (x, y)
+    while scale.ndim > 1 and scale.ndim < np.ndim(position):
+        scale = scale[:, None]
+    return np.asarray(position, dtype=np.float64) * scale
 
 
 class InnovationFilter:

@@ -18,6 +18,7 @@ from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.specs import EvaluateSpec, TracksSpec
 from tp_models.model import build_pipeline
+from tp_models.model.calibration import calibrate
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "mlflow_uri")
 
@@ -46,11 +47,15 @@ def test_training_learns_and_logs_everything(trained, small_store):
 def test_registered_model_loads_back_and_scores_identically(trained, small_store):
     loaded, _ = model_version_run("models:/track-persistence@candidate")
     source = TrackSource.open(Store.open(small_store))
-    test, _ = source.load(source.store.splits(0)["test"])
+    splits = source.store.splits(0)
+    test, _ = source.load(splits["test"])
     (folder,) = [p for p in Path(trained["checkpoints"]).iterdir() if p.is_dir()]
     state = torch.load(folder / "last.pt", weights_only=True)
+    # The best epoch's weights, then Platt scaling on validation, as training does.
     reference = build_pipeline(loaded.config)
     reference.load_state_dict(state["best_model"], strict=True)
+    calibrate(reference, source.load(splits["val"])[0])
+    assert reference.head.calibration.tolist() != [1.0, 0.0]
     np.testing.assert_allclose(loaded.score(test), reference.score(test), atol=1e-6)
 
 

@@ -23,10 +23,9 @@ from torch import Tensor
 from tp_models.scoring import TrackBatch
 from tp_models.track_features import (
     CLUTTER_COUNT,
-    HANDMADE_CLUTTER_RADIUS,
     HANDMADE_FEATURES,
+    handmade_clutter_counts,
     handmade_features,
-    past_detections_nearby,
 )
 
 KINEMATIC_FEATURE_NAMES: tuple[str, ...] = (
@@ -284,13 +283,10 @@ def track_feature_inputs(batch: TrackBatch, frame_size: FrameSize) -> np.ndarray
     """(B, T, len(TRACK_FEATURE_NAMES)) float32 model inputs from ``handmade_features``,
     0 before the first observation. They read other tracks of the same video (the
     clutter-map count), so they are computed on whole videos, before any minibatch split.
-    Tracks with their own frame size are first mapped into the model's ``frame_size``; the
-    clutter-map count keeps its radius in the tracker's own pixels (it is counted where
-    the tracks' frames are still shared: ``score_rows``, the online scorer)."""
+    Tracks with their own frame size are first mapped into the model's ``frame_size``
+    (the clutter-map count is made in the tracker's frame, ``tracker.TRACKER_FRAME``)."""
     if batch.frame_size is not None:
-        clutter = batch.extras.get(CLUTTER_COUNT)
-        if clutter is None:
-            clutter = past_detections_nearby(batch, HANDMADE_CLUTTER_RADIUS)
+        clutter = handmade_clutter_counts(batch)  # before the positions are mapped
         ratio = np.asarray(frame_size, dtype=np.float64) / batch.frame_size  # (B, 2) (h, w)
         batch = dataclasses.replace(
             batch,
