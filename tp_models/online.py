@@ -252,9 +252,9 @@ class TrackHistory:
 
     def add(self, count: int, frame: int) -> None:
         """``count`` new live slots, first seen at ``frame``."""
-        if not self.first.size:
+        if not self.first.size:  # nothing live: the window starts afresh at this frame
+            self._trim(self.observed.shape[1])
             self.start = frame
-            self._trim(0)
         self.first = np.concatenate([self.first, np.full(count, frame, dtype=np.int64)])
         width = self.observed.shape[1]
         self.position = np.concatenate([self.position, np.full((count, width, 2), np.nan)])
