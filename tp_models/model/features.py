@@ -287,11 +287,16 @@ def track_feature_inputs(batch: TrackBatch, frame_size: FrameSize) -> np.ndarray
     (the clutter-map count is made in the tracker's frame, ``tracker.TRACKER_FRAME``)."""
     if batch.frame_size is not None:
         clutter = handmade_clutter_counts(batch)  # before the positions are mapped
-        ratio = np.asarray(frame_size, dtype=np.float64) / batch.frame_size  # (B, 2) (h, w)
+        position, area = to_model_frame(
+            torch.as_tensor(batch.position, dtype=torch.float64),
+            torch.as_tensor(batch.area, dtype=torch.float64),
+            torch.as_tensor(batch.frame_size, dtype=torch.float64),
+            frame_size,
+        )
         batch = dataclasses.replace(
             batch,
-            position=batch.position * ratio[:, None, ::-1],
-            area=batch.area * ratio.prod(axis=1)[:, None],
+            position=position.numpy(),
+            area=area.numpy(),  # type: ignore[union-attr]
             extras={**batch.extras, CLUTTER_COUNT: clutter},
             frame_size=None,
         )
