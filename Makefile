@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tp pipeline
+	$(BIN)/tp pipeline $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

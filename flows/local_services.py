@@ -28,6 +28,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from storage.errors import UserError
+from storage.paths import make_folders
 
 # A fresh PREFECT_HOME creates and migrates the server's database on first start; on a
 # loaded 2-core machine that took longer than Prefect's own 20 s limit (measured: the
@@ -35,11 +36,16 @@ from storage.errors import UserError
 STARTUP_TIMEOUT_S = 180.0
 
 
+def prefect_home() -> Path:
+    """PREFECT_HOME, as Prefect reads it (default ~/.prefect)."""
+    return Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+
+
 def configured_api_url() -> str | None:
     """PREFECT_API_URL from the environment, else from the active Prefect profile."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
-    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    home = prefect_home()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
     try:
         profiles = tomllib.loads(path.read_text())
@@ -124,13 +130,15 @@ class TemporaryPrefectServer:
             if self._process.poll() is not None:
                 break
             time.sleep(0.2)
+        exited = self._process.poll() is not None
         self._log.seek(0)
         tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
         self.stop()
         cause = f" ({tail[0][:200]})" if tail else ""
+        failed = "exited before it answered" if exited else f"did not start within {timeout:.0f} s"
         raise UserError(
-            f"the temporary Prefect API did not start within {timeout:.0f} s{cause}; start "
-            "one with `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api."
+            f"the temporary Prefect API {failed}{cause}; start one with "
+            "`prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api."
         )
 
     def stop(self) -> None:
@@ -152,6 +160,8 @@ def reserve_prefect_api() -> TemporaryPrefectServer | None:
     Prefect later (the flows, the Dask workers) talks to the one API. Returns the temporary
     server to start, or None when the user configured an API.
     """
+    # Prefect makes its home without parents and its server then fails to start.
+    make_folders(str(prefect_home()), "PREFECT_HOME")
     configured = configured_api_url()
     if configured:
         os.environ["PREFECT_API_URL"] = configured  # also for the Dask workers

@@ -14,8 +14,8 @@ import socket
 from typing import Any
 from urllib.parse import urlparse
 
-from storage.chunked import require_writable
 from storage.errors import ParameterError, StoreError
+from storage.paths import is_local, local_path, require_writable
 
 DASK_CONNECT_TIMEOUT_S = 3.0
 # Stored bytes per raw byte assumed when checking free space: noiseless videos measured
@@ -52,10 +52,6 @@ def store_of(spec: Any) -> str | None:
     return store if store is not None else getattr(generate, "store", None)
 
 
-def _is_local(url: str) -> bool:
-    return "://" not in url or url.startswith("file://")
-
-
 def check_output_folders(spec: Any) -> None:
     """`out` and `checkpoints` are folders this process can create and write in."""
     for name in ("out", "checkpoints"):
@@ -75,9 +71,9 @@ def estimated_store_bytes(spec: Any) -> int:
 def check_disk_space(spec: Any) -> None:
     """Refuse a new (or replacing) local store that the disk cannot hold."""
     store = spec.store
-    if not _is_local(store):
+    if not is_local(store):
         return
-    path = os.path.abspath(store.removeprefix("file://"))
+    path = local_path(store)
     if os.path.exists(path) and not spec.overwrite:
         return  # resuming: its size was checked when it was created
     folder = path
@@ -103,8 +99,8 @@ def preflight(spec: Any, writes_store: bool) -> None:
         check_dask_address(compute.dask_address)
     check_output_folders(spec)
     store = store_of(spec)
-    if writes_store and store and _is_local(store):
-        require_writable(store.removeprefix("file://"))
+    if writes_store and store and is_local(store):
+        require_writable(local_path(store))
     generate = spec if hasattr(spec, "n_videos") else getattr(spec, "generate", None)
     if generate is not None:
         check_disk_space(generate)

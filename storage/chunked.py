@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import zarr
 from zarr.codecs import BloscCodec, BloscShuffle
 
 from storage.errors import StoreError
+from storage.paths import is_local, local_path, require_writable
 
 # Zarr skips (and deletes) chunks equal to the fill value unless told otherwise; the check
 # cost ~115 ms per 30 MB video chunk (measured), ten times the compression itself. Every
@@ -85,14 +85,6 @@ def _checksum(arrays: Mapping[str, np.ndarray]) -> int:
     return crc | (1 << 32)
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
-
-
-def _local(path: str) -> str:
-    return path.removeprefix("file://")
-
-
 def _open_root(path: str, mode: str) -> zarr.Group:
     try:
         return zarr.open_group(path, mode=mode, zarr_format=3, use_consolidated=False)
@@ -110,29 +102,6 @@ def _open_root(path: str, mode: str) -> zarr.Group:
 def _as_json(config: Mapping[str, Any]) -> dict[str, Any]:
     """The config as it reads back from the attributes (tuples become lists)."""
     return json.loads(json.dumps(dict(config)))
-
-
-def require_writable(path: str, what: str = "store") -> None:
-    """Probe the nearest existing folder with a real write (permission bits lie to root);
-    `what` names the parameter in the error."""
-    parent = os.path.abspath(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if os.path.exists(path) and os.path.isdir(path):
-        parent = path
-    if not os.path.isdir(parent):
-        raise StoreError(
-            f"{what}: cannot create {path!r}: {parent!r} is a file, not a folder; "
-            "choose another path."
-        )
-    try:
-        handle, probe = tempfile.mkstemp(dir=parent, prefix=".tp-write-probe-")
-    except OSError as exc:
-        raise StoreError(
-            f"{what}: cannot write to {path!r} ({exc.strerror}); choose a writable path."
-        ) from None
-    os.close(handle)
-    os.remove(probe)
 
 
 def _create_bookkeeping(group: zarr.Group, name: str, n_chunks: int) -> None:
@@ -153,7 +122,7 @@ def _unopenable(root_path: str, subpath: str, exc: Exception) -> StoreError | No
     when a remote store is simply absent (a new one may be made there)."""
     where = f"{root_path.rstrip('/')}/{subpath}".rstrip("/")
     if isinstance(exc, FileNotFoundError | zarr.errors.GroupNotFoundError):
-        if _is_local(root_path):
+        if is_local(root_path):
             return StoreError(
                 f"store: {root_path!r} exists but is not a {PROJECT} store; "
                 "choose a new path or an existing store."
@@ -265,8 +234,8 @@ class ChunkedGroup:
 
         Writes nothing, so callers can refuse bad input before starting any work.
         """
-        if _is_local(root_path):
-            require_writable(_local(root_path))
+        if is_local(root_path):
+            require_writable(local_path(root_path))
         if overwrite:
             cls._exists(root_path, subpath, kind)  # refuses foreign data even with overwrite
             return None
@@ -307,8 +276,8 @@ class ChunkedGroup:
         cls, root_path: str, subpath: str, kind: str, any_schema: bool = False
     ) -> ChunkedGroup | None:
         """The group at `subpath` of this project's store; None if absent, raises if foreign."""
-        if _is_local(root_path):
-            local = _local(root_path)
+        if is_local(root_path):
+            local = local_path(root_path)
             if not os.path.exists(local):
                 return None
             if not os.path.isdir(local) or not os.path.exists(os.path.join(local, "zarr.json")):
@@ -362,8 +331,8 @@ class ChunkedGroup:
         if subpath:
             root = zarr.open_group(root_path, mode="r+", zarr_format=3, use_consolidated=False)
             del root[subpath]
-        elif _is_local(root_path):
-            shutil.rmtree(_local(root_path))
+        elif is_local(root_path):
+            shutil.rmtree(local_path(root_path))
         else:
             zarr.open_group(root_path, mode="w", zarr_format=3)
 

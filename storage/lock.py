@@ -21,15 +21,14 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from storage.errors import StoreError
+from storage.paths import is_local, local_path, make_folders, remove_empty
 
 LOCK_SUFFIX = ".tp-lock"
 
 
 def lock_path(store_url: str) -> str | None:
     """The lock file of a local store; None for remote stores (no portable lock there)."""
-    if "://" in store_url and not store_url.startswith("file://"):
-        return None
-    return os.path.abspath(store_url.removeprefix("file://").rstrip("/")) + LOCK_SUFFIX
+    return local_path(store_url) + LOCK_SUFFIX if is_local(store_url) else None
 
 
 def _holder(path: str) -> dict[str, Any] | None:
@@ -64,11 +63,25 @@ def _create_exclusively(path: str, content: dict[str, Any]) -> None:
 
 @contextmanager
 def store_lock(store_url: str, command: str) -> Iterator[None]:
-    """Hold the store's lock for the duration; refuse at once if a live writer holds it."""
+    """Hold the store's lock for the duration; refuse at once if a live writer holds it.
+
+    A store in folders that do not exist yet gets them (the lock lives beside the store);
+    folders made here and still empty at the end (a refused run) are removed again.
+    """
     path = lock_path(store_url)
     if path is None:
         yield
         return
+    made = make_folders(os.path.dirname(path), "store")
+    try:
+        with _held(path, store_url, command):
+            yield
+    finally:
+        remove_empty(made)
+
+
+@contextmanager
+def _held(path: str, store_url: str, command: str) -> Iterator[None]:
     mine = {"host": socket.gethostname(), "pid": os.getpid(), "command": command}
     mine["since"] = time.strftime("%Y-%m-%d %H:%M:%S")
     for _ in range(3):  # a stale lock removed by a racing run: try again

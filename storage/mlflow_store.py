@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import StoreError
+from storage.paths import make_folders, require_writable
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 MODEL_NAME = "track-persistence"
@@ -77,10 +78,8 @@ def connect(experiment: str = EXPERIMENT) -> str:
             ) from None
     elif uri.startswith("sqlite:///"):
         folder = Path(uri.removeprefix("sqlite:///")).resolve().parent
-        if not os.access(folder, os.W_OK):
-            raise StoreError(
-                f"MLFLOW_TRACKING_URI={uri}: cannot write in {folder}; choose a writable path."
-            )
+        make_folders(str(folder), f"MLFLOW_TRACKING_URI={uri}")
+        require_writable(str(folder), f"MLFLOW_TRACKING_URI={uri}")
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment)
     return uri

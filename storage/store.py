@@ -22,6 +22,7 @@ from storage.dataset import DATASET, dataset_specs
 from storage.errors import StoreError
 from storage.features import FEATURES, LATENT_DIMS, LATENTS, features_path
 from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
+from storage.paths import is_local, local_path
 from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
 from tp_models.scene import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
 from tp_models.splits import split_videos
@@ -43,11 +44,11 @@ def replacing(url: str, overwrite: bool) -> Iterator[None]:
     moved aside (a rename), deleted once the body succeeds, and moved back if it fails
     before a single chunk of the new one was done. A kill leaves it aside: the next
     successful run on this path deletes it."""
-    if not overwrite or "://" in url.removeprefix("file://") or not os.path.isdir(_path(url)):
+    if not overwrite or not is_local(url) or not os.path.isdir(local_path(url)):
         yield
-        _discard(_path(url) + REPLACED_SUFFIX)
+        _discard(local_path(url) + REPLACED_SUFFIX)
         return
-    path = _path(url)
+    path = local_path(url)
     aside = path + REPLACED_SUFFIX
     _discard(aside)
     os.rename(path, aside)
@@ -60,10 +61,6 @@ def replacing(url: str, overwrite: bool) -> Iterator[None]:
             os.rename(aside, path)
         raise
     _discard(aside)
-
-
-def _path(url: str) -> str:
-    return os.path.abspath(url.removeprefix("file://").rstrip("/"))
 
 
 def _discard(path: str) -> None:
