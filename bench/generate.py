@@ -19,7 +19,8 @@ from bench.common import BIN, emit, last_json, median, run_measured
 from storage.dataset import scene_arrays
 from storage.inspect import describe
 from storage.store import Store
-from tp_models.scene import SceneConfig, assign_video_types, simulate
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import assign_video_types, simulate
 
 DEFAULT_COUNTS = (1000, 1000, 250, 250)
 VIDEOS_PER_CHUNK = 25

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from bench.common import BIN, emit, last_json, median, run_measured
-from tp_models.baselines import TrackScore
 from tp_models.model import ModelConfig, build_pipeline
-from tp_models.scene import SceneConfig, assign_video_types, simulate
-from tp_models.track_arrays import arrays_to_batch, extract_and_label
-from tp_models.tracker import TrackerConfig
+from tp_models.perception.tracker import TrackerConfig
+from tp_models.scorers.track_score import TrackScore
+from tp_models.tracks.arrays import arrays_to_batch, extract_and_label
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import assign_video_types, simulate
 
 
 def real_tracks(n_tracks: int):

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from bench.common import emit
+from tp_models.core.batch import TrackBatch
 from tp_models.model import ModelConfig, build_pipeline
-from tp_models.online import OnlineScorer
-from tp_models.scoring import TrackBatch
+from tp_models.serving.online import OnlineScorer
 
 AGES = (10, 50, 200)
 

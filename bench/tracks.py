@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bench.common import BIN, emit, last_json, median, run_measured
 from storage.store import Store
-from tp_models.track_arrays import extract_and_label
-from tp_models.tracker import TrackerConfig
+from tp_models.perception.tracker import TrackerConfig
+from tp_models.tracks.arrays import extract_and_label
 
 
 def single_process_videos_per_s(store: str, n_videos: int) -> float:

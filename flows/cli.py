@@ -201,7 +201,7 @@ def run_stage(command: Command, args: argparse.Namespace) -> int:
 
 
 def _show(command: Command, spec: Any, result: dict[str, Any], args: argparse.Namespace) -> None:
-    from tp_models.metrics import format_table
+    from tp_models.evaluation.report import format_table
 
     if command.name == "pipeline":
         print(format_table(result["report"]))
@@ -229,8 +229,8 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
     from storage.track_reader import TrackSource
     from tasks.evaluate import evaluate_scorers
     from tasks.specs import BaselinesSpec, parse
-    from tp_models.baselines import classical_baselines
-    from tp_models.metrics import format_table
+    from tp_models.evaluation.report import format_table
+    from tp_models.scorers.roster import classical_baselines
 
     spec = parse(BaselinesSpec, spec_values(args))
     check_output_folders(spec)
@@ -248,7 +248,7 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """A saved report.json as tables: any section (test, heldout), any metrics."""
     from storage.errors import UserError
-    from tp_models.metrics import TABLE_METRICS, format_operating_point, format_table
+    from tp_models.evaluation.report import TABLE_METRICS, format_operating_point, format_table
 
     try:
         report = json.loads(Path(args.path).read_text())

@@ -26,7 +26,7 @@ from tasks.evaluate import evaluate_scorers
 from tasks.inspect_model import model_figures
 from tasks.specs import EvaluateSpec, checked_device
 from tasks.train import report_metrics
-from tp_models.baselines import classical_baselines
+from tp_models.scorers.roster import classical_baselines
 
 
 def check_model_fits_store(run_params: dict[str, str], source: TrackSource, model_uri: str) -> None:

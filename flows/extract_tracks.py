@@ -14,7 +14,7 @@ from storage.store import Store
 from storage.tracks import split_quality
 from tasks.specs import TracksSpec
 from tasks.tracks import ExtractTracks
-from tp_models.labels import summarize_quality
+from tp_models.perception.labels import summarize_quality
 
 
 def check(spec: TracksSpec) -> None:

@@ -30,7 +30,7 @@ from tasks.specs import (
     TokenizerSpec,
     TrainSpec,
 )
-from tp_models.metrics import aggregate_reports
+from tp_models.evaluation.report import aggregate_reports
 from tp_models.model import ModelConfig, TrainConfig
 
 CHUNKED_TASKS = ("tasks.generate", "tasks.tracks", "tasks.features")  # workers import them

@@ -24,7 +24,7 @@ from storage.errors import ParameterError, StoreError
 from storage.mlflow_store import connect, model_version_run, require_model
 from tasks.score import score_files
 from tasks.specs import CANDIDATE_MODEL, CHAMPION_MODEL, ScoreSpec
-from tp_models.served import operating_threshold
+from tp_models.serving.served import operating_threshold
 
 
 def model_uri(spec: ScoreSpec) -> str:

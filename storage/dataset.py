@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from storage.chunked import ArraySpec
-from tp_models.scene import (
-    MAX_OBJECTS,
-    OPERATING_POINT_DTYPES,
-    OPERATING_POINT_PADDING,
-    SceneBatch,
-)
+from tp_models.world.config import MAX_OBJECTS, OPERATING_POINT_DTYPES, OPERATING_POINT_PADDING
+from tp_models.world.simulate import SceneBatch
 
 DATASET = "dataset"
 PIXEL_DIMS = ("frame", "y", "x", "channel")

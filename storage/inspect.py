@@ -10,7 +10,7 @@ from storage.chunked import ChunkedGroup
 from storage.features import FEATURES
 from storage.store import Store
 from storage.tracks import TRACKS
-from tp_models.scene import VIDEO_TYPES
+from tp_models.world.config import VIDEO_TYPES
 
 
 def describe(path: str, verify: bool = False) -> dict[str, Any]:

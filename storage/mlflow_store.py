@@ -21,13 +21,13 @@ MODEL_NAME = "track-persistence"
 TOKENIZER_NAME = "magvit-tokenizer"
 CANDIDATE = "candidate"
 EXPERIMENT = "track-persistence"
-LOADER_MODULE = "tp_models.served"  # MLflow's pyfunc loader for every model we log
+LOADER_MODULE = "tp_models.serving.served"  # MLflow's pyfunc loader for every model we log
 CHECKPOINT_DATA = "data/checkpoint.pt"  # where a logged model keeps its checkpoint
 DESCRIPTIONS = {  # of the registered models, shown on their registry page
     MODEL_NAME: (
         "Persistence model: the probability, at every observation, that a track is a "
         "persistent object rather than a brief false detection or clutter. Each version is a "
-        "weights-only checkpoint in an MLflow pyfunc (tp_models.served). @candidate: the "
+        "weights-only checkpoint in an MLflow pyfunc (tp_models.serving.served). @candidate: the "
         "latest trained; @champion: the version that passed the promotion gate (retrain flow) "
         "or was promoted by hand (tp promote); each version's tags say why."
     ),
@@ -293,7 +293,7 @@ def finished_summary(summary_file: Path, uri_key: str) -> dict[str, Any] | None:
 
 def _served_form(checkpoint: Path) -> tuple[Any, Any, list[str]]:
     """Signature, input example and pip requirements of the served form of `checkpoint`
-    (see tp_models.served). Requirements are pinned to what logged the model, not inferred
+    (see tp_models.serving.served). Requirements are pinned to what logged the model, not inferred
     (inference would run the model)."""
     from importlib.metadata import version
 
@@ -302,7 +302,7 @@ def _served_form(checkpoint: Path) -> tuple[Any, Any, list[str]]:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema, TensorSpec
 
-    from tp_models.served import (
+    from tp_models.serving.served import (
         EXAMPLE_ROWS,
         OPTIONAL_COLUMNS,
         REQUIRED_COLUMNS,
@@ -340,7 +340,7 @@ def log_and_register(checkpoint: str | Path, name: str, alias: str = CANDIDATE) 
     """Log a strict checkpoint (model or tokenizer) to the active run as an MLflow pyfunc,
     register it as `name@alias`; returns the version.
 
-    The pyfunc is ``loader_module=tp_models.served`` with the checkpoint as its data and
+    The pyfunc is ``loader_module=tp_models.serving.served`` with the checkpoint as its data and
     tp_models as its code: loading it reads weights only (no pickle, no cloudpickle), and
     `mlflow models serve` serves it. Our own commands read the checkpoint directly
     (`model_version_run`, `tokenizer_checkpoint`) and never import the packaged code.

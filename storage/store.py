@@ -24,9 +24,9 @@ from storage.features import FEATURES, LATENT_DIMS, LATENTS, features_path
 from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
 from storage.paths import is_local, local_path
 from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
-from tp_models.scene import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
-from tp_models.splits import split_videos
-from tp_models.track_arrays import MAX_TRACKS
+from tp_models.tracks.arrays import MAX_TRACKS
+from tp_models.world.config import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
+from tp_models.world.splits import split_videos
 
 DEFAULT_STORE = "data/store.zarr"
 

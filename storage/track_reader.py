@@ -16,10 +16,9 @@ from storage.chunked import ChunkedGroup
 from storage.features import LATENTS
 from storage.store import Store
 from storage.tracks import QUALITY_PREFIX
-from tp_models.existence import ORACLE_EXTRAS
-from tp_models.metrics import TrackMeta
-from tp_models.scoring import TrackBatch
-from tp_models.track_arrays import arrays_to_batch, arrays_to_meta
+from tp_models.core.batch import TrackBatch, TrackMeta
+from tp_models.scorers.existence import ORACLE_EXTRAS
+from tp_models.tracks.arrays import arrays_to_batch, arrays_to_meta
 
 TRACK_FIELDS = ("position", "observed", "area", "color", "loglik", "label", "kind", "n_tracks")
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from storage.chunked import ArraySpec
-from tp_models.labels import QUALITY_COUNTS
-from tp_models.track_arrays import MAX_TRACKS, empty_track_arrays
+from tp_models.perception.labels import QUALITY_COUNTS
+from tp_models.tracks.arrays import MAX_TRACKS, empty_track_arrays
 
 TRACKS = "tracks"
 QUALITY_PREFIX = "quality_"

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from storage.track_reader import TrackSource
-from tp_models.metrics import build_report, scores_at
-from tp_models.plots import plot_metric_by_k, plot_reliability, plot_roc
-from tp_models.scoring import PersistenceScorer, TrackBatch
-from tp_models.splits import HELDOUT
+from tp_models.core.batch import TrackBatch
+from tp_models.core.scorer import PersistenceScorer
+from tp_models.evaluation.metrics import scores_at
+from tp_models.evaluation.plots import plot_metric_by_k, plot_reliability, plot_roc
+from tp_models.evaluation.report import build_report
+from tp_models.world.splits import HELDOUT
 
 
 @dataclass

@@ -11,7 +11,8 @@ from storage.chunked import ChunkedGroup
 from storage.dataset import scene_arrays
 from storage.store import Store
 from tasks.chunks import ChunkArrays, ChunkStage
-from tp_models.scene import SceneConfig, assign_video_types, simulate
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import assign_video_types, simulate
 
 
 @dataclass(frozen=True)

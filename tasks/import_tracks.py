@@ -3,7 +3,7 @@
 Each file is one sequence; labels come from its ground truth by matching
 (`tp_models.matching`, over the whole sequence), then the sequence is cut into items (one,
 or windows of `window` frames) and every item's tracks become one row of the same padded
-arrays the tracker writes (`tp_models.track_arrays`), so every reader of tracks reads them.
+arrays the tracker writes (`tp_models.tracks.arrays`), so every reader of tracks reads them.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import numpy as np
 
 from storage.imported import IMPORTED_TYPES
 from tasks.score import TrackInputError
-from tp_models.labels import KIND_EMPTY, KIND_PERSISTENT
-from tp_models.matching import MatchConfig, TrackMatches, label_by_matching
-from tp_models.track_arrays import empty_track_arrays
-from tp_models.track_io import TrackFile, TrackFileError, read_ground_truth, read_tracks
-from tp_models.track_table import TrackRows, rows_to_batch
+from tp_models.perception.labels import KIND_EMPTY, KIND_PERSISTENT
+from tp_models.tracks.arrays import empty_track_arrays
+from tp_models.tracks.files import TrackFile, TrackFileError, read_ground_truth, read_tracks
+from tp_models.tracks.matching import MatchConfig, TrackMatches, label_by_matching
+from tp_models.tracks.table import TrackRows, rows_to_batch
 
 
 @dataclass(frozen=True)

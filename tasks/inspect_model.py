@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from storage.track_reader import TrackSource
-from tp_models.metrics import scores_at
+from tp_models.core.batch import TrackBatch
+from tp_models.evaluation.metrics import scores_at
+from tp_models.evaluation.plots import plot_attention, plot_confusion
+from tp_models.evaluation.visualize import contact_sheet, draw_positions, save_png
 from tp_models.model import ModularTrackingPipeline
-from tp_models.plots import plot_attention, plot_confusion
-from tp_models.scoring import TrackBatch
-from tp_models.visualize import contact_sheet, draw_positions, save_png
 
 GOOD, BAD = (60, 255, 60), (255, 60, 60)
 

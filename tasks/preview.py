@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from storage.store import Store
-from tp_models.scene import OBJECT_KINDS, VIDEO_TYPES
-from tp_models.visualize import contact_sheet, draw_positions, save_gif, save_png
+from tp_models.evaluation.visualize import contact_sheet, draw_positions, save_gif, save_png
+from tp_models.world.config import OBJECT_KINDS, VIDEO_TYPES
 
 KIND_COLORS = {0: (60, 255, 60), 1: (255, 200, 40), 2: (255, 60, 60)}  # persistent, brief, clutter
 

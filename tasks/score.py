@@ -1,7 +1,7 @@
 """Task: score tracker files with a loaded model and write each one's scored copy.
 
-A file is read (`tp_models.track_io`), every row scored at its own frame from the
-observations so far (`track_table.score_rows`), and written back with `p_persistent` and
+A file is read (`tp_models.tracks.files`), every row scored at its own frame from the
+observations so far (`serving.rows.score_rows`), and written back with `p_persistent` and
 `confirmed` appended: every input row once, in input order. Files are written into a
 staging folder the flow renames into place only when every file succeeded, so bad input
 anywhere leaves nothing behind.
@@ -18,9 +18,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.errors import UserError
-from tp_models.scoring import PersistenceScorer
-from tp_models.track_io import TrackFileError, read_tracks, write_scored
-from tp_models.track_table import score_rows
+from tp_models.core.scorer import PersistenceScorer
+from tp_models.serving.rows import score_rows
+from tp_models.tracks.files import TrackFileError, read_tracks, write_scored
 
 
 class TrackInputError(UserError):

@@ -22,12 +22,12 @@ from storage.errors import ParameterError
 from storage.mlflow_store import MODEL_NAME, TOKENIZER_NAME
 from storage.store import DEFAULT_STORE
 from tasks.gate import DEFAULT_NOT_WORSE, GATE_METRICS, unknown_metrics
-from tp_models.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device
+from tp_models.core.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device
 from tp_models.magvit import TokenizerConfig, TokenizerTrainConfig
-from tp_models.matching import MatchConfig
 from tp_models.model import ModelConfig, TrainConfig
-from tp_models.scene import SceneConfig
-from tp_models.tracker import TrackerConfig
+from tp_models.perception.tracker import TrackerConfig
+from tp_models.tracks.matching import MatchConfig
+from tp_models.world.config import SceneConfig
 
 DEFAULT_CHECKPOINTS = "checkpoints"
 DEFAULT_REPORT = "reports/latest"

@@ -9,8 +9,8 @@ from storage.chunked import ChunkedGroup
 from storage.store import Store
 from storage.tracks import TRACKS, with_quality
 from tasks.chunks import ChunkArrays, ChunkStage
-from tp_models.track_arrays import MAX_TRACKS, extract_and_label
-from tp_models.tracker import TrackerConfig
+from tp_models.perception.tracker import TrackerConfig
+from tp_models.tracks.arrays import MAX_TRACKS, extract_and_label
 
 
 @dataclass(frozen=True)

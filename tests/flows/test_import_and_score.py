@@ -117,8 +117,8 @@ def test_score_keeps_every_row_in_order(imported, tmp_path):
     np.testing.assert_array_equal(confirmed, (p >= result["threshold"]).astype(int))
     # The same scores as the model on the file in its original order, row for row.
     from storage.mlflow_store import model_version_run
-    from tp_models.track_io import read_tracks
-    from tp_models.track_table import score_rows
+    from tp_models.serving.rows import score_rows
+    from tp_models.tracks.files import read_tracks
 
     model, _ = model_version_run(uri)
     expected = score_rows(model, read_tracks(source).rows)[order]
@@ -145,8 +145,8 @@ def test_tud_campus_imported_and_scored(imported, tmp_path):
     from flows.import_tracks import import_tracks
     from flows.score import score
     from tasks.specs import ImportSpec, ScoreSpec
-    from tp_models.matching import label_by_matching
-    from tp_models.track_io import read_ground_truth, read_tracks
+    from tp_models.tracks.files import read_ground_truth, read_tracks
+    from tp_models.tracks.matching import label_by_matching
 
     test, gt = tud_campus("test"), tud_campus("gt")
     summary = import_tracks(

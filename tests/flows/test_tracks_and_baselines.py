@@ -15,8 +15,8 @@ from storage.store import Store
 from storage.track_reader import TrackSource
 from storage.tracks import TRACKS, tracker_key
 from tasks.specs import TracksSpec
-from tp_models.metrics import K_KEYS
-from tp_models.tracker import TrackerConfig
+from tp_models.evaluation.metrics import K_KEYS
+from tp_models.perception.tracker import TrackerConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

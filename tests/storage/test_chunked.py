@@ -78,7 +78,7 @@ def test_foreign_data_is_never_overwritten(tmp_path):
 
 def test_tracks_refuse_an_unfinished_dataset(tmp_path):
     from storage.store import Store
-    from tp_models.scene import SceneConfig
+    from tp_models.world.config import SceneConfig
 
     config = {
         "scene": SceneConfig(frames=5, size=32).to_dict(),

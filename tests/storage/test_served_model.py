@@ -29,8 +29,8 @@ from storage.mlflow_store import (
 from tests.integration.helpers import BIN, free_port, process, wait_for
 from tp_models.magvit import MagVitTokenizer, TokenizerConfig, checkpoint_hash, save_tokenizer
 from tp_models.model import ModelConfig, build_pipeline, save_checkpoint
-from tp_models.served import track_rows
-from tp_models.track_table import score_rows
+from tp_models.serving.rows import score_rows
+from tp_models.serving.served import track_rows
 
 SMALL_MODEL = ModelConfig(
     feature_dim=16,

@@ -12,7 +12,7 @@ from storage.errors import StoreError
 from storage.store import LAST_TRACKS, Store
 from storage.tracks import tracker_key
 from tasks.specs import TracksSpec
-from tp_models.tracker import TrackerConfig
+from tp_models.perception.tracker import TrackerConfig
 
 OTHER_TRACKER = {"max_misses": 0}
 

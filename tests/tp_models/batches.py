@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tp_models.scoring import TrackBatch
+from tp_models.core.batch import TrackBatch
 
 
 def track_batch(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tests.tp_models.batches import track_batch
+from tp_models.core.batch import TrackBatch
 from tp_models.model import ModelConfig
-from tp_models.scoring import TrackBatch
 
 T = 25
 MODEL = ModelConfig(

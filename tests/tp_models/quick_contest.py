@@ -14,13 +14,14 @@ import argparse
 
 import numpy as np
 
-from tp_models.baselines import classical_baselines
-from tp_models.boosting import GradientBoostingScorer
-from tp_models.metrics import aggregate_reports, build_report, format_table
-from tp_models.scene import VIDEO_TYPES, SceneConfig, assign_video_types, simulate
-from tp_models.splits import split_videos
-from tp_models.track_arrays import arrays_to_batch, arrays_to_meta, extract_and_label
-from tp_models.tracker import TrackerConfig
+from tp_models.evaluation.report import aggregate_reports, build_report, format_table
+from tp_models.perception.tracker import TrackerConfig
+from tp_models.scorers.boosting import GradientBoostingScorer
+from tp_models.scorers.roster import classical_baselines
+from tp_models.tracks.arrays import arrays_to_batch, arrays_to_meta, extract_and_label
+from tp_models.world.config import VIDEO_TYPES, SceneConfig
+from tp_models.world.simulate import assign_video_types, simulate
+from tp_models.world.splits import split_videos
 
 
 def simulated_tracks(n_videos: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:

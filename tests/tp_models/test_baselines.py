@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 from tests.tp_models.batches import track_batch
-from tp_models.baselines import MOfN, TrackLength, TrackScore, default_baselines
-from tp_models.scoring import PersistenceScorer, TrackBatch
+from tp_models.core.batch import TrackBatch
+from tp_models.core.scorer import PersistenceScorer
+from tp_models.scorers.counting import MOfN, TrackLength
+from tp_models.scorers.roster import default_baselines
+from tp_models.scorers.track_score import TrackScore
 
 
 def batch_of(observed: list[list[int]], loglik: list[list[float]] | None = None) -> TrackBatch:

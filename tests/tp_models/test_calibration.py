@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.tp_models.batches import track_batch
-from tp_models.metrics import expected_calibration_error, pooled_decisions
+from tp_models.evaluation.metrics import expected_calibration_error, pooled_decisions
 from tp_models.model import ModelConfig, build_pipeline, checkpoint_dict, load_pipeline
 from tp_models.model.calibration import calibrate
 

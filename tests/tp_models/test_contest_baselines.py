@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 
 from tests.tp_models.batches import track_batch
-from tp_models.baselines import (
-    MOfN,
-    MotionGate,
-    PureMOfN,
-    TrackScore,
-    classical_baselines,
-    default_baselines,
-)
-from tp_models.boosting import GradientBoostingScorer, NotFittedError
-from tp_models.clutter_map import ClutterMapScore
-from tp_models.existence import (
+from tp_models.core.batch import TrackBatch
+from tp_models.core.scorer import FittableScorer, fit_scorers
+from tp_models.perception.tracker import TrackerConfig
+from tp_models.scorers.boosting import GradientBoostingScorer, NotFittedError
+from tp_models.scorers.clutter_map import ClutterMapScore
+from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN
+from tp_models.scorers.existence import (
     IPDAExistence,
     OracleIPDA,
     OracleTrackScore,
@@ -27,15 +23,12 @@ from tp_models.existence import (
     innovation_loglik,
     scene_defaults,
 )
-from tp_models.scene import SceneConfig, simulate
-from tp_models.scoring import FittableScorer, TrackBatch, fit_scorers
-from tp_models.track_arrays import arrays_to_batch, extract_and_label
-from tp_models.track_features import (
-    HANDMADE_FEATURES,
-    handmade_features,
-    past_detections_nearby,
-)
-from tp_models.tracker import TrackerConfig
+from tp_models.scorers.roster import classical_baselines, default_baselines
+from tp_models.scorers.track_score import TrackScore
+from tp_models.tracks.arrays import arrays_to_batch, extract_and_label
+from tp_models.tracks.features import HANDMADE_FEATURES, handmade_features, past_detections_nearby
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import simulate
 
 FRAMES = 12
 

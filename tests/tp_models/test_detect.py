@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tp_models.detect import DetectorConfig, detect
+from tp_models.perception.detect import DetectorConfig, detect
 
 RED, GREEN, BLUE = (220, 30, 30), (40, 200, 60), (30, 60, 240)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tp_models.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device
+from tp_models.core.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 without_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

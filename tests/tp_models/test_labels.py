@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tp_models.detect import detect
-from tp_models.labels import (
+from tp_models.perception.detect import detect
+from tp_models.perception.labels import (
     NO_OBJECT,
     detection_objects,
     label_tracks,
     summarize_quality,
     tracking_counts,
 )
-from tp_models.tracker import VideoTracks
+from tp_models.perception.tracker import VideoTracks
 
 
 def stub_tracks(detection: list[list[int]], frames: int = 4) -> VideoTracks:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.tp_models.magvit_helpers import TINY, moving_squares
-from tp_models.device import DeviceError
+from tp_models.core.device import DeviceError
 from tp_models.magvit.checkpoint import load_tokenizer, save_tokenizer
 from tp_models.magvit.tokenizer import MagVitTokenizer
 from tp_models.magvit.training import (

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.tp_models.track_files import TUD_CAMPUS_FRAME_SIZE, tud_campus
-from tp_models.matching import MatchConfig, label_by_matching
-from tp_models.track_io import read_ground_truth, read_tracks
-from tp_models.track_table import TrackRows
+from tp_models.tracks.files import read_ground_truth, read_tracks
+from tp_models.tracks.matching import MatchConfig, label_by_matching
+from tp_models.tracks.table import TrackRows
 
 
 def table(rows: list[tuple], boxes: bool = True) -> TrackRows:

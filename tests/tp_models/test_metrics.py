@@ -8,19 +8,17 @@ import numpy as np
 import pytest
 
 from tests.tp_models.batches import track_batch
-from tp_models.baselines import TrackLength
-from tp_models.metrics import (
+from tp_models.core.batch import TrackBatch, TrackMeta
+from tp_models.evaluation.metrics import (
     K_KEYS,
-    TrackMeta,
     best_f1_threshold,
     binary_metrics,
-    build_report,
     confirmation,
     decision_frames,
-    format_table,
     scores_at,
 )
-from tp_models.scoring import TrackBatch
+from tp_models.evaluation.report import build_report, format_table
+from tp_models.scorers.counting import TrackLength
 
 
 class AreaScorer:

@@ -10,6 +10,8 @@ import torch
 from torch import Tensor
 
 from tests.tp_models.batches import track_batch
+from tp_models.core.batch import TrackBatch
+from tp_models.core.scorer import PersistenceScorer
 from tp_models.model import (
     KINEMATIC_FEATURE_NAMES,
     ConcatExtractor,
@@ -26,7 +28,6 @@ from tp_models.model import (
     valid_step_mask,
 )
 from tp_models.model import extractors as extractors_module
-from tp_models.scoring import PersistenceScorer, TrackBatch
 
 SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=1, ff_dim=32, feature_dim=16)
 

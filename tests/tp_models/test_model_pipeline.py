@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.tp_models.batches import track_batch
+from tp_models.core.batch import TrackBatch
 from tp_models.model import (
     ModelConfig,
     build_pipeline,
@@ -14,7 +15,6 @@ from tp_models.model import (
     load_pipeline,
     save_checkpoint,
 )
-from tp_models.scoring import TrackBatch
 
 CONFIG = ModelConfig(d_model=16, n_heads=2, n_layers=2, ff_dim=32, feature_dim=16)
 

@@ -9,8 +9,9 @@ from tests.tp_models.batches import track_batch
 from tests.tp_models.track_files import random_rows
 from tp_models.model import ModelConfig, build_pipeline, checkpoint_dict, load_pipeline
 from tp_models.model.features import TRACK_FEATURE_NAMES, track_feature_inputs
-from tp_models.track_features import earlier_detections_nearby, past_detections_nearby
-from tp_models.track_table import rows_to_batch, score_rows
+from tp_models.serving.rows import score_rows
+from tp_models.tracks.features import earlier_detections_nearby, past_detections_nearby
+from tp_models.tracks.table import rows_to_batch
 
 SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=1, ff_dim=32, feature_dim=16)
 FRAMES = 10

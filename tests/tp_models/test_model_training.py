@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tests.tp_models.model_helpers import MODEL, toy_tracks
+from tp_models.core.batch import TrackBatch
 from tp_models.model import TrainConfig, build_pipeline, fit, validation_metrics
-from tp_models.scoring import TrackBatch
 
 TRAIN = TrainConfig(lr=3e-3, batch_size=64, max_epochs=4, patience=3, seed=7)
 

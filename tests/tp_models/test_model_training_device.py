@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
 from tests.tp_models.model_helpers import MODEL, toy_tracks
-from tp_models.device import DeviceError
+from tp_models.core.batch import TrackBatch
+from tp_models.core.device import DeviceError
 from tp_models.model import (
     TrainConfig,
     build_pipeline,
@@ -23,7 +24,6 @@ from tp_models.model import (
 )
 from tp_models.model.features import valid_step_mask
 from tp_models.model.training import _epoch_seed, _seed_everything
-from tp_models.scoring import TrackBatch
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 without_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -8,9 +8,10 @@ import torch
 
 from tests.tp_models.track_files import TUD_CAMPUS_FRAME_SIZE, random_rows, tud_campus
 from tp_models.model import ModelConfig, build_pipeline
-from tp_models.online import OnlineScorer
-from tp_models.track_io import read_tracks
-from tp_models.track_table import TrackRows, score_rows
+from tp_models.serving.online import OnlineScorer
+from tp_models.serving.rows import score_rows
+from tp_models.tracks.files import read_tracks
+from tp_models.tracks.table import TrackRows
 
 SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=2, ff_dim=32, feature_dim=16)
 

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from tp_models.render import render, render_video
-from tp_models.scene import SHAPE_EXTENT, SceneBatch, SceneConfig, simulate
+from tp_models.world.config import SceneConfig
+from tp_models.world.render import SHAPE_EXTENT, render, render_video
+from tp_models.world.simulate import SceneBatch, simulate
 
 
 @pytest.fixture(scope="module")

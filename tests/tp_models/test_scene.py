@@ -9,18 +9,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tp_models.scene import (
+from tp_models.world.config import (
     BRIEF,
     CLUTTER,
     MAX_OBJECTS,
     OPERATING_POINT_DTYPES,
     PERSISTENT,
     VIDEO_TYPES,
-    SceneBatch,
     SceneConfig,
-    assign_video_types,
-    simulate,
 )
+from tp_models.world.simulate import SceneBatch, assign_video_types, simulate
 
 SMALL = SceneConfig(frames=12, size=64)
 

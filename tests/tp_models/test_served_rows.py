@@ -1,4 +1,4 @@
-"""The served form of a checkpoint (tp_models.served), without MLflow: rows in, rows out."""
+"""The served form of a checkpoint (tp_models.serving.served), without MLflow: rows in, rows out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tp_models.model import ModelConfig, build_pipeline, save_checkpoint
-from tp_models.served import (
+from tp_models.serving.served import (
     DEFAULT_OPERATING_THRESHOLD,
     EXAMPLE_ROWS,
     ServedInputError,

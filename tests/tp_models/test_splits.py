@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tp_models.scene import SceneConfig, assign_video_types, simulate
-from tp_models.splits import HELDOUT, SPLITS, split_videos
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import assign_video_types, simulate
+from tp_models.world.splits import HELDOUT, SPLITS, split_videos
 
 
 def test_every_video_in_exactly_one_split_with_the_type_mix() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tp_models.labels import summarize_quality
-from tp_models.track_arrays import (
+from tp_models.perception.labels import summarize_quality
+from tp_models.perception.tracker import TrackerConfig, track_video
+from tp_models.tracks.arrays import (
     MAX_TRACKS,
     LabelledVideo,
     arrays_to_batch,
@@ -14,7 +15,6 @@ from tp_models.track_arrays import (
     extract_and_label,
     tracks_to_arrays,
 )
-from tp_models.tracker import TrackerConfig, track_video
 
 T, SIZE, K = 8, 64, 16
 
@@ -132,7 +132,7 @@ def test_empty_chunk():
 
 
 def test_simulated_chunk_runs_end_to_end():
-    scene = pytest.importorskip("tp_models.scene")
+    scene = pytest.importorskip("tp_models.world.simulate")
     types = scene.assign_video_types([2, 2, 1, 1], seed=0)
     batch = scene.simulate(scene.SceneConfig(noise_sigma=3.0), types, np.arange(6), seed=0)
     arrays, quality = extract_and_label(batch.videos, batch.masks, batch.kind, TrackerConfig())

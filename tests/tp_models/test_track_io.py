@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.tp_models.track_files import random_rows
-from tp_models.track_io import TrackFileError, read_ground_truth, read_tracks, write_scored
+from tp_models.tracks.files import TrackFileError, read_ground_truth, read_tracks, write_scored
 
 
 def write_mot(path: Path, rows, order=None) -> list[str]:

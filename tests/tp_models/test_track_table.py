@@ -7,14 +7,16 @@ import torch
 
 from tests.tp_models.batches import track_batch
 from tests.tp_models.track_files import random_rows
-from tp_models.baselines import TrackLength
-from tp_models.detect import detect
+from tp_models.core.batch import TrackBatch
 from tp_models.model import ModelConfig, build_pipeline, kinematic_features
 from tp_models.model.features import to_model_frame
-from tp_models.scene import SceneConfig, assign_video_types, simulate
-from tp_models.scoring import TrackBatch
-from tp_models.track_table import rows_to_batch, score_rows
-from tp_models.tracker import TrackerConfig, innovation_loglik, track_detections
+from tp_models.perception.detect import detect
+from tp_models.perception.tracker import TrackerConfig, innovation_loglik, track_detections
+from tp_models.scorers.counting import TrackLength
+from tp_models.serving.rows import score_rows
+from tp_models.tracks.table import rows_to_batch
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import assign_video_types, simulate
 
 SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=2, ff_dim=32, feature_dim=16)
 

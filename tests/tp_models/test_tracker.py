@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from tp_models.detect import DetectorConfig
-from tp_models.tracker import TrackerConfig, track_video
+from tp_models.perception.detect import DetectorConfig
+from tp_models.perception.tracker import TrackerConfig, track_video
 
 SIZE = 128
 

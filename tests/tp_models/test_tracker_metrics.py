@@ -10,19 +10,17 @@ import pytest
 from scipy.stats import beta, binomtest
 
 from tests.tp_models.test_metrics import AreaScorer, make_batch, split
-from tp_models.metrics import (
-    TrackMeta,
-    aggregate_reports,
-    build_report,
+from tp_models.core.batch import TrackMeta
+from tp_models.evaluation.metrics import (
     confirmation_rates,
     expected_calibration_error,
     fcr_threshold,
-    format_table,
     life_max,
     proportion_ci,
     toc_point,
 )
-from tp_models.plots import plot_reliability
+from tp_models.evaluation.plots import plot_reliability
+from tp_models.evaluation.report import aggregate_reports, build_report, format_table
 
 
 class AreaProbability(AreaScorer):

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tp_models.scene import SceneConfig, simulate
-from tp_models.visualize import contact_sheet, draw_positions, save_gif, save_png
+from tp_models.evaluation.visualize import contact_sheet, draw_positions, save_gif, save_png
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import simulate
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.tree import DecisionTreeClassifier
 
-from tp_models.scene import SceneConfig, assign_video_types, simulate
-from tp_models.track_arrays import extract_and_label
-from tp_models.tracker import TrackerConfig
+from tp_models.perception.tracker import TrackerConfig
+from tp_models.tracks.arrays import extract_and_label
+from tp_models.world.config import SceneConfig
+from tp_models.world.simulate import assign_video_types, simulate
 
 MAX_AUC = 0.6
 MAX_FIRST_FRAME_AUC = 0.55

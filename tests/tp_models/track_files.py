@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tp_models.track_table import TrackRows
+from tp_models.tracks.table import TrackRows
 
 # MOTChallenge's seqinfo.ini for TUD-Campus (the wheel ships the tracks without it).
 TUD_CAMPUS_FRAME_SIZE = (480, 640)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from tp_models.device import resolve_device
+from tp_models.core.device import resolve_device
 
 # Re-exported: callers have always found the hash here.
 from tp_models.magvit.digest import checkpoint_hash as checkpoint_hash

@@ -32,7 +32,7 @@ from annotated_types import Ge, doc
 from torch import nn
 from vector_quantize_pytorch import LFQ
 
-from tp_models.config import known_fields
+from tp_models.core.config import known_fields
 from tp_models.magvit.layers import (
     CausalConv3d,
     ChannelRMSNorm,

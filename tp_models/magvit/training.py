@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from annotated_types import Ge, Interval, doc
 
-from tp_models.config import known_fields
-from tp_models.device import resolve_device
+from tp_models.core.config import known_fields
+from tp_models.core.device import resolve_device
 from tp_models.magvit.tokenizer import MagVitTokenizer, check_num_frames, to_model_input, to_uint8
 
 ArrayLike = np.ndarray | torch.Tensor

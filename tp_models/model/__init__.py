@@ -1,10 +1,11 @@
 """The modular persistence model: feature extractor -> sequence model -> task head.
 
 Pure PyTorch. ``build_pipeline(ModelConfig())`` gives a model that is also a
-``tp_models.scoring.PersistenceScorer`` (``name``, ``score(TrackBatch)``), so it is
+``tp_models.core.scorer.PersistenceScorer`` (``name``, ``score(TrackBatch)``), so it is
 evaluated side by side with the classical baselines. ``training.fit`` trains it.
 """
 
+from tp_models.model.config import ModelConfig
 from tp_models.model.extractors import (
     ConcatExtractor,
     MagVitFeatureExtractor,
@@ -27,13 +28,7 @@ from tp_models.model.interfaces import (
     TaskHead,
     TrackInputs,
 )
-from tp_models.model.pipeline import (
-    ModelConfig,
-    build_pipeline,
-    checkpoint_dict,
-    load_pipeline,
-    save_checkpoint,
-)
+from tp_models.model.pipeline import build_pipeline, checkpoint_dict, load_pipeline, save_checkpoint
 from tp_models.model.sequence import SimpleTransformerSequence
 from tp_models.model.training import FitResult, TrainConfig, fit, validation_metrics
 

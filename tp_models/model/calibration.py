@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from scipy.special import logit
 
-from tp_models.metrics import pooled_decisions
+from tp_models.core.batch import TrackBatch
+from tp_models.evaluation.metrics import pooled_decisions
 from tp_models.model.heads import PersistenceHead
 from tp_models.model.interfaces import ModularTrackingPipeline
-from tp_models.scoring import TrackBatch
 
 
 def calibrate(pipeline: ModularTrackingPipeline, val: TrackBatch) -> tuple[float, float]:

@@ -8,12 +8,13 @@ plug in through ``register_extractor`` without changes here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tp_models.core.batch import TrackBatch
+from tp_models.model.config import ModelConfig
 from tp_models.model.features import (
     APPEARANCE_FEATURE_NAMES,
     KINEMATIC_FEATURE_NAMES,
@@ -26,10 +27,6 @@ from tp_models.model.features import (
     track_feature_inputs,
 )
 from tp_models.model.interfaces import FeatureExtractor, TrackInputs
-from tp_models.scoring import TrackBatch
-
-if TYPE_CHECKING:
-    from tp_models.model.pipeline import ModelConfig
 
 
 class SimpleStatisticalExtractor(FeatureExtractor):

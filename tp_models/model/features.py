@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tp_models.scoring import TrackBatch
-from tp_models.track_features import (
+from tp_models.core.batch import TrackBatch
+from tp_models.tracks.features import (
     CLUTTER_COUNT,
     HANDMADE_FEATURES,
     handmade_clutter_counts,
@@ -266,7 +266,7 @@ def valid_step_mask(observed: Tensor, until: Literal["last_observation", "end"] 
     return started & not_over
 
 
-# The hand-made features gradient boosting reads (``track_features.handmade_features``),
+# The hand-made features gradient boosting reads (``tracks.features.handmade_features``),
 # as model inputs: counts, lengths and areas on a log scale, log-likelihoods and the
 # relative area change through asinh, missing values as 0 with a flag saying so.
 _LOG_SCALED = frozenset(HANDMADE_FEATURES) - {

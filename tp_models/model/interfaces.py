@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tp_models.core.batch import TrackBatch
 from tp_models.model.features import batch_to_tensors, leading_padding_mask
-from tp_models.scoring import TrackBatch
 
 # Keys every pipeline input has: (B, T, 2) float positions and (B, T) bool observed mask.
 TrackInputs = Mapping[str, Tensor]

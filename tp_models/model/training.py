@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from annotated_types import Ge, Interval, doc
 from torch import Tensor
 
-from tp_models.config import known_fields
-from tp_models.device import resolve_device
+from tp_models.core.batch import TrackBatch
+from tp_models.core.config import known_fields
+from tp_models.core.device import resolve_device
 from tp_models.model.features import valid_step_mask
 from tp_models.model.interfaces import ModularTrackingPipeline
-from tp_models.scoring import TrackBatch
 
 # A factory returning a fresh iterable each epoch (e.g. a reader over a Zarr store), or a
 # re-iterable collection such as a list. A one-shot generator would be empty in epoch 2.

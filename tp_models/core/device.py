@@ -15,7 +15,6 @@ import torch
 # The names a user may give; "cuda:N" (a specific GPU) is accepted too, see resolve_device.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEFAULT_DEVICE = "auto"
-
 _CUDA_INDEX = re.compile(r"cuda:(\d+)")
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from annotated_types import Ge, Interval, doc
 from scipy import ndimage
 
-from tp_models.config import known_fields
+from tp_models.core.config import known_fields
 
 # Frames are labelled all at once as a (T, H, W) volume; this structure connects pixels
 # within a frame only (8-neighbourhood), never across frames.

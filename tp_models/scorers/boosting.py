@@ -3,7 +3,7 @@
 One sklearn ``HistGradientBoostingClassifier`` for every k (the observation count is a
 feature), fitted on the train split at every frame of every labelled track's life (birth to
 last observation), so it scores online at any frame like the other scorers. It reads the
-hand-made online features of ``track_features.handmade_features`` (hits, misses, motion,
+hand-made online features of ``tracks.features.handmade_features`` (hits, misses, motion,
 area, innovation likelihoods, the clutter-map count), the same ones the persistence model
 can read beside its kinematics (``ModelConfig.track_features``). NaN (no value yet, e.g. no
 innovation before the second hit) is handled natively by the model. The output is the
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tp_models.scoring import TrackBatch
-from tp_models.track_features import born, handmade_features
+from tp_models.core.batch import TrackBatch
+from tp_models.tracks.features import born, handmade_features
 
 
 class NotFittedError(ValueError):

@@ -11,11 +11,16 @@ mask is the exact ground truth a detector's connected components are matched aga
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
-from tp_models.scene import SHAPE_EXTENT, SQUARE_HALF_SIDE, TRIANGLE_CIRCUMRADIUS
-
+# Half-extent of each shape relative to its radius. Shapes are equal-area with the circle of
+# that radius (square half-side sqrt(pi)/2 * r, equilateral triangle circumradius
+# sqrt(4 pi / (3 sqrt 3)) * r), so a blob's pixel area measures the radius, never the shape.
+SQUARE_HALF_SIDE = math.sqrt(math.pi) / 2.0
+TRIANGLE_CIRCUMRADIUS = math.sqrt(4.0 * math.pi / (3.0 * math.sqrt(3.0)))
+SHAPE_EXTENT = np.array([1.0, SQUARE_HALF_SIDE * math.sqrt(2.0), TRIANGLE_CIRCUMRADIUS])
 _SQRT3 = float(np.sqrt(3.0))
 
 

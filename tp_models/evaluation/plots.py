@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tp_models.metrics import K_KEYS  # noqa: E402
+from tp_models.evaluation.metrics import K_KEYS  # noqa: E402
+
+matplotlib.use("Agg")
 
 
 def _style(name: str) -> dict[str, Any]:

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from tp_models.detect import Detections
-from tp_models.tracker import VideoTracks
+from tp_models.perception.detect import Detections
+from tp_models.perception.tracker import VideoTracks
 
 NO_OBJECT = -1
 KIND_PERSISTENT, KIND_BRIEF, KIND_CLUTTER, KIND_EMPTY = 0, 1, 2, -1
 KIND_NAMES = {KIND_PERSISTENT: "persistent", KIND_BRIEF: "brief", KIND_CLUTTER: "clutter"}
-
 QUALITY_COUNTS = ("num_gt", "num_hyp", "matches", "fp", "fn", "idsw", "idtp")
 
 

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, log_expit
 
-from tp_models.baselines import TrackScore, log_likelihood_ratio
-from tp_models.scene import SceneConfig
-from tp_models.scoring import TrackBatch
-from tp_models.track_features import born, first_frames
-from tp_models.tracker import TrackerConfig, _motion_model
-from tp_models.tuning import grid_search
+from tp_models.core.batch import TrackBatch
+from tp_models.perception.tracker import TrackerConfig, motion_model
+from tp_models.scorers.track_score import TrackScore, log_likelihood_ratio
+from tp_models.scorers.tuning import grid_search
+from tp_models.tracks.features import born, first_frames
+from tp_models.world.config import SceneConfig
 
 # The per-track simulator parameters the oracle reads from ``TrackBatch.extras``.
 ORACLE_EXTRAS = ("op_p_detect", "op_clutter_density", "op_motion_noise")
@@ -136,7 +136,7 @@ def innovation_loglik(
     filter run along each track with its own process noise (B,) px/frame^2; NaN at the
     first observation and where unobserved (as the tracker stores it)."""
     n_tracks, n_frames = observed.shape
-    transition, unit_process = _motion_model(TrackerConfig(process_noise=1.0))
+    transition, unit_process = motion_model(TrackerConfig(process_noise=1.0))
     process = np.asarray(process_noise, np.float64)[:, None, None] ** 2 * unit_process
     r = tracker.measurement_noise**2
     initial_cov = np.diag([r, r, tracker.initial_velocity_std**2, tracker.initial_velocity_std**2])

@@ -10,7 +10,7 @@ the tracker reported it), a false track (label 0) otherwise.
 Deliberately simpler than the CLEAR MOT evaluation in one respect: correspondences of the
 previous frame are not preferred, every frame is assigned afresh; a track that switches
 between two objects is still judged by the identity it followed the longest. Ground-truth
-rows MOTChallenge marks "do not consider" are dropped by ``track_io.read_ground_truth``.
+rows MOTChallenge marks "do not consider" are dropped by ``files.read_ground_truth``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 from annotated_types import Gt, Interval, doc
 from scipy.optimize import linear_sum_assignment
 
-from tp_models.config import known_fields
-from tp_models.track_table import TrackRows
+from tp_models.core.config import known_fields
+from tp_models.tracks.table import TrackRows
 
 NO_MATCH = -1
 
@@ -83,7 +83,7 @@ class TrackMatches:
     row_gt_id: np.ndarray
 
     def labels(self) -> dict[int, int]:
-        """{track id: label}, as ``track_table.rows_to_batch`` takes them."""
+        """{track id: label}, as ``table.rows_to_batch`` takes them."""
         return {int(i): int(v) for i, v in zip(self.track_id, self.label, strict=True)}
 
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tp_models.scoring import TrackBatch
-from tp_models.tracker import to_tracker_frame
+from tp_models.core.batch import TrackBatch
+from tp_models.perception.tracker import to_tracker_frame
 
 
 def born(observed: np.ndarray) -> np.ndarray:

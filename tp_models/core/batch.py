@@ -1,14 +1,12 @@
-"""The one scoring interface shared by classical baselines and learned models.
+"""The track batch every scorer reads, and what evaluation knows beyond it.
 
-A scorer sees a batch of tracks and returns, for every track and every frame, a
-persistence score that uses only the observations up to that frame (online scoring).
+``TrackBatch`` holds B tracks over the T frames of their videos; ``TrackMeta`` holds what
+only evaluation may see (video type, object kind, bins), never shown to a scorer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -63,33 +61,19 @@ class TrackBatch:
         )
 
 
-@runtime_checkable
-class PersistenceScorer(Protocol):
-    """Anything that scores tracks online. Higher means more likely persistent."""
+@dataclass
+class TrackMeta:
+    """What evaluation needs beyond the TrackBatch (never shown to scorers).
 
-    name: str
-
-    def score(self, batch: TrackBatch) -> np.ndarray:
-        """(B, T) float scores; entry [b, t] depends only on frames <= t of track b."""
-        ...
-
-
-@runtime_checkable
-class FittableScorer(Protocol):
-    """A scorer with parameters learned or tuned before scoring (``fit_scorers`` calls it).
-
-    ``fit`` may read ``train`` freely; ``val`` is passed so a scorer *could* tune on it, but
-    every scorer in this package tunes on ``train`` only and leaves ``val`` to the report's
-    threshold choice. Neither ever sees the test split.
+    video_type (B,) str   type of the track's video (persistent, brief, noise, mixed, ...)
+    kind       (B,) int8  kind of the track's object: 0 persistent, 1 brief, 2 clutter,
+                          -1 no object
+    n_videos   int        videos in the split (including videos without any track)
+    bin        (B,) str   optional label of the track's bin (e.g. its video's operating-point
+                          bin); the report then breaks every scorer's numbers down by bin
     """
 
-    name: str
-
-    def fit(self, train: TrackBatch, val: TrackBatch) -> None: ...
-
-
-def fit_scorers(scorers: Sequence[PersistenceScorer], train: TrackBatch, val: TrackBatch) -> None:
-    """Fit (in place) every scorer that implements ``FittableScorer``; leave the others."""
-    for scorer in scorers:
-        if isinstance(scorer, FittableScorer):
-            scorer.fit(train, val)
+    video_type: np.ndarray
+    kind: np.ndarray
+    n_videos: int
+    bin: np.ndarray | None = None

@@ -1,7 +1,7 @@
 """The served model: a strict weights-only checkpoint behind MLflow's pyfunc interface.
 
 MLflow calls ``_load_pyfunc(data_path)`` with the checkpoint file the model was logged
-with (``loader_module="tp_models.served"``). The checkpoint is plain data read with
+with (``loader_module="tp_models.serving.served"``). The checkpoint is plain data read with
 ``torch.load(weights_only=True)``: its config rebuilds the architecture and the weights
 load strictly, so nothing in the registry is unpickled and no registry bytes become code.
 (A ``PythonModel`` instance would be cloudpickled; ``mlflow.pytorch`` pickles the module.)
@@ -33,14 +33,17 @@ import torch
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.model.pipeline import CHECKPOINT_FORMAT as MODEL_FORMAT
 from tp_models.model.pipeline import load_pipeline
-from tp_models.track_table import TrackRows, score_rows
+from tp_models.serving.rows import score_rows
+from tp_models.tracks.table import TrackRows
 
 REQUIRED_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "conf")
 OPTIONAL_COLUMNS = ("x", "y", "z", "seq", "im_width", "im_height")
 OUTPUT_COLUMNS = ("p_persistent", "confirmed")
+
 # Used only when training found no validated threshold (e.g. no positives in validation);
 # the checkpoint's metadata says which one a model carries.
 DEFAULT_OPERATING_THRESHOLD = 0.5
+
 # Two tracks over three frames in a 128-px frame: the input example MLflow stores.
 EXAMPLE_ROWS: dict[str, list[float]] = {
     "frame": [1, 1, 2, 2, 3],
@@ -186,5 +189,5 @@ def load_served(path: str | os.PathLike[str]) -> ServedPersistenceModel | Served
 
 
 def _load_pyfunc(data_path: str) -> ServedPersistenceModel | ServedTokenizer:
-    """MLflow's entry point for ``loader_module="tp_models.served"``."""
+    """MLflow's entry point for ``loader_module="tp_models.serving.served"``."""
     return load_served(data_path)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tp_models.detect import detect
-from tp_models.labels import (
+from tp_models.core.batch import TrackBatch, TrackMeta
+from tp_models.perception.detect import detect
+from tp_models.perception.labels import (
     KIND_EMPTY,
     NO_OBJECT,
     QUALITY_COUNTS,
@@ -24,9 +25,7 @@ from tp_models.labels import (
     label_tracks,
     tracking_counts,
 )
-from tp_models.metrics import TrackMeta
-from tp_models.scoring import TrackBatch
-from tp_models.tracker import TrackerConfig, VideoTracks, track_detections
+from tp_models.perception.tracker import TrackerConfig, VideoTracks, track_detections
 
 # Simulated videos have at most 16 objects; blinking clutter and misses split objects into
 # several tracks, and noise adds short ones. 64 leaves ample room (overflow is counted).
@@ -137,7 +136,7 @@ def arrays_to_meta(
     """Per-track evaluation meta (same track order as ``arrays_to_batch``).
 
     video_types: (N,) the type of each video of ``arrays``; integer codes are mapped through
-    ``type_names`` when given (e.g. ``scene.VIDEO_TYPES``), anything else is shown as str.
+    ``type_names`` when given (e.g. ``world.config.VIDEO_TYPES``), anything else is shown as str.
     """
     valid = _valid_slots(arrays)
     video_index = np.nonzero(valid)[0]

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from tp_models.baselines import TrackScore, log_likelihood_ratio
-from tp_models.scoring import TrackBatch
-from tp_models.track_features import past_detections_nearby
-from tp_models.tuning import grid_search
+from tp_models.core.batch import TrackBatch
+from tp_models.scorers.track_score import TrackScore, log_likelihood_ratio
+from tp_models.scorers.tuning import grid_search
+from tp_models.tracks.features import past_detections_nearby
 
 
 @dataclass

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tp_models.core.batch import TrackBatch
 from tp_models.model.extractors import SimpleStatisticalExtractor
 from tp_models.model.features import (
     appearance_values,
@@ -38,9 +39,8 @@ from tp_models.model.features import (
 )
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.model.sequence import SimpleTransformerSequence
-from tp_models.scoring import TrackBatch
-from tp_models.track_features import CLUTTER_COUNT, clutter_map_counts
-from tp_models.tracker import InnovationFilter, to_tracker_frame
+from tp_models.perception.tracker import InnovationFilter, to_tracker_frame
+from tp_models.tracks.features import CLUTTER_COUNT, clutter_map_counts
 
 DEFAULT_FORGET_AFTER = 30  # frames without an observation before a track is forgotten
 

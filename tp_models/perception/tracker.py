@@ -15,9 +15,10 @@ import numpy as np
 from annotated_types import Ge, Gt, Interval, doc
 from scipy.optimize import linear_sum_assignment
 
-from tp_models.detect import Detections, DetectorConfig, detect
+from tp_models.perception.detect import Detections, DetectorConfig, detect
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+
 # Cost standing in for "not allowed" in the assignment matrix; any pair that ends up with it
 # is discarded after the solve.
 _FORBIDDEN = 1e9
@@ -108,7 +109,7 @@ class VideoTracks:
         return self.detection >= 0
 
 
-def _motion_model(config: TrackerConfig) -> tuple[np.ndarray, np.ndarray]:
+def motion_model(config: TrackerConfig) -> tuple[np.ndarray, np.ndarray]:
     transition = np.eye(4)
     transition[0, 2] = transition[1, 3] = 1.0
     # Discrete white-noise acceleration model with dt = 1 frame.
@@ -161,7 +162,7 @@ def track_detections(detections: Detections, config: TrackerConfig | None = None
     config = config or TrackerConfig()
     n_frames = detections.frames
     n_det = len(detections)
-    transition, process = _motion_model(config)
+    transition, process = motion_model(config)
     r = config.measurement_noise**2
     gate = config.gate
     initial_cov = _initial_covariance(config)
@@ -263,7 +264,7 @@ class InnovationFilter:
 
     def __init__(self, config: TrackerConfig | None = None, n_tracks: int = 0):
         config = config or TrackerConfig()
-        self.transition, self.process = _motion_model(config)
+        self.transition, self.process = motion_model(config)
         self.r = config.measurement_noise**2
         self.initial_cov = _initial_covariance(config)
         self.state = np.zeros((0, 4))

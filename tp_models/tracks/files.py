@@ -37,12 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tp_models.track_table import TrackRows
+from tp_models.tracks.table import TrackRows
 
 MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "conf", "x", "y", "z")
 CSV_REQUIRED = ("frame", "id", "x", "y")
 CSV_OPTIONAL = ("w", "h", "conf")
 SCORE_COLUMNS = ("p_persistent", "confirmed")
+
 # A box centre more than this fraction of the frame outside it means the seqinfo.ini (or
 # the frame size given) does not describe the file's frames.
 OUTSIDE_MARGIN = 0.5

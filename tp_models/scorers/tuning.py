@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from tp_models.metrics import mean_roc_auc_by_k, pooled_log_loss
-from tp_models.scoring import PersistenceScorer, TrackBatch
+from tp_models.core.batch import TrackBatch
+from tp_models.core.scorer import PersistenceScorer
+from tp_models.evaluation.metrics import mean_roc_auc_by_k, pooled_log_loss
 
 # objective name -> (function of (scores, batch), True when larger is better)
 OBJECTIVES: dict[str, tuple[Callable[[np.ndarray, TrackBatch], float], bool]] = {
