@@ -53,7 +53,8 @@ def register_default_model(folder: Path) -> str:
     """An untrained default model registered in a SQLite MLflow store under `folder`."""
     import mlflow
 
-    from storage.mlflow_store import MODEL_NAME, connect, log_and_register
+    from storage.mlflow_store import connect, log_and_register
+    from storage.registry import MODEL_NAME, version_uri
     from tp_models.model import ModelConfig, build_pipeline, save_checkpoint
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
@@ -63,7 +64,7 @@ def register_default_model(folder: Path) -> str:
     with mlflow.start_run(run_name="bench-score"):
         mlflow.log_params({"model.features": "statistical"})
         version = log_and_register(checkpoint, MODEL_NAME)
-    return f"models:/{MODEL_NAME}/{version}"
+    return version_uri(version)
 
 
 def main(argv: list[str] | None = None) -> int:

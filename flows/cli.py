@@ -176,6 +176,7 @@ def run_stage(command: Command, args: argparse.Namespace) -> int:
 
     server = reserve_prefect_api()  # before anything imports Prefect
     from flows.preflight import preflight, store_of
+    from storage.chunked import one_check_per_command
     from storage.lock import store_lock
     from tasks.specs import parse
 
@@ -187,10 +188,11 @@ def run_stage(command: Command, args: argparse.Namespace) -> int:
     if command.cluster is not None and not spec.compute.dask_address:
         workers = spec.compute.n_workers()
     with ExitStack() as stack:
+        stack.enter_context(one_check_per_command())
         if command.writes_store:
             stack.enter_context(store_lock(store_of(spec), command.name))
-        if check is not None:
-            check(spec)
+        if check is not None and isinstance(checked := check(spec), type(spec)):
+            spec = checked  # e.g. a model alias pinned to the version that was checked
         address = stack.enter_context(local_services(server, workers, command.cluster or ()))
         if address is not None:
             compute = spec.compute.model_copy(update={"dask_address": address})

@@ -11,15 +11,15 @@ from prefect import flow, get_run_logger
 from flows.artifacts import publish_evaluation
 from storage.errors import StoreError
 from storage.mlflow_store import (
+    ModelRecord,
     connect,
     flat_params,
     git_commit,
+    load_model,
     log_store_input,
-    model_version_run,
-    require_model,
+    resolve_model,
     run_link,
 )
-from storage.registry import registered_version
 from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.evaluate import evaluate_scorers
@@ -58,16 +58,17 @@ def features_hash(run_params: dict[str, str]) -> str | None:
     return None if value == "None" else value
 
 
-def check(spec: EvaluateSpec) -> tuple[dict[str, str], TrackSource]:
-    """The model's training params and the tracks to score, or a clear error before any work."""
+def check(spec: EvaluateSpec) -> tuple[ModelRecord, TrackSource]:
+    """The model's version (its training params) and the tracks to score, or a clear error
+    before any work."""
     checked_device(spec.device)
     connect()
-    run_params = require_model(spec.model_uri)
+    record = resolve_model(spec.model_uri)
     store = Store.open(spec.store)
-    tracks = spec.tracks or _own_tracks(run_params, store)
-    source = TrackSource.open(store, tracks, features_hash(run_params))
-    check_model_fits_store(run_params, source, spec.model_uri)
-    return run_params, source
+    tracks = spec.tracks or _own_tracks(record.params, store)
+    source = TrackSource.open(store, tracks, features_hash(record.params))
+    check_model_fits_store(record.params, source, spec.model_uri)
+    return record, source
 
 
 def _own_tracks(run_params: dict[str, str], store: Store) -> str | None:
@@ -79,8 +80,9 @@ def _own_tracks(run_params: dict[str, str], store: Store) -> str | None:
 @flow(name="evaluate", log_prints=True)
 def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     logger = get_run_logger()
-    run_params, source = check(spec)
-    model, _ = model_version_run(spec.model_uri, spec.device)
+    record, source = check(spec)
+    run_params = record.params
+    model = load_model(record, spec.device).pipeline
     split_seed = int(run_params.get("data.split_seed", 0))
     same_data = run_params.get("data.fingerprint") == source.fingerprint
     if not same_data:
@@ -96,7 +98,7 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     result = evaluate_scorers(source, [*classical_baselines(), model], split_seed, out)
     result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
     figures = model_figures(model, source, result.test, result.report, out)
-    version = registered_version(spec.model_uri)
+    version = record.version
     title = f"v{version}-on-{source.fingerprint[:12]}"
     with mlflow.start_run(run_name=f"evaluate-{title}") as run:
         mlflow.set_tags(

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-from annotated_types import DocInfo
 from pydantic import BaseModel
+
+from tp_models.core.config import documentation
 
 
 @dataclass(frozen=True)
@@ -73,36 +73,18 @@ def _walk(
 def _fields(cls: type) -> Iterator[tuple[str, Any, str]]:
     if issubclass(cls, BaseModel):
         for name, field in cls.model_fields.items():
-            yield name, field.annotation, field.description or ""
+            yield name, field.annotation, _first_sentence(documentation(field.metadata))
         return
     hints = typing.get_type_hints(cls, include_extras=True)
-    documented = _docstring_fields(cls)
     for field in dataclasses.fields(cls):
         hint = hints[field.name]
-        docs = [
-            m.documentation for m in getattr(hint, "__metadata__", ()) if isinstance(m, DocInfo)
-        ]
-        yield field.name, hint, docs[0] if docs else documented.get(field.name, "")
+        help_text = _first_sentence(documentation(getattr(hint, "__metadata__", ())))
+        yield field.name, hint, help_text
 
 
-def _docstring_fields(cls: type) -> dict[str, str]:
-    """First sentence per field of a class docstring written as numpydoc-style entries
-    (`name, other` on a line, its description indented below), as `SceneConfig` is."""
-    lines = inspect.cleandoc(cls.__doc__ or "").splitlines()
-    out: dict[str, str] = {}
-    for i, line in enumerate(lines[:-1]):
-        names = [n.strip() for n in line.split(",")]
-        if line[:1].isspace() or not lines[i + 1].startswith("    "):
-            continue
-        if not all(n.isidentifier() for n in names):
-            continue
-        text = []
-        for more in lines[i + 1 :]:
-            if not more.startswith("    "):
-                break
-            text.append(more.strip())
-        out.update(dict.fromkeys(names, " ".join(text).split(". ")[0].rstrip(".")))
-    return out
+def _first_sentence(text: str) -> str:
+    """A field's help is the first sentence of its documentation."""
+    return text.split(". ", 1)[0].rstrip(".")
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -10,8 +10,8 @@ from prefect import flow
 
 from flows.retrain import conclude, evaluate_pair
 from storage.errors import ParameterError
-from storage.mlflow_store import MODEL_NAME, connect, require_model
-from storage.registry import champion_version, require_version
+from storage.mlflow_store import connect, require_model
+from storage.registry import champion_version, require_version, version_uri
 from storage.store import Store
 from tasks.promotion import decide
 from tasks.specs import PromoteSpec, checked_device
@@ -30,7 +30,7 @@ def promote(spec: PromoteSpec) -> dict[str, Any]:
     """Make `spec.version` the champion by hand, compared and recorded as `retrain` does."""
     check(spec)
     version, champion = str(spec.version), champion_version()
-    store = spec.store or require_model(f"models:/{MODEL_NAME}/{version}").get("data.store")
+    store = spec.store or require_model(version_uri(version)).get("data.store")
     Store.open(store)  # a clear error if the store is gone
     reports = evaluate_pair(version, champion, store, Path(spec.out), spec.device)
     return conclude(decide(version, champion, reports, spec.gate, by_hand=spec.reason))

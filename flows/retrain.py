@@ -14,8 +14,7 @@ from flows.artifacts import publish_decision
 from flows.evaluate import evaluate
 from flows.train import check as check_train
 from flows.train import train
-from storage.mlflow_store import MODEL_NAME
-from storage.registry import Decision, champion_version, record
+from storage.registry import Decision, champion_version, record, version_uri
 from tasks.promotion import decide
 from tasks.specs import EvaluateSpec, RetrainSpec
 
@@ -37,7 +36,7 @@ def evaluate_pair(
             EvaluateSpec(
                 store=store,
                 tracks=tracks,
-                model_uri=f"models:/{MODEL_NAME}/{version}",
+                model_uri=version_uri(version),
                 out=str(out / f"v{version}"),
                 device=device,
             )

@@ -1,6 +1,6 @@
 """Flow `score`: tracker files in, the same files with `p_persistent` and `confirmed` out.
 
-The model is loaded once, weights only (`storage.mlflow_store.model_version_run`), and its
+The model is resolved and loaded once, weights only (`storage.mlflow_store.load_model`), and its
 validated operating threshold decides `confirmed`. One file scores in this process; many
 fan out on Dask, a group of files per task. Every file is written into a staging folder
 inside `out` and renamed into place only once all succeeded: bad input in any file is one
@@ -21,29 +21,30 @@ from prefect import flow, get_run_logger
 
 from flows.runner import dask_runner
 from storage.errors import ParameterError, StoreError
-from storage.mlflow_store import connect, model_version_run, require_model
+from storage.mlflow_store import ModelRecord, connect, load_model, resolve_model
 from tasks.score import score_files
 from tasks.specs import CANDIDATE_MODEL, CHAMPION_MODEL, ScoreSpec
 from tp_models.serving.served import operating_threshold
 
 
-def model_uri(spec: ScoreSpec) -> str:
+def _chosen_model(spec: ScoreSpec) -> ModelRecord:
     """The model to use: the one asked for, else the champion, else the candidate (noted)."""
     if spec.model_uri:
-        return spec.model_uri
+        return resolve_model(spec.model_uri)
     try:
-        require_model(CHAMPION_MODEL)
+        return resolve_model(CHAMPION_MODEL)
     except StoreError:
         print(
             f"note: no {CHAMPION_MODEL} yet (promotion names one); scoring with {CANDIDATE_MODEL}",
             file=sys.stderr,
         )
-        return CANDIDATE_MODEL
-    return CHAMPION_MODEL
+        return resolve_model(CANDIDATE_MODEL)
 
 
-def check(spec: ScoreSpec) -> str:
-    """The model URI to score with, or one sentence before anything starts or is written."""
+def check(spec: ScoreSpec) -> ScoreSpec:
+    """The spec with its model pinned to one registered version (so the model checked is
+    the model used, whatever an alias names meanwhile), or one sentence before anything
+    starts or is written."""
     if not spec.files:
         raise ParameterError("files: give at least one tracker file to score.")
     names = Counter(Path(f).name for f in spec.files)
@@ -57,25 +58,26 @@ def check(spec: ScoreSpec) -> str:
     if out.exists() and not out.is_dir():
         raise ParameterError(f"out: {spec.out!r} is a file; give a folder for the scored files.")
     connect()
-    uri = model_uri(spec)
-    params = require_model(uri)
-    features = params.get("model.features", "statistical")
+    model = _chosen_model(spec)
+    features = model.params.get("model.features", "statistical")
     if features != "statistical":
         raise ParameterError(
-            f"model_uri: {uri} reads {features!r} features of the video, which tracker files "
-            "do not carry; score with a model trained with --features statistical."
+            f"model_uri: {model.uri} reads {features!r} features of the video, which tracker "
+            "files do not carry; score with a model trained with --features statistical."
         )
-    return uri
+    return spec.model_copy(update={"model_uri": model.version_uri})
 
 
 @flow(name="score", log_prints=True)
 def score(spec: ScoreSpec) -> dict[str, Any]:
     """Score every row of every file; returns per-file counts and the overall rows/s."""
     logger = get_run_logger()
-    uri = check(spec)
+    spec = check(spec)
+    uri = spec.model_uri
     began = time.perf_counter()
-    model, _ = model_version_run(uri)
-    threshold, validated = operating_threshold({"metadata": model.checkpoint_metadata})
+    loaded = load_model(uri)
+    model = loaded.pipeline
+    threshold, validated = operating_threshold({"metadata": loaded.metadata})
     if not validated:
         logger.warning("%s carries no validated threshold: confirmed uses %s", uri, threshold)
     out = Path(spec.out)

@@ -18,7 +18,8 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,27 @@ REPAIR_COMMANDS = {
     "tracks": "`tp tracks --store {url}` with the same tracker options",
     "features": "`tp cache-features --store {url}` with the same tokenizer",
 }
+
+
+# While a command runs (`one_check_per_command`): groups checked before its services started,
+# each handed to the one `open_or_create` of the same query, so a command checks a store once.
+_checked: dict[tuple[str, ...], ChunkedGroup | None] | None = None
+
+
+@contextmanager
+def one_check_per_command() -> Iterator[None]:
+    """For the duration of one command: what `check` found is reused, once, by
+    `open_or_create` (nothing else writes the store meanwhile: the command holds its lock)."""
+    global _checked
+    _checked = {}
+    try:
+        yield
+    finally:
+        _checked = None
+
+
+def _query(root_path: str, subpath: str, kind: str, config: Mapping[str, Any], overwrite: bool):
+    return (root_path, subpath, kind, json.dumps(_as_json(config), sort_keys=True), str(overwrite))
 
 
 class CorruptChunkError(StoreError):
@@ -179,7 +201,11 @@ class ChunkedGroup:
         in a parameter never destroys an existing dataset. `derived`: chunks record the
         checksum of the parent chunk they were computed from.
         """
-        existing = cls.check(root_path, subpath, kind=kind, config=config, overwrite=overwrite)
+        query = _query(root_path, subpath, kind, config, overwrite)
+        if _checked is not None and query in _checked:
+            existing = _checked.pop(query)
+        else:
+            existing = cls.check(root_path, subpath, kind=kind, config=config, overwrite=overwrite)
         if existing is not None and not overwrite:
             if derived and PARENT_CHECKSUM_ARRAY not in existing.group:
                 existing._create_bookkeeping(PARENT_CHECKSUM_ARRAY)  # older group: all stale
@@ -241,19 +267,23 @@ class ChunkedGroup:
             return None
         existing = cls.find(root_path, subpath, kind)
         if existing is None:
+            if _checked is not None:
+                _checked[_query(root_path, subpath, kind, config, overwrite)] = None
             return None
-        config = _as_json(config)
-        if existing.config != config:
+        wanted = _as_json(config)
+        if existing.config != wanted:
             changed = sorted(
                 k
-                for k in set(existing.config) | set(config)
-                if existing.config.get(k) != config.get(k)
+                for k in set(existing.config) | set(wanted)
+                if existing.config.get(k) != wanted.get(k)
             )
             raise StoreError(
                 f"{existing.location} was made with a different configuration "
                 f"(differs in: {', '.join(changed)}); use the same parameters to resume, "
                 "or set overwrite to replace it."
             )
+        if _checked is not None:
+            _checked[_query(root_path, subpath, kind, config, overwrite)] = existing
         return existing
 
     @classmethod

@@ -10,16 +10,21 @@ import os
 import subprocess
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from storage.errors import StoreError
 from storage.paths import make_folders, require_writable
+from storage.registry import (
+    CANDIDATE,
+    MODEL_NAME,
+    TOKENIZER_NAME,
+    parse_model_uri,
+    version_uri,
+)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-MODEL_NAME = "track-persistence"
-TOKENIZER_NAME = "magvit-tokenizer"
-CANDIDATE = "candidate"
 EXPERIMENT = "track-persistence"
 LOADER_MODULE = "tp_models.serving.served"  # MLflow's pyfunc loader for every model we log
 CHECKPOINT_DATA = "data/checkpoint.pt"  # where a logged model keeps its checkpoint
@@ -171,20 +176,55 @@ def _cannot_load(model_uri: str, exc: Exception) -> StoreError:
     )
 
 
-def require_model(model_uri: str) -> dict[str, str]:
-    """The params of the run that trained `model_uri`; a clear error if there is none.
+@dataclass(frozen=True)
+class ModelRecord:
+    """A registered model version as one look-up found it: the URI it was asked by, the
+    version that URI names now, the run that trained it (its params) and its logged model."""
 
-    Checkpoint hashes among them become file and group names, so each must be a hash as
-    ``checkpoint_hash`` makes it, never a path: a registry value is data from strangers.
+    uri: str
+    name: str
+    version: str
+    run_id: str
+    params: dict[str, str]
+    model_id: str | None
+
+    @property
+    def version_uri(self) -> str:
+        """`models:/name/N`: this version, whatever the alias it was asked by names later."""
+        return version_uri(self.version, self.name)
+
+
+# A registered version's run, params and files never change: one look-up per process.
+_RESOLVED: dict[tuple[str, str], ModelRecord] = {}
+
+
+def resolve_model(model_uri: str, fresh: bool = False) -> ModelRecord:
+    """The version behind `model_uri` (`models:/name/N` or `models:/name@alias`) and the params
+    of its training run: one look-up of the version and one of its run; a clear error if
+    there is none.
+
+    Checkpoint hashes among the params become file and group names, so each must be a hash
+    as ``checkpoint_hash`` makes it, never a path: a registry value is data from strangers.
+    `fresh`: ask the registry even for a version this process has resolved before.
     """
-    import mlflow
+    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from tp_models.magvit.digest import CHECKPOINT_HASH_LENGTH, is_checkpoint_hash
 
+    name, version, alias = parse_model_uri(model_uri)
+    key = (tracking_uri(), version_uri(version, name)) if version else None
+    cached = _RESOLVED.get(key) if key and not fresh else None
+    if cached is not None:
+        return replace(cached, uri=model_uri)
+    client = MlflowClient()
     try:
-        info = mlflow.models.get_model_info(model_uri)
-        params = dict(mlflow.get_run(info.run_id).data.params)
+        found = (
+            client.get_model_version(name, version)
+            if version
+            else client.get_model_version_by_alias(name, alias)
+        )
+        params = dict(client.get_run(found.run_id).data.params)
     except (MlflowException, OSError) as exc:
         raise _cannot_load(model_uri, exc) from None
     for key, value in params.items():
@@ -194,30 +234,48 @@ def require_model(model_uri: str) -> dict[str, str]:
                 f"{CHECKPOINT_HASH_LENGTH}-character hex checkpoint hash; refusing to use it "
                 "(register a model trained by this project)."
             )
-    return params
+    # MLflow 3 names the logged model in the version's source (`models:/m-<id>`); its
+    # `model_id` field is often left empty.
+    source = str(found.source or "")
+    model_id = found.model_id or (source.removeprefix("models:/") if source else None)
+    record = ModelRecord(model_uri, name, str(found.version), found.run_id, params, model_id)
+    _RESOLVED[(tracking_uri(), record.version_uri)] = record
+    return record
 
 
-def _download_checkpoint(model_uri: str, folder: str | Path) -> Path:
+def require_model(model_uri: str) -> dict[str, str]:
+    """The params of the run that trained `model_uri`; a clear error if there is none."""
+    return resolve_model(model_uri).params
+
+
+def _download_checkpoint(record: ModelRecord, folder: str | Path) -> Path:
     """The weights-only checkpoint file of a model logged by `log_and_register`, downloaded
-    into `folder`. Only that file is fetched: none of the model's packaged code is imported
-    and its MLmodel is read with yaml.safe_load only to check it is one of ours."""
+    into `folder`. Only that file and the MLmodel are fetched: none of the model's packaged
+    code is imported and its MLmodel is read with yaml.safe_load only to check it is ours."""
     import mlflow
+    import yaml
     from mlflow.exceptions import MlflowException
 
+    not_ours = StoreError(
+        f"model {record.uri!r} is not a weights-only model of this project (no "
+        f"{LOADER_MODULE} pyfunc with {CHECKPOINT_DATA}); retrain it with this version."
+    )
+    if record.model_id is None:
+        raise not_ours
     try:
-        info = mlflow.models.get_model_info(model_uri)
-        flavor = info.flavors.get("python_function", {})
-        if flavor.get("loader_module") != LOADER_MODULE or flavor.get("data") != CHECKPOINT_DATA:
-            raise StoreError(
-                f"model {model_uri!r} is not a weights-only model of this project (no "
-                f"{LOADER_MODULE} pyfunc with {CHECKPOINT_DATA}); retrain it with this version."
-            )
-        location = mlflow.get_logged_model(info.model_id).artifact_location
-        downloaded = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{location.rstrip('/')}/{CHECKPOINT_DATA}", dst_path=str(folder)
+        location = mlflow.get_logged_model(record.model_id).artifact_location.rstrip("/")
+        mlmodel = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{location}/MLmodel", dst_path=str(folder)
         )
-    except (MlflowException, OSError) as exc:
-        raise _cannot_load(model_uri, exc) from None
+        flavors = (yaml.safe_load(Path(mlmodel).read_text()) or {}).get("flavors", {})
+        flavor = flavors.get("python_function", {})
+        if flavor.get("loader_module") != LOADER_MODULE or flavor.get("data") != CHECKPOINT_DATA:
+            raise not_ours
+        downloaded = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{location}/{CHECKPOINT_DATA}", dst_path=str(folder)
+        )
+    except (MlflowException, OSError, yaml.YAMLError, AttributeError) as exc:
+        raise _cannot_load(record.uri, exc) from None
     return Path(downloaded)
 
 
@@ -230,13 +288,19 @@ def _not_weights_only(model_uri: str, exc: Exception) -> StoreError:
     )
 
 
-def model_version_run(model_uri: str, device: str = "cpu") -> tuple[Any, dict[str, str]]:
-    """The pipeline behind `model_uri` and the params of the run that trained it.
+@dataclass
+class LoadedModel:
+    """A persistence model loaded weights-only, with what its version and checkpoint say."""
 
-    Loaded from the model's checkpoint with the domain's strict loader
-    (``torch.load(weights_only=True)``), never by importing code or unpickling objects.
-    The checkpoint's metadata (e.g. the validated operating threshold) is kept on the
-    model as ``checkpoint_metadata``.
+    pipeline: Any
+    record: ModelRecord
+    metadata: dict[str, Any]  # the checkpoint's (e.g. the validated operating threshold)
+
+
+def load_model(model: str | ModelRecord, device: str = "cpu") -> LoadedModel:
+    """The pipeline behind a model URI (or an already resolved version), loaded from its
+    checkpoint with the domain's strict loader (``torch.load(weights_only=True)``), never by
+    importing code or unpickling objects.
     `device`: where the weights go (checked by the caller: see tasks.specs.checked_device).
     """
     import pickle
@@ -246,12 +310,12 @@ def model_version_run(model_uri: str, device: str = "cpu") -> tuple[Any, dict[st
 
     from tp_models.model import load_pipeline
 
-    params = require_model(model_uri)
+    record = model if isinstance(model, ModelRecord) else resolve_model(model)
     with tempfile.TemporaryDirectory() as folder:
-        checkpoint = _download_checkpoint(model_uri, folder)
+        checkpoint = _download_checkpoint(record, folder)
         try:
             data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            model = load_pipeline(data, map_location=device)
+            pipeline = load_pipeline(data, map_location=device)
         except (
             pickle.UnpicklingError,
             RuntimeError,
@@ -260,9 +324,8 @@ def model_version_run(model_uri: str, device: str = "cpu") -> tuple[Any, dict[st
             EOFError,
             AttributeError,
         ) as exc:
-            raise _not_weights_only(model_uri, exc) from None
-    model.checkpoint_metadata = dict(data.get("metadata") or {})
-    return model, params
+            raise _not_weights_only(record.uri, exc) from None
+    return LoadedModel(pipeline, record, dict(data.get("metadata") or {}))
 
 
 def run_exists(run_id: str) -> bool:
@@ -285,7 +348,7 @@ def finished_summary(summary_file: Path, uri_key: str) -> dict[str, Any] | None:
         return None
     summary = json.loads(summary_file.read_text())
     try:
-        require_model(summary[uri_key])
+        resolve_model(summary[uri_key], fresh=True)
     except StoreError:
         return None
     return summary
@@ -343,7 +406,7 @@ def log_and_register(checkpoint: str | Path, name: str, alias: str = CANDIDATE) 
     The pyfunc is ``loader_module=tp_models.serving.served`` with the checkpoint as its data and
     tp_models as its code: loading it reads weights only (no pickle, no cloudpickle), and
     `mlflow models serve` serves it. Our own commands read the checkpoint directly
-    (`model_version_run`, `tokenizer_checkpoint`) and never import the packaged code.
+    (`load_model`, `tokenizer_checkpoint`) and never import the packaged code.
     """
     import shutil
     import tempfile
@@ -389,15 +452,15 @@ def tokenizer_checkpoint(tokenizer_uri: str, folder: str | Path) -> tuple[Path, 
 
     from tp_models.magvit.digest import checkpoint_hash
 
-    params = require_model(tokenizer_uri)  # checks the logged hash is a hash, not a path
-    logged = params.get("tokenizer.checkpoint_hash")
+    record = resolve_model(tokenizer_uri)  # checks the logged hash is a hash, not a path
+    logged = record.params.get("tokenizer.checkpoint_hash")
     if not logged or logged == "None":
         raise StoreError(f"{tokenizer_uri} is not a tokenizer registered by `tp train-tokenizer`.")
     target = Path(folder) / f"{logged}.pt"
     if not target.exists():
         Path(folder).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as staging:
-            _download_checkpoint(tokenizer_uri, staging).replace(target)
+            _download_checkpoint(record, staging).replace(target)
     actual = checkpoint_hash(target)
     if actual != logged:
         raise StoreError(

@@ -1,4 +1,5 @@
-"""The model registry's champion: who holds `@champion`, and the record of every decision.
+"""The model registry: its names, aliases and URIs (spelled here only), who holds
+`@champion`, and the record of every decision.
 
 A decision (the gate's verdict, both models' test metrics, the gate itself, who decided)
 is written where each reader looks: tags on both model versions and on both evaluation
@@ -9,14 +10,41 @@ only reads and writes the registry.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from storage.errors import StoreError
-from storage.mlflow_store import MODEL_NAME
+from storage.errors import ParameterError, StoreError
 
-CHAMPION = "champion"
+MODEL_NAME = "track-persistence"
+TOKENIZER_NAME = "magvit-tokenizer"
+CANDIDATE = "candidate"  # the latest trained version
+CHAMPION = "champion"  # the version that passed the promotion gate, or was promoted by hand
 TAG = "promotion."  # prefix of every decision tag
+
+
+def version_uri(version: int | str, name: str = MODEL_NAME) -> str:
+    """`models:/name/N`: one registered version."""
+    return f"models:/{name}/{version}"
+
+
+def alias_uri(alias: str, name: str = MODEL_NAME) -> str:
+    """`models:/name@alias`: whichever version holds the alias when it is read."""
+    return f"models:/{name}@{alias}"
+
+
+_MODEL_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))")
+
+
+def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
+    """(name, version, alias) of a registry URI, exactly one of version and alias set."""
+    found = _MODEL_URI.fullmatch(model_uri.strip())
+    if found is None:
+        raise ParameterError(
+            f"model_uri: {model_uri!r} is not a registered model; give models:/NAME/VERSION "
+            f"or models:/NAME@ALIAS (e.g. {alias_uri(CHAMPION)})."
+        )
+    return found["name"], found["version"], found["alias"]
 
 
 @dataclass(frozen=True)
@@ -69,14 +97,6 @@ def champion_version(name: str = MODEL_NAME) -> str | None:
         return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
-
-
-def registered_version(model_uri: str) -> str:
-    """The registry version a `models:/name/N` or `models:/name@alias` URI resolves to now."""
-    import mlflow
-
-    version = mlflow.models.get_model_info(model_uri).registered_model_version
-    return "unregistered" if version is None else str(version)
 
 
 def require_version(version: int | str, name: str = MODEL_NAME) -> str:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal, TypeVar
 
+from annotated_types import doc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from storage.errors import ParameterError
-from storage.mlflow_store import MODEL_NAME, TOKENIZER_NAME
+from storage.registry import CANDIDATE, CHAMPION, TOKENIZER_NAME, alias_uri
 from storage.store import DEFAULT_STORE
 from tasks.gate import DEFAULT_NOT_WORSE, GATE_METRICS, unknown_metrics
+from tp_models.core.config import documentation
 from tp_models.core.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device
 from tp_models.magvit import TokenizerConfig, TokenizerTrainConfig
 from tp_models.model import ModelConfig, TrainConfig
@@ -31,30 +33,40 @@ from tp_models.world.config import SceneConfig
 
 DEFAULT_CHECKPOINTS = "checkpoints"
 DEFAULT_REPORT = "reports/latest"
-CANDIDATE_MODEL = f"models:/{MODEL_NAME}@candidate"
-CHAMPION_MODEL = f"models:/{MODEL_NAME}@champion"
-CANDIDATE_TOKENIZER = f"models:/{TOKENIZER_NAME}@candidate"
+CANDIDATE_MODEL = alias_uri(CANDIDATE)
+CHAMPION_MODEL = alias_uri(CHAMPION)
+CANDIDATE_TOKENIZER = alias_uri(CANDIDATE, TOKENIZER_NAME)
 
 # Blosc compresses one buffer of at most 2 GiB (less its header): a chunk is one buffer.
 CODEC_MAX_CHUNK_BYTES = 2**31 - 2**10
 
-StoreUrl = Annotated[str, Field(min_length=1, description="Zarr store path or fsspec URL")]
+StoreUrl = Annotated[str, Field(min_length=1), doc("Zarr store path or fsspec URL")]
 Seed = Annotated[int, Field(ge=0)]
 TracksKey = Annotated[
     str | None,
-    Field(description="tracks group to use (a key `tp info` lists; default: the last extracted)"),
+    doc("tracks group to use (a key `tp info` lists; default: the last extracted)"),
 ]
 Features = Literal["statistical", "magvit", "hybrid"]
 Device = Annotated[
     Literal[DEVICE_CHOICES],  # type: ignore[valid-type]
-    Field(description="where the model runs: auto picks a CUDA GPU when there is one"),
+    doc("where the model runs: auto picks a CUDA GPU when there is one"),
 ]
 
 
 class Spec(BaseModel):
-    """Immutable, and every key known: a typo in a parameter is an error, never ignored."""
+    """Immutable, and every key known: a typo in a parameter is an error, never ignored.
+
+    Fields are documented as the domain configs' are, with ``doc`` in their ``Annotated``
+    type; it becomes the field's description in the JSON schema (the Prefect UI form)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for field in cls.model_fields.values():
+            field.description = documentation(field.metadata) or None
+        cls.model_rebuild(force=True)
 
 
 S = TypeVar("S", bound=Spec)
@@ -83,12 +95,12 @@ def explain(error: ValidationError) -> str:
 class Compute(Spec):
     """Where chunked work runs."""
 
-    workers: int | None = Field(
-        None, ge=1, le=256, description="local Dask workers (default: one per core)"
-    )
-    dask_address: str | None = Field(
-        None, description="existing Dask scheduler, e.g. tcp://host:8786 (default: local)"
-    )
+    workers: Annotated[
+        int | None, Field(ge=1, le=256), doc("local Dask workers (default: one per core)")
+    ] = None
+    dask_address: Annotated[
+        str | None, doc("existing Dask scheduler, e.g. tcp://host:8786 (default: local)")
+    ] = None
 
     def n_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -98,16 +110,16 @@ class GenerateSpec(Spec):
     """`generate-data`: simulate the dataset into a store, then extract its tracks."""
 
     store: StoreUrl = DEFAULT_STORE
-    persistent: int = Field(1000, ge=0, description="videos with persistent objects")
-    brief: int = Field(1000, ge=0, description="videos with brief objects only (1-3 frames)")
-    noise: int = Field(250, ge=0, description="videos with background clutter only")
-    mixed: int = Field(250, ge=0, description="videos with persistent + brief + clutter")
-    seed: Seed = Field(0, description="random seed: same seed, same bytes")
-    videos_per_chunk: int = Field(25, ge=1, description="videos per Zarr chunk (unit of work)")
+    persistent: Annotated[int, Field(ge=0), doc("videos with persistent objects")] = 1000
+    brief: Annotated[int, Field(ge=0), doc("videos with brief objects only (1-3 frames)")] = 1000
+    noise: Annotated[int, Field(ge=0), doc("videos with background clutter only")] = 250
+    mixed: Annotated[int, Field(ge=0), doc("videos with persistent + brief + clutter")] = 250
+    seed: Annotated[Seed, doc("random seed: same seed, same bytes")] = 0
+    videos_per_chunk: Annotated[int, Field(ge=1), doc("videos per Zarr chunk (unit of work)")] = 25
     scene: SceneConfig = SceneConfig()
-    extract_tracks: bool = Field(True, description="extract tracks after generating")
+    extract_tracks: Annotated[bool, doc("extract tracks after generating")] = True
     tracker: TrackerConfig = TrackerConfig()
-    overwrite: bool = Field(False, description="replace a store made with other parameters")
+    overwrite: Annotated[bool, doc("replace a store made with other parameters")] = False
     compute: Compute = Compute()
 
     @model_validator(mode="after")
@@ -163,7 +175,7 @@ class TracksSpec(Spec):
 
     store: StoreUrl = DEFAULT_STORE
     tracker: TrackerConfig = TrackerConfig()
-    overwrite: bool = Field(False, description="recompute tracks of this config from scratch")
+    overwrite: Annotated[bool, doc("recompute tracks of this config from scratch")] = False
     compute: Compute = Compute()
 
 
@@ -172,8 +184,8 @@ class BaselinesSpec(Spec):
 
     store: StoreUrl = DEFAULT_STORE
     tracks: TracksKey = None
-    split_seed: Seed = Field(0, description="seed of the train/val/test split by video")
-    out: str | None = Field(None, description="folder for report.json and figures")
+    split_seed: Annotated[Seed, doc("seed of the train/val/test split by video")] = 0
+    out: Annotated[str | None, doc("folder for report.json and figures")] = None
 
 
 class TrainSpec(Spec):
@@ -183,12 +195,12 @@ class TrainSpec(Spec):
     tracks: TracksKey = None
     model: ModelConfig = ModelConfig()
     training: TrainConfig = TrainConfig()
-    split_seed: Seed = Field(0, description="seed of the train/val/test split by video")
-    checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="folder for per-epoch checkpoints")
-    tokenizer_uri: str = Field(
-        CANDIDATE_TOKENIZER, description="tokenizer whose cached features magvit/hybrid read"
+    split_seed: Annotated[Seed, doc("seed of the train/val/test split by video")] = 0
+    checkpoints: Annotated[str, doc("folder for per-epoch checkpoints")] = DEFAULT_CHECKPOINTS
+    tokenizer_uri: Annotated[str, doc("tokenizer whose cached features magvit/hybrid read")] = (
+        CANDIDATE_TOKENIZER
     )
-    retrain: bool = Field(False, description="train anew even if this training finished before")
+    retrain: Annotated[bool, doc("train anew even if this training finished before")] = False
     device: Device = DEFAULT_DEVICE
 
 
@@ -196,9 +208,9 @@ class EvaluateSpec(Spec):
     """`evaluate`: a registered model beside every classical baseline, on the test split."""
 
     store: StoreUrl = DEFAULT_STORE
-    tracks: TracksKey = Field(None, description="tracks group (default: the model's own)")
-    model_uri: str = Field(CANDIDATE_MODEL, description="MLflow model to evaluate")
-    out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
+    tracks: Annotated[TracksKey, doc("tracks group (default: the model's own)")] = None
+    model_uri: Annotated[str, doc("MLflow model to evaluate")] = CANDIDATE_MODEL
+    out: Annotated[str, doc("folder for the report and figures")] = DEFAULT_REPORT
     device: Device = DEFAULT_DEVICE
 
 
@@ -208,8 +220,8 @@ class TokenizerSpec(Spec):
     store: StoreUrl = DEFAULT_STORE
     tokenizer: TokenizerConfig = TokenizerConfig()
     training: TokenizerTrainConfig = TokenizerTrainConfig()
-    split_seed: Seed = Field(0, description="seed of the split: trains on train videos only")
-    checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="folder for tokenizer checkpoints")
+    split_seed: Annotated[Seed, doc("seed of the split: trains on train videos only")] = 0
+    checkpoints: Annotated[str, doc("folder for tokenizer checkpoints")] = DEFAULT_CHECKPOINTS
     device: Device = DEFAULT_DEVICE
 
 
@@ -217,10 +229,10 @@ class FeaturesSpec(Spec):
     """`cache-features`: every video encoded by a registered tokenizer into the store."""
 
     store: StoreUrl = DEFAULT_STORE
-    tokenizer_uri: str = Field(CANDIDATE_TOKENIZER, description="registered tokenizer to use")
-    checkpoints: str = Field(DEFAULT_CHECKPOINTS, description="where tokenizer files are kept")
-    batch_size: int = Field(8, ge=1, le=4096, description="videos encoded at once per worker")
-    overwrite: bool = Field(False, description="recompute the cache for this key")
+    tokenizer_uri: Annotated[str, doc("registered tokenizer to use")] = CANDIDATE_TOKENIZER
+    checkpoints: Annotated[str, doc("where tokenizer files are kept")] = DEFAULT_CHECKPOINTS
+    batch_size: Annotated[int, Field(ge=1, le=4096), doc("videos encoded at once per worker")] = 8
+    overwrite: Annotated[bool, doc("recompute the cache for this key")] = False
     device: Device = DEFAULT_DEVICE
     compute: Compute = Compute()
 
@@ -229,18 +241,17 @@ class PipelineSpec(Spec):
     """`pipeline`: generate -> tracks -> (tokenizer -> features) -> train -> evaluate."""
 
     generate: GenerateSpec = GenerateSpec()
-    features: Features = Field("statistical", description="what the model reads of each track")
-    training_seeds: tuple[Seed, ...] = Field(
-        (0,),
-        min_length=1,
-        max_length=10,
-        description="train one model per seed; with several, every number is mean ± sd",
-    )
-    out: str = Field(DEFAULT_REPORT, description="folder for the report and figures")
+    features: Annotated[Features, doc("what the model reads of each track")] = "statistical"
+    training_seeds: Annotated[
+        tuple[Seed, ...],
+        Field(min_length=1, max_length=10),
+        doc("train one model per seed; with several, every number is mean ± sd"),
+    ] = (0,)
+    out: Annotated[str, doc("folder for the report and figures")] = DEFAULT_REPORT
 
 
 TrackFiles = Annotated[
-    tuple[str, ...], Field(min_length=1, description="tracker files (MOTChallenge or CSV)")
+    tuple[str, ...], Field(min_length=1), doc("tracker files (MOTChallenge or CSV)")
 ]
 
 
@@ -248,11 +259,11 @@ class ScoreSpec(Spec):
     """`score`: every row of tracker files scored by a registered model, files written back."""
 
     files: TrackFiles = ()
-    out: str = Field("scored", min_length=1, description="folder for the scored files")
-    model_uri: str | None = Field(
-        None, description=f"MLflow model (default: {CHAMPION_MODEL}, else @candidate)"
-    )
-    files_per_task: int = Field(1, ge=1, description="files one Dask task scores")
+    out: Annotated[str, Field(min_length=1), doc("folder for the scored files")] = "scored"
+    model_uri: Annotated[
+        str | None, doc(f"MLflow model (default: {CHAMPION_MODEL}, else @candidate)")
+    ] = None
+    files_per_task: Annotated[int, Field(ge=1), doc("files one Dask task scores")] = 1
     compute: Compute = Compute()
 
 
@@ -261,15 +272,15 @@ class ImportSpec(Spec):
 
     files: TrackFiles = ()
     store: StoreUrl = DEFAULT_STORE
-    gt: tuple[str, ...] = Field(
-        (), description="ground-truth files, one per tracker file in the same order (labels)"
-    )
+    gt: Annotated[
+        tuple[str, ...], doc("ground-truth files, one per tracker file in the same order (labels)")
+    ] = ()
     match: MatchConfig = MatchConfig()
-    window: int = Field(
-        0, ge=0, description="cut sequences into items of this many frames (0: one per sequence)"
-    )
-    items_per_chunk: int = Field(8, ge=1, description="items per Zarr chunk")
-    overwrite: bool = Field(False, description="replace a store imported from other files")
+    window: Annotated[
+        int, Field(ge=0), doc("cut sequences into items of this many frames (0: one per sequence)")
+    ] = 0
+    items_per_chunk: Annotated[int, Field(ge=1), doc("items per Zarr chunk")] = 8
+    overwrite: Annotated[bool, doc("replace a store imported from other files")] = False
 
     @model_validator(mode="after")
     def _check(self) -> ImportSpec:
@@ -295,15 +306,17 @@ class Gate(Spec):
     and confirming persistent tracks at most `latency_allowance` observations later (median),
     all on the same test split of the same data."""
 
-    not_worse: tuple[str, ...] = Field(
-        DEFAULT_NOT_WORSE,
-        min_length=1,
-        description="report metrics the challenger may not lose: roc_auc_k3, recall_k5, ...",
+    not_worse: Annotated[
+        tuple[str, ...],
+        Field(min_length=1),
+        doc("report metrics the challenger may not lose: roc_auc_k3, recall_k5, ..."),
+    ] = DEFAULT_NOT_WORSE
+    tolerance: Annotated[float, Field(ge=0, le=1), doc("how much a not_worse metric may drop")] = (
+        0.0
     )
-    tolerance: float = Field(0.0, ge=0, le=1, description="how much a not_worse metric may drop")
-    latency_allowance: float = Field(
-        0.0, ge=0, description="extra median observations to confirmation the challenger may need"
-    )
+    latency_allowance: Annotated[
+        float, Field(ge=0), doc("extra median observations to confirmation the challenger may need")
+    ] = 0.0
 
     @model_validator(mode="after")
     def _known(self) -> Gate:
@@ -321,17 +334,17 @@ class RetrainSpec(Spec):
 
     train: TrainSpec = TrainSpec()  # the flow always trains anew (a new challenger each run)
     gate: Gate = Gate()
-    out: str = Field("reports/retrain", description="folder for both models' reports")
+    out: Annotated[str, doc("folder for both models' reports")] = "reports/retrain"
 
 
 class PromoteSpec(Spec):
     """`promote`: make a version the champion by hand, with the same record as `retrain`."""
 
-    version: int = Field(..., ge=1, description="the registered version to make champion")
-    store: StoreUrl | None = Field(
-        None, description="store to compare on (default: the one the version was trained on)"
-    )
-    reason: str = Field("promoted by hand", min_length=1, description="why, for the record")
+    version: Annotated[int, Field(ge=1), doc("the registered version to make champion")]
+    store: Annotated[
+        StoreUrl | None, doc("store to compare on (default: the one the version was trained on)")
+    ] = None
+    reason: Annotated[str, Field(min_length=1), doc("why, for the record")] = "promoted by hand"
     gate: Gate = Gate()
-    out: str = Field("reports/promote", description="folder for both models' reports")
+    out: Annotated[str, doc("folder for both models' reports")] = "reports/promote"
     device: Device = DEFAULT_DEVICE

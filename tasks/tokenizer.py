@@ -20,13 +20,13 @@ from prefect.cache_policies import NO_CACHE
 from storage.chunked import ChunkedGroup
 from storage.mlflow_store import (
     CHECKPOINT_DATA,
-    TOKENIZER_NAME,
     finished_summary,
     flat_params,
     git_commit,
     log_and_register,
     log_store_input,
 )
+from storage.registry import TOKENIZER_NAME, version_uri
 from storage.store import Store
 from tasks.specs import TokenizerSpec
 from tp_models.magvit import (
@@ -136,7 +136,7 @@ def tokenizer_training(
             version = log_and_register(staged, TOKENIZER_NAME)
     summary = {
         "run_id": run.info.run_id,
-        "tokenizer_uri": f"models:/{TOKENIZER_NAME}/{version}",
+        "tokenizer_uri": version_uri(version, TOKENIZER_NAME),
         "checkpoint": str(kept),
         "checkpoint_hash": digest,
         "steps": train_cfg.steps,

@@ -25,7 +25,6 @@ from prefect.cache_policies import NO_CACHE
 
 from storage.mlflow_store import (
     CHECKPOINT_DATA,
-    MODEL_NAME,
     finished_summary,
     flat_params,
     git_commit,
@@ -34,6 +33,7 @@ from storage.mlflow_store import (
     run_exists,
     tracking_uri,
 )
+from storage.registry import MODEL_NAME, version_uri
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
 from tasks.gate import flat_metrics
@@ -177,7 +177,7 @@ def train_model(
         seconds = float(np.sum([h["epoch_seconds"] for h in result.history]))
         summary = {
             "run_id": run.info.run_id,
-            "model_uri": f"models:/{MODEL_NAME}/{version}",
+            "model_uri": version_uri(version),
             "model_version": version,
             "features": model_cfg.features,
             "epochs": len(result.history),

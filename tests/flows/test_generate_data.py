@@ -85,3 +85,26 @@ def test_corrupted_chunk_is_reported_and_redone(tmp_path, tiny_store):
 def test_rerun_of_a_finished_store_writes_nothing(tiny_store):
     summary = _run(tiny_store, workers=1)
     assert summary["videos_written"] == 0 and summary["chunks_redone"] == 0
+
+
+def test_tp_generate_checks_its_store_once(prefect_harness, tmp_path, monkeypatch):
+    """The check made before any service starts is the one the flow uses (counted on the
+    real ChunkedGroup.check), for a new store and for a resumed one."""
+    from flows.cli import main
+    from storage.chunked import ChunkedGroup
+    from tests.conftest import tiny_cli_args
+
+    real = ChunkedGroup.check.__func__
+    dataset_checks = []
+
+    def counted(cls, root_path, subpath, **kwargs):
+        if subpath == "":
+            dataset_checks.append(root_path)
+        return real(cls, root_path, subpath, **kwargs)
+
+    monkeypatch.setattr(ChunkedGroup, "check", classmethod(counted))
+    store = tmp_path / "s.zarr"
+    for _ in range(2):  # new, then resumed
+        dataset_checks.clear()
+        assert main([*tiny_cli_args(store), "--workers", "1", "--no-extract-tracks"]) == 0
+        assert dataset_checks == [str(store)]

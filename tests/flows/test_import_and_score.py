@@ -116,11 +116,11 @@ def test_score_keeps_every_row_in_order(imported, tmp_path):
     assert ((p >= 0) & (p <= 1)).all()
     np.testing.assert_array_equal(confirmed, (p >= result["threshold"]).astype(int))
     # The same scores as the model on the file in its original order, row for row.
-    from storage.mlflow_store import model_version_run
+    from storage.mlflow_store import load_model
     from tp_models.serving.rows import score_rows
     from tp_models.tracks.files import read_tracks
 
-    model, _ = model_version_run(uri)
+    model = load_model(uri).pipeline
     expected = score_rows(model, read_tracks(source).rows)[order]
     np.testing.assert_allclose(p, expected, atol=2e-6)
 
@@ -162,3 +162,27 @@ def test_tud_campus_imported_and_scored(imported, tmp_path):
     out = (tmp_path / "out" / "test.txt").read_text().splitlines()
     assert result["rows"] == 222
     assert [line.rsplit(",", 2)[0] for line in out] == test.read_text().splitlines()
+
+
+def test_score_looks_the_model_up_once(imported, tmp_path, monkeypatch):
+    """One look-up of the model version and one of its run for the whole command, the
+    CLI's check before any service starts included (the real MLflow client, counted)."""
+    from mlflow import MlflowClient
+
+    from flows.cli import main
+
+    calls: dict[str, int] = {}
+    for name in ("get_model_version", "get_model_version_by_alias", "get_run"):
+        real = getattr(MlflowClient, name)
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(MlflowClient, name, counted)
+    uri = "models:/track-persistence@candidate"
+    assert (
+        main(["score", imported["files"][0], "--out", str(tmp_path / "out"), "--model-uri", uri])
+        == 0
+    )
+    assert calls == {"get_model_version_by_alias": 1, "get_run": 1}

@@ -12,8 +12,7 @@ from prefect.client.orchestration import get_client
 from flows.cli import main
 from flows.promote import promote
 from flows.retrain import retrain
-from storage.mlflow_store import MODEL_NAME
-from storage.registry import champion_version
+from storage.registry import MODEL_NAME, champion_version
 from tasks.specs import PromoteSpec, RetrainSpec
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from flows.cli import main
 from flows.evaluate import evaluate
-from storage.mlflow_store import model_version_run
+from storage.mlflow_store import load_model
 from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.specs import EvaluateSpec, TracksSpec
@@ -45,7 +45,7 @@ def test_training_learns_and_logs_everything(trained, small_store):
 
 
 def test_registered_model_loads_back_and_scores_identically(trained, small_store):
-    loaded, _ = model_version_run("models:/track-persistence@candidate")
+    loaded = load_model("models:/track-persistence@candidate").pipeline
     source = TrackSource.open(Store.open(small_store))
     splits = source.store.splits(0)
     test, _ = source.load(splits["test"])

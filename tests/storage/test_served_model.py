@@ -22,8 +22,8 @@ import torch
 from storage.errors import StoreError
 from storage.mlflow_store import (
     CHECKPOINT_DATA,
+    load_model,
     log_and_register,
-    model_version_run,
     tokenizer_checkpoint,
 )
 from tests.integration.helpers import BIN, free_port, process, wait_for
@@ -117,7 +117,8 @@ def tokenizer(registry):
 
 
 def test_round_trip_through_the_registry_gives_identical_scores(model):
-    loaded, params = model_version_run(model["uri"])
+    loaded = load_model(model["uri"])
+    loaded, params = loaded.pipeline, loaded.record.params
     assert params["features.checkpoint_hash"] == "None"
     rows = tracker_rows(seed=1)
     table = track_rows(rows, np.arange(len(rows)), (128, 128), "")
@@ -203,7 +204,7 @@ def test_crafted_pickle_in_the_artifact_store_is_refused_and_runs_nothing(
     uri = _register(model["checkpoint"], f"crafted-{wrapping.replace('.', '-')}")
     _artifact_file(uri).write_bytes(payload.read_bytes())
     with pytest.raises(StoreError, match="weights-only"):
-        model_version_run(uri)
+        load_model(uri)
     with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
         mlflow.pyfunc.load_model(uri)
     assert not marker.exists()
@@ -218,7 +219,7 @@ def test_crafted_checkpoint_hash_in_the_registry_is_refused(tokenizer, registry,
     with pytest.raises(StoreError, match="not a 16-character hex checkpoint hash"):
         tokenizer_checkpoint(uri, folder)
     with pytest.raises(StoreError, match="tokenizer.checkpoint_hash='../../x'"):
-        model_version_run(uri)
+        load_model(uri)
     assert _files_under(tmp_path) | _files_under(registry) == before
 
 

@@ -58,11 +58,11 @@ class TokenizerConfig:
     loss costs ``tokens x codebook_size`` memory per batch.
     """
 
-    in_channels: int = 3
-    channels: tuple[int, ...] = (16, 32, 64)
-    num_res_blocks: int = 1
-    decoder_channels: tuple[int, ...] = (32, 64, 96)
-    decoder_res_blocks: int = 1
+    in_channels: Annotated[int, doc("input channels (RGB)")] = 3
+    channels: Annotated[tuple[int, ...], doc("encoder channels per stage")] = (16, 32, 64)
+    num_res_blocks: Annotated[int, doc("residual blocks per encoder stage")] = 1
+    decoder_channels: Annotated[tuple[int, ...], doc("decoder channels per stage")] = (32, 64, 96)
+    decoder_res_blocks: Annotated[int, doc("residual blocks per decoder stage")] = 1
     latent_dim: Annotated[int, Ge(1), doc("continuous latent channels (cached features)")] = 256
     codebook_size: Annotated[int, Ge(2), doc("LFQ codebook entries (a power of two)")] = 1024
     # Measured cache sizes for 2,500 videos, float16, blosc zstd + shuffle: 256 channels at
@@ -70,13 +70,17 @@ class TokenizerConfig:
     spatial_downsample: Annotated[
         int, Ge(2), doc("pixels per latent cell side (128 px / 16 = 8x8 cells)")
     ] = 16
-    temporal_downsample: int = 4
-    diversity_gamma: float = 1.0
+    temporal_downsample: Annotated[int, doc("frames per latent step")] = 4
+    diversity_gamma: Annotated[
+        float, doc("weight of LFQ's codebook-diversity term in its entropy loss")
+    ] = 1.0
     # LFQ's entropy loss soft-assigns each token with softmax(2 * inv_temperature * x . code).
     # LFQ's default of 100 saturates as soon as |x| > ~0.01, the entropy term then has no
     # gradient and the codebook collapsed to one code (measured: 1 of 1024 after 10 steps).
     # At 1.0 the soft assignment stays informative: ~50-65 % of the codebook used.
-    inv_temperature: float = 1.0
+    inv_temperature: Annotated[
+        float, doc("LFQ's inverse temperature of the soft code assignment")
+    ] = 1.0
 
     def __post_init__(self) -> None:
         # Normalise lists (e.g. from JSON) to tuples so equality and hashing behave.

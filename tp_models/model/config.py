@@ -22,10 +22,16 @@ class ModelConfig:
     features: Annotated[
         Literal["statistical", "magvit", "hybrid"], doc("what the model reads of each track")
     ] = "statistical"
-    hybrid_members: tuple[str, ...] = ("statistical", "magvit")
-    frame_size: tuple[int, int] = (128, 128)  # (height, width), to normalise positions
-    motion_scale: float = 4.0  # pixels/frame where velocity features stop being linear
-    use_appearance: bool = False  # add size + colour to the statistical features
+    hybrid_members: Annotated[tuple[str, ...], doc("feature sets a hybrid model concatenates")] = (
+        "statistical",
+        "magvit",
+    )
+    frame_size: Annotated[
+        tuple[int, int],
+        doc("(height, width) of the frames, to normalise positions (filled from the store)"),
+    ] = (128, 128)
+    motion_scale: Annotated[float, doc("px/frame where velocity features stop being linear")] = 4.0
+    use_appearance: Annotated[bool, doc("add size and colour to the statistical features")] = False
     track_features: Annotated[
         bool,
         doc(
@@ -33,19 +39,23 @@ class ModelConfig:
             "motion, area, innovation likelihoods, clutter-map count)"
         ),
     ] = True
-    feature_dim: int = 64
-    extractor_hidden_dim: int = 64
-    d_model: int = 64
-    n_heads: int = 4
-    n_layers: int = 4
-    ff_dim: int = 128
-    dropout: float = 0.1
-    max_len: int = 500
-    causal: bool = True
-    positions: str = "track"  # "track": frames since first observation; "frame": absolute
-    head_hidden_dim: int = 64
-    # Options for extractors registered elsewhere (e.g. MagVit latent size); JSON values.
-    extractor_options: dict[str, Any] = field(default_factory=dict)
+    feature_dim: Annotated[int, doc("width of the extractor's per-step features")] = 64
+    extractor_hidden_dim: Annotated[int, doc("hidden width of the extractor's MLP")] = 64
+    d_model: Annotated[int, doc("width of the sequence model")] = 64
+    n_heads: Annotated[int, doc("attention heads (must divide d_model)")] = 4
+    n_layers: Annotated[int, doc("transformer layers")] = 4
+    ff_dim: Annotated[int, doc("width of each layer's feed-forward block")] = 128
+    dropout: Annotated[float, doc("dropout rate while training")] = 0.1
+    max_len: Annotated[int, doc("longest track life (steps) the positional encoding covers")] = 500
+    causal: Annotated[bool, doc("each step attends to earlier steps only (online scoring)")] = True
+    positions: Annotated[
+        str, doc("track: positions count frames since the first observation; frame: absolute")
+    ] = "track"
+    head_hidden_dim: Annotated[int, doc("hidden width of the persistence head")] = 64
+    extractor_options: Annotated[
+        dict[str, Any],
+        doc("options of extractors registered elsewhere (e.g. MagVit latent size), JSON values"),
+    ] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.features not in FEATURE_SETS:

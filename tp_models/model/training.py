@@ -46,17 +46,25 @@ class TrainConfig:
     batch_size: Annotated[int, Ge(1), doc("tracks per optimisation step")] = 256
     max_epochs: Annotated[int, Ge(1), doc("upper bound; early stopping usually ends sooner")] = 40
     patience: Annotated[int, Ge(1), doc("epochs without validation-loss gain before stopping")] = 5
-    min_delta: float = 0.0  # an improvement must beat the best loss by more than this
+    min_delta: Annotated[
+        float, doc("an improvement must beat the best validation loss by more than this")
+    ] = 0.0
     seed: Annotated[int, Ge(0), doc("weights, dropout and shuffling")] = 0
-    grad_clip: float | None = 1.0  # max gradient norm; None to disable
-    shuffle: bool = True  # shuffle tracks within each TrackBatch the source yields
+    grad_clip: Annotated[float | None, doc("max gradient norm; None to disable")] = 1.0
+    shuffle: Annotated[bool, doc("shuffle tracks within each batch the source yields")] = True
     # Steps that carry the track's label: first observation .. end of the video ("end"),
     # or .. last observation. "end" is the default because a causal model can only learn
     # that a track was brief from the frames after it vanished: at its last observation a
     # brief track that moves like a real one looks exactly like a real one.
-    valid_until: str = "end"
-    online_k: int = 3  # validation F1 also on the score at the k-th observation
-    threshold: float = 0.5
+    valid_until: Annotated[
+        str,
+        doc(
+            "steps that carry the track's label: first observation to the end of the video "
+            "(end) or to the last observation (last)"
+        ),
+    ] = "end"
+    online_k: Annotated[int, doc("validation F1 also on the score at the k-th observation")] = 3
+    threshold: Annotated[float, doc("decision threshold of the validation F1 while training")] = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from annotated_types import Ge
+from annotated_types import Ge, doc
 
 from tp_models.core.config import known_fields
 from tp_models.world.render import SHAPE_EXTENT
@@ -55,118 +55,191 @@ class SceneConfig:
     knobs marked "per video" are the operating point: each video draws one value uniformly
     from the range and stores it (``OPERATING_POINT_DTYPES``), so results can be reported
     per operating point and a model must work across the whole space, not at one setting.
-
-    frames, size
-        Video length ``T`` and square frame size ``H = W`` (RGB). 25 x 128 x 128 is the
-        product's data spec.
-    persistent_count, mixed_persistent_count
-        Persistent objects in "persistent" videos (1-3) and in "mixed" videos (1-2). False
-        objects are not counted by hand: ``clutter_density_range`` sets how many there are.
-    radius_range
-        Object size in px, uniform (3-7), *shared by all kinds*. 3 px is still a 28-pixel
-        blob a threshold detector finds; 7 px keeps objects mostly apart at 128 px.
-    saturation_range, value_range
-        HSV saturation and value of object colours (hue uniform), *shared by all kinds*.
-        Saturated (>= 0.6) so colours differ, and value >= 0.75, so the brightest channel of
-        every object is >= 191 grey levels, far above the black background and noise.
-    p_present_at_start
-        Steady-state start: the probability that an object is already there at frame 0
-        (0.3), for *every* kind alike; otherwise it first appears at a frame drawn uniformly
-        from 1..T-1. An object present at frame 0 is in mid-life: its age at frame 0 is
-        drawn uniformly over its lifetime and its path, flicker and remaining life are
-        simulated from its birth before frame 0 (a burn-in), so it can be anywhere, moving,
-        or about to vanish. The law is shared on purpose: in a true steady state (equal
-        counts at every frame) long-lived kinds would be over-represented at frame 0
-        (length-biased sampling), and the first frame would tell persistent from brief.
-    persistent_frames, clutter_frames, brief_frames
-        Lifetimes in frames, uniform integers: persistent 30-120 and clutter 15-100 (so
-        both often outlive the video), brief 1..``op_brief_max_frames``, where each video
-        draws that maximum from ``brief_frames`` (1-5): some videos hold only 1-frame
-        flashes, others brief objects of up to 5 frames. ``brief_frames`` must stay below
-        ``persistent_frames``: brief and persistent differ in how long they live, by design.
-    p_detect_range
-        Per video: the probability that an existing object of *any* kind is detected (drawn)
-        in a frame (0.75-0.98): the sensor misses real and false objects alike, so a
-        persistent track has gaps and a brief one may be seen only once.
-    clutter_density_range
-        Per video: false objects (brief + clutter) visible per pixel^2 per frame, the
-        classical clutter density beta_FA (5e-6 to 6e-5, i.e. 0.08-1.0 false objects per
-        128 x 128 frame). The number of brief and clutter objects is drawn (Poisson) so
-        that the *expected* density matches it, given the video's lifetimes, detection
-        probability and flicker; counts are capped at ``MAX_OBJECTS``, which binds only for
-        brief-only videos at the top of the range with 1-frame brief objects, and "brief" and
-        "noise" videos hold at least one object of their kind (so at the lowest densities
-        they show more than asked for). Persistent videos hold no false objects and store 0.
-    mixed_brief_share
-        Share of a "mixed" video's false-object density made by brief objects (0.5); the rest
-        is clutter. "brief" videos hold brief objects only, "noise" videos clutter only.
-    clutter_on_prob
-        Per-frame probability a clutter object is on (0.4), independently over its life (and
-        then detected with the video's P_D): long but intermittent tracks, so track length
-        alone is not the label. Must be > 0 (clutter that never shows is no clutter).
-    clutter_drift_range
-        Per video: clutter motion in px/frame (0-0.3), from fixed to slowly drifting; each
-        clutter object drifts at that speed in its own constant direction.
-    brief_motion_range
-        Per video: how brief objects move, as a fraction of persistent motion (0-1): 0 static,
-        1 exactly the persistent motion law, so motion alone does not separate the kinds.
-    speed_max_range
-        Per video: top speed in px/frame (1-3). Each moving object starts at a speed uniform
-        in [0, top] (some persistent objects are nearly static) and never exceeds it.
-    motion_noise_range
-        Per video: std of the random per-frame velocity change in px/frame^2 (0.02-0.12):
-        constant-velocity *ish* motion that a Kalman filter tracks but cannot predict.
-    turn_rate_max
-        Each moving object turns at a constant rate, uniform in +-this (0.12 rad/frame,
-        up to ~170 degrees over 25 frames): curved, not straight, paths.
-    position_noise_range
-        Per video: std of the sub-pixel position noise in px (0.1-0.5) added to *every*
-        object's position in every frame, false or real. Real sensors never report a static
-        object at exactly the same place twice; without it static negatives made exactly-zero
-        steps that persistent objects never made.
-    min_gap
-        Desired free space between objects in px (2). Placement tries several candidates
-        and keeps the first that respects it; moving objects may still cross (and overlap is
-        resolved in the mask: the topmost object wins).
-    noise_sigma, noisy_video_share
-        Additive Gaussian pixel noise in grey levels (0) for a share of the videos (1.0).
-        Noise is incompressible (sigma 3 on every video stores ~0.9 GB against ~6 MB
-        clean), so the default world is clean; give a minority of videos noise with e.g.
-        ``noise_sigma=3, noisy_video_share=0.02``. Each video stores its own sigma.
-    heldout_p_detect_below, heldout_clutter_density_above
-        The held-out region: videos with P_D below the first *and* clutter density above the
-        second (0.82 and 4e-5: the hard corner, ~11 % of videos with false objects) are
-        flagged ``op_heldout``; ``splits.split_videos`` puts them in their own "heldout"
-        split that training never sees, to measure generalisation to an unseen operating
-        point. The region must cover part of the space, neither none nor all of it.
+    Each field's documentation is its ``doc``; the first sentence is its command-line help.
     """
 
-    frames: Annotated[int, Ge(2)] = 25
-    size: Annotated[int, Ge(32)] = 128
-    persistent_count: tuple[int, int] = (1, 3)
-    mixed_persistent_count: tuple[int, int] = (1, 2)
-    radius_range: tuple[float, float] = (3.0, 7.0)
-    saturation_range: tuple[float, float] = (0.6, 1.0)
-    value_range: tuple[float, float] = (0.75, 1.0)
-    p_present_at_start: float = 0.3
-    persistent_frames: tuple[int, int] = (30, 120)
-    clutter_frames: tuple[int, int] = (15, 100)
-    brief_frames: tuple[int, int] = (1, 5)
-    p_detect_range: tuple[float, float] = (0.75, 0.98)
-    clutter_density_range: tuple[float, float] = (5e-6, 6e-5)
-    mixed_brief_share: float = 0.5
-    clutter_on_prob: float = 0.4
-    clutter_drift_range: tuple[float, float] = (0.0, 0.3)
-    brief_motion_range: tuple[float, float] = (0.0, 1.0)
-    speed_max_range: tuple[float, float] = (1.0, 3.0)
-    motion_noise_range: tuple[float, float] = (0.02, 0.12)
-    turn_rate_max: float = 0.12
-    position_noise_range: tuple[float, float] = (0.1, 0.5)
-    min_gap: float = 2.0
-    noise_sigma: float = 0.0
-    noisy_video_share: float = 1.0
-    heldout_p_detect_below: float = 0.82
-    heldout_clutter_density_above: float = 4e-5
+    frames: Annotated[
+        int, Ge(2), doc("Video length T in frames. 25 x 128 x 128 is the product's data spec.")
+    ] = 25
+    size: Annotated[int, Ge(32), doc("Square frame size H = W in px (RGB).")] = 128
+    persistent_count: Annotated[
+        tuple[int, int],
+        doc(
+            'Persistent objects in "persistent" videos (1-3). False objects are not counted by '
+            "hand: clutter_density_range sets how many there are."
+        ),
+    ] = (1, 3)
+    mixed_persistent_count: Annotated[
+        tuple[int, int], doc('Persistent objects in "mixed" videos (1-2).')
+    ] = (1, 2)
+    radius_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Object size in px, uniform, shared by all kinds. 3 px is still a 28-pixel blob a "
+            "threshold detector finds; 7 px keeps objects mostly apart at 128 px."
+        ),
+    ] = (3.0, 7.0)
+    saturation_range: Annotated[
+        tuple[float, float],
+        doc(
+            "HSV saturation of object colours (hue uniform), shared by all kinds. Saturated "
+            "(>= 0.6) so colours differ."
+        ),
+    ] = (0.6, 1.0)
+    value_range: Annotated[
+        tuple[float, float],
+        doc(
+            "HSV value of object colours, shared by all kinds. At >= 0.75 the brightest channel "
+            "of every object is >= 191 grey levels, far above the black background and noise."
+        ),
+    ] = (0.75, 1.0)
+    p_present_at_start: Annotated[
+        float,
+        doc(
+            "Probability that an object of any kind is already there at frame 0 (else it first "
+            "appears at a frame drawn uniformly from 1..T-1). An object present at frame 0 is "
+            "in mid-life: its age at frame 0 is drawn uniformly over its lifetime and its path, "
+            "flicker and remaining life are simulated from its birth before frame 0 (a "
+            "burn-in), so it can be anywhere, moving, or about to vanish. The law is shared on "
+            "purpose: in a true steady state long-lived kinds would be over-represented at "
+            "frame 0 (length-biased sampling), and the first frame would tell persistent from "
+            "brief."
+        ),
+    ] = 0.3
+    persistent_frames: Annotated[
+        tuple[int, int],
+        doc(
+            "Lifetime of persistent objects in frames, uniform (30-120, so they often outlive "
+            "the video)."
+        ),
+    ] = (30, 120)
+    clutter_frames: Annotated[
+        tuple[int, int], doc("Lifetime of clutter objects in frames, uniform (15-100).")
+    ] = (15, 100)
+    brief_frames: Annotated[
+        tuple[int, int],
+        doc(
+            "Range of the per-video maximum lifetime of brief objects in frames (1-5); each "
+            "brief object lives 1..op_brief_max_frames frames. Some videos hold only 1-frame "
+            "flashes, others brief objects of up to 5 frames. Must stay below "
+            "persistent_frames: brief and persistent differ in how long they live, by design."
+        ),
+    ] = (1, 5)
+    p_detect_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Per video: the probability that an existing object of any kind is detected (drawn) "
+            "in a frame. The sensor misses real and false objects alike, so a persistent track "
+            "has gaps and a brief one may be seen only once."
+        ),
+    ] = (0.75, 0.98)
+    clutter_density_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Per video: false objects (brief + clutter) visible per px^2 per frame, the "
+            "classical clutter density beta_FA (5e-6 to 6e-5: 0.08-1.0 false objects per "
+            "128 x 128 frame). The number of brief and clutter objects is drawn (Poisson) so "
+            "that the expected density matches it, given the video's lifetimes, detection "
+            "probability and flicker; counts are capped at MAX_OBJECTS, which binds only for "
+            "brief-only videos at the top of the range with 1-frame brief objects, and "
+            '"brief" and "noise" videos hold at least one object of their kind. Persistent '
+            "videos hold no false objects and store 0."
+        ),
+    ] = (5e-6, 6e-5)
+    mixed_brief_share: Annotated[
+        float,
+        doc(
+            'Share of a "mixed" video\'s false-object density made by brief objects; the rest '
+            'is clutter. "brief" videos hold brief objects only, "noise" videos clutter only.'
+        ),
+    ] = 0.5
+    clutter_on_prob: Annotated[
+        float,
+        doc(
+            "Per-frame probability a clutter object is on, independently over its life (and "
+            "then detected with the video's P_D): long but intermittent tracks, so track "
+            "length alone is not the label. Must be > 0."
+        ),
+    ] = 0.4
+    clutter_drift_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Per video: clutter motion in px/frame, from fixed to slowly drifting; each clutter "
+            "object drifts at that speed in its own constant direction."
+        ),
+    ] = (0.0, 0.3)
+    brief_motion_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Per video: how brief objects move, as a fraction of persistent motion: 0 static, "
+            "1 exactly the persistent motion law, so motion alone does not separate the kinds."
+        ),
+    ] = (0.0, 1.0)
+    speed_max_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Per video: top speed in px/frame. Each moving object starts at a speed uniform in "
+            "[0, top] (some persistent objects are nearly static) and never exceeds it."
+        ),
+    ] = (1.0, 3.0)
+    motion_noise_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Per video: std of the random per-frame velocity change in px/frame^2: "
+            "constant-velocity-ish motion that a Kalman filter tracks but cannot predict."
+        ),
+    ] = (0.02, 0.12)
+    turn_rate_max: Annotated[
+        float,
+        doc(
+            "Each moving object turns at a constant rate, uniform in +-this (rad/frame; 0.12 "
+            "is up to ~170 degrees over 25 frames): curved, not straight, paths."
+        ),
+    ] = 0.12
+    position_noise_range: Annotated[
+        tuple[float, float],
+        doc(
+            "Per video: std of the sub-pixel position noise in px added to every object's "
+            "position in every frame, false or real. Real sensors never report a static object "
+            "at exactly the same place twice; without it static negatives made exactly-zero "
+            "steps that persistent objects never made."
+        ),
+    ] = (0.1, 0.5)
+    min_gap: Annotated[
+        float,
+        doc(
+            "Desired free space between objects in px. Placement tries several candidates and "
+            "keeps the first that respects it; moving objects may still cross (overlap is "
+            "resolved in the mask: the topmost object wins)."
+        ),
+    ] = 2.0
+    noise_sigma: Annotated[
+        float,
+        doc(
+            "Additive Gaussian pixel noise in grey levels, for a share of the videos "
+            "(noisy_video_share). Noise is incompressible (sigma 3 on every video stores "
+            "~0.9 GB against ~6 MB clean), so the default world is clean; give a minority of "
+            "videos noise with e.g. noise_sigma=3, noisy_video_share=0.02. Each video stores "
+            "its own sigma."
+        ),
+    ] = 0.0
+    noisy_video_share: Annotated[
+        float, doc("Share of the videos that get noise_sigma's pixel noise.")
+    ] = 1.0
+    heldout_p_detect_below: Annotated[
+        float,
+        doc(
+            "Held-out region: videos with P_D below this and clutter density above "
+            "heldout_clutter_density_above (the hard corner, ~11 % of videos with false "
+            "objects) are flagged op_heldout; splits.split_videos puts them in their own "
+            '"heldout" split that training never sees, to measure generalisation to an unseen '
+            "operating point. The region must cover part of the space, neither none nor all."
+        ),
+    ] = 0.82
+    heldout_clutter_density_above: Annotated[
+        float,
+        doc("Held-out region: clutter density above which (with low P_D) a video is held out."),
+    ] = 4e-5
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one sentence naming the parameter to change.
