@@ -253,6 +253,9 @@ class ScoreSpec(Spec):
         None, description=f"MLflow model (default: {CHAMPION_MODEL}, else @candidate)"
     )
     files_per_task: int = Field(1, ge=1, description="files one Dask task scores")
+    overwrite: bool = Field(
+        False, description="replace existing files in out (an input too) with scored copies"
+    )
     compute: Compute = Compute()
 
 

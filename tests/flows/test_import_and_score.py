@@ -138,7 +138,7 @@ def test_bad_file_exits_2_and_writes_nothing(imported, tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err
     assert str(bad) in error and "line 2" in error and "'bb_top'" in error
-    assert not out.exists() or list(out.iterdir()) == []
+    assert not out.exists()  # not even an empty --out folder
 
 
 def test_tud_campus_imported_and_scored(imported, tmp_path):
@@ -162,3 +162,95 @@ def test_tud_campus_imported_and_scored(imported, tmp_path):
     out = (tmp_path / "out" / "test.txt").read_text().splitlines()
     assert result["rows"] == 222
     assert [line.rsplit(",", 2)[0] for line in out] == test.read_text().splitlines()
+
+
+# ---- tp score never loses a file: issue 21 --------------------------------------------------
+
+
+def _score(imported, *args: str) -> int:
+    from flows.cli import main
+
+    return main(["score", *args, "--model-uri", imported["trained"]["model_uri"]])
+
+
+def _copy_sequence(imported, folder: Path, index: int = 0) -> Path:
+    """The imported sequence `index` as folder/tracks.txt, with its seqinfo.ini."""
+    source = Path(imported["files"][index])
+    folder.mkdir(parents=True)
+    (folder / "tracks.txt").write_text(source.read_text())
+    (folder / "seqinfo.ini").write_text((source.parent / "seqinfo.ini").read_text())
+    return folder / "tracks.txt"
+
+
+def test_score_never_writes_over_an_input_unless_asked(imported, tmp_path, capsys):
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    before = tracks.read_bytes()
+    assert _score(imported, str(tracks), "--out", str(tracks.parent)) == 2
+    error = capsys.readouterr().err.strip()
+    assert str(tracks) in error and "--overwrite" in error and "\n" not in error
+    assert tracks.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["seq", "seqinfo.ini", "tracks.txt"]
+    assert _score(imported, str(tracks), str(tracks), "--out", str(tmp_path / "out")) == 2
+    assert "give each file once" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert _score(imported, str(tracks), "--out", str(tracks.parent), "--overwrite") == 0
+    assert tracks.read_text().splitlines()[0].startswith(before.decode().splitlines()[0] + ",")
+
+
+def test_score_never_replaces_an_existing_output_unless_asked(imported, tmp_path, capsys):
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tracks.txt").write_text("the user's own file\n")
+    assert _score(imported, str(tracks), "--out", str(out)) == 2
+    error = capsys.readouterr().err.strip()
+    assert str(out / "tracks.txt") in error and "--overwrite" in error
+    assert (out / "tracks.txt").read_text() == "the user's own file\n"
+    assert [p.name for p in out.iterdir()] == ["tracks.txt"]
+    assert _score(imported, str(tracks), "--out", str(out), "--overwrite") == 0
+    assert (out / "tracks.txt").read_text().count("\n") == tracks.read_text().count("\n")
+
+
+def test_score_keeps_the_layout_of_the_inputs_and_their_permissions(imported, tmp_path):
+    first = _copy_sequence(imported, tmp_path / "in" / "seq-0001", 0)
+    second = _copy_sequence(imported, tmp_path / "in" / "seq-0002", 1)
+    first.chmod(0o640)
+    second.chmod(0o604)
+    out = tmp_path / "out"
+    assert _score(imported, str(first), str(second), "--out", str(out)) == 0
+    for source in (first, second):
+        scored = out / source.parent.name / "tracks.txt"
+        lines = scored.read_text().splitlines()
+        assert [line.rsplit(",", 2)[0] for line in lines] == source.read_text().splitlines()
+        assert scored.stat().st_mode & 0o777 == source.stat().st_mode & 0o777
+    assert sorted(p.name for p in out.iterdir()) == ["seq-0001", "seq-0002"]  # no staging left
+
+
+def test_score_removes_the_staging_folder_of_a_killed_run(imported, tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    out = tmp_path / "out"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    stale = out / f".tp-score-{gone.pid}@{host}-abcd1234"
+    live = out / f".tp-score-{os.getpid()}@{host}-efgh5678"  # a run still going: kept
+    for folder in (stale, live):
+        folder.mkdir(parents=True)
+        (folder / "tracks.txt").write_text("half\n")
+    assert _score(imported, str(tracks), "--out", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == [live.name, "tracks.txt"]
+
+
+def test_the_interrupt_line_of_score_speaks_of_files_not_chunks():
+    import signal
+
+    from flows.cli import interrupt_line
+
+    line = interrupt_line("score", signal.SIGINT)
+    assert line.startswith("interrupted by SIGINT") and "chunk" not in line
+    assert "resume" not in line
+    assert "chunk" in interrupt_line("generate", signal.SIGTERM)
