@@ -30,6 +30,7 @@ through a temporary file renamed into place, so a failed write leaves nothing be
 from __future__ import annotations
 
 import configparser
+import decimal
 import os
 import tempfile
 from dataclasses import dataclass
@@ -133,6 +134,34 @@ def _numbers(path: Path, cells: np.ndarray, numbers: np.ndarray, name: str) -> n
                 ok = False
             if not ok:
                 raise _fail(path, int(numbers[i]), name, f"{cell.strip()!r} is not a finite number")
+    return values
+
+
+def _whole_numbers(path: Path, cells: np.ndarray, numbers: np.ndarray, name: str) -> np.ndarray:
+    """One column as exact int64 (never through float64, which merges ids above 2**53); a
+    cell that is not a whole number, or does not fit 64 bits, is an error naming it."""
+    try:
+        return cells.astype(np.int64)
+    except (ValueError, OverflowError):
+        pass
+    values = np.empty(len(cells), dtype=np.int64)
+    info = np.iinfo(np.int64)
+    for i, cell in enumerate(cells):
+        try:
+            number = decimal.Decimal(cell.strip())  # "7.0" is 7; "1e3" is 1000
+            whole = number.is_finite() and number == number.to_integral_value()
+        except decimal.InvalidOperation:
+            whole = False
+        if not whole:
+            raise _fail(path, int(numbers[i]), name, f"{cell.strip()!r} is not a whole number")
+        if not info.min <= number <= info.max:
+            raise _fail(
+                path,
+                int(numbers[i]),
+                name,
+                f"{cell.strip()!r} does not fit a 64-bit integer ({info.min} to {info.max})",
+            )
+        values[i] = int(number)
     return values
 
 
@@ -264,7 +293,7 @@ def _to_rows(
     n_frames: int | None,
 ) -> TrackRows:
     frame = _integers(path, columns["frame"], numbers, "frame", 1)
-    ids = _integers(path, columns["id"], numbers, "id", -(2**62))
+    ids = columns["id"]  # exact int64 already (`_whole_numbers`)
     _no_duplicates(path, frame, ids, numbers)
     columns = {**columns, "frame": frame}
     size, length = _sequence_shape(path, columns, numbers, frame_size, n_frames)
@@ -291,7 +320,8 @@ def _read_mot(
 ) -> TrackFile:
     cells, width = _split(path, lines, numbers, MOT_COLUMNS, 6)
     values = {
-        name: _numbers(path, cells[:, j], numbers, name) for j, name in enumerate(MOT_COLUMNS[:6])
+        name: (_whole_numbers if name == "id" else _numbers)(path, cells[:, j], numbers, name)
+        for j, name in enumerate(MOT_COLUMNS[:6])
     }
     n = len(lines)
     conf = _numbers(path, cells[:, 6], numbers, "conf") if width > 6 else np.full(n, np.nan)
@@ -344,7 +374,9 @@ def _read_csv(
     cells, _ = _split(path, lines, numbers, names, len(names))
     n = len(lines)
     columns = {
-        key: _numbers(path, cells[:, names.index(name)], numbers, name)
+        key: (_whole_numbers if key == "id" else _numbers)(
+            path, cells[:, names.index(name)], numbers, name
+        )
         if name in names
         else np.full(n, np.nan)
         for key, name in (
