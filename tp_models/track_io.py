@@ -19,7 +19,8 @@ are kept and ignored):
 
 Rows may come in any order (files sorted by id are common); the rows keep the input order.
 Without ``seqinfo.ini`` or an explicit ``frame_size``, the frame size is the extent of the
-boxes (points) and the length is the largest frame. Every problem with a file is a
+boxes (points) and the length is the largest frame. Ids are read exactly as 64-bit
+integers; a box edge beyond ``MAX_COORDINATE`` (2**31 px) is refused. Every problem with a file is a
 ``TrackFileError`` (a ``ValueError``) naming the file, the line and the column.
 
 ``write_scored`` writes a scored copy: the original text of every row, unchanged, in input
@@ -47,6 +48,9 @@ SCORE_COLUMNS = ("p_persistent", "confirmed")
 # A box centre more than this fraction of the frame outside it means the seqinfo.ini (or
 # the frame size given) does not describe the file's frames.
 OUTSIDE_MARGIN = 0.5
+# Box edges beyond this many px (finite or not) are a broken row: real frames are far
+# smaller, and stores keep positions and frame sizes as float32.
+MAX_COORDINATE = 2.0**31
 
 
 class TrackFileError(ValueError):
@@ -178,6 +182,30 @@ def _positive(path: Path, values: np.ndarray, numbers: np.ndarray, name: str) ->
     if bad.size:
         i = int(bad[0])
         raise _fail(path, int(numbers[i]), name, f"box size {values[i]:g} must be > 0")
+
+
+def _edges_within_bounds(
+    path: Path,
+    numbers: np.ndarray,
+    start: tuple[str, np.ndarray],
+    size: tuple[str, np.ndarray],
+    centre: np.ndarray,
+) -> None:
+    """Both edges of every box (centre -/+ size/2) within MAX_COORDINATE px; a row beyond
+    names its start column if that is itself beyond, else its size column."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        half = np.nan_to_num(size[1]) / 2
+        beyond = ~(np.maximum(np.abs(centre - half), np.abs(centre + half)) <= MAX_COORDINATE)
+    if beyond.any():
+        i = int(np.flatnonzero(beyond)[0])
+        name, value = start if not abs(start[1][i]) <= MAX_COORDINATE else size
+        raise _fail(
+            path,
+            int(numbers[i]),
+            name,
+            f"{value[i]:g} puts the box beyond {MAX_COORDINATE:.0f} px from the origin; "
+            "fix the row",
+        )
 
 
 def _no_duplicates(path: Path, frame: np.ndarray, ids: np.ndarray, numbers: np.ndarray) -> None:
@@ -334,11 +362,16 @@ def _read_mot(
             raise _fail(path, None, "conf", "every ground-truth row has consider flag 0")
     _positive(path, values["bb_width"], numbers, "bb_width")
     _positive(path, values["bb_height"], numbers, "bb_height")
+    with np.errstate(over="ignore"):  # an infinite centre is refused just below
+        x = values["bb_left"] + values["bb_width"] / 2
+        y = values["bb_top"] + values["bb_height"] / 2
+    for start, size, centre in (("bb_left", "bb_width", x), ("bb_top", "bb_height", y)):
+        _edges_within_bounds(path, numbers, (start, values[start]), (size, values[size]), centre)
     columns = {
         "frame": values["frame"],
         "id": values["id"],
-        "x": values["bb_left"] + values["bb_width"] / 2,
-        "y": values["bb_top"] + values["bb_height"] / 2,
+        "x": x,
+        "y": y,
         "w": values["bb_width"],
         "h": values["bb_height"],
         "conf": conf,
@@ -392,6 +425,9 @@ def _read_csv(
     if "w" in names:
         _positive(path, columns["w"], numbers, "w")
         _positive(path, columns["h"], numbers, "h")
+    for start, size in (("x", "w"), ("y", "h")):
+        pair = ((start, columns[start]), (size, columns[size]))
+        _edges_within_bounds(path, numbers, *pair, columns[start])
     rows = _to_rows(path, columns, numbers, frame_size, n_frames)
     return TrackFile(path, "csv", rows, header, lines, numbers)
 

@@ -254,3 +254,21 @@ def test_the_interrupt_line_of_score_speaks_of_files_not_chunks():
     assert line.startswith("interrupted by SIGINT") and "chunk" not in line
     assert "resume" not in line
     assert "chunk" in interrupt_line("generate", signal.SIGTERM)
+
+
+def test_a_finite_but_huge_box_is_one_sentence(imported, tmp_path, capsys):
+    """bb_left 1.5e308 + bb_width 1e308 overflowed to an OverflowError traceback."""
+    from flows.cli import main
+
+    huge = tmp_path / "huge" / "tracks.txt"
+    huge.parent.mkdir()
+    huge.write_text("1,1,10,10,5,5,1\n2,1,1.5e308,10,1e308,5,1\n")
+    store, out = tmp_path / "huge.zarr", tmp_path / "out"
+    for args in (
+        ["import-tracks", str(huge), "--store", str(store)],
+        ["score", str(huge), "--out", str(out), "--model-uri", imported["trained"]["model_uri"]],
+    ):
+        assert main(args) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith(f"error: {huge}, line 2, column 'bb_left': "), error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge"]

@@ -109,6 +109,9 @@ GOOD = "1,1,10,10,5,5,1\n"
         (GOOD + "2,-9223372036854775809,10,10,5,5,1\n", 2, "id"),
         (GOOD + "2,1.5,10,10,5,5,1\n", 2, "id"),
         (GOOD + "2,1e30,10,10,5,5,1\n", 2, "id"),
+        (GOOD + "2,1,1.5e308,10,1e308,5,1\n", 2, "bb_left"),  # finite, but the edge is not
+        (GOOD + "2,1,10,10,1e308,1.7e308,1\n", 2, "bb_width"),
+        (GOOD + "2,1,10,-3e9,5,5,1\n", 2, "bb_top"),
     ],
 )
 def test_bad_mot_rows_name_file_line_and_column(tmp_path, text, line, column) -> None:
@@ -145,6 +148,8 @@ def test_ids_are_read_exactly_up_to_the_int64_limit(tmp_path) -> None:
         ("frame,id,x,y\n", 2, None),
         ("frame,id,x,y,w,h\n1,1,3,4,5,0\n", 2, "h"),
         ("frame,id,x,y\n1,1,3,4\n1,1,3,5\n", 3, "id"),
+        ("frame,id,x,y,w,h\n1,1,3,1.7e308,5,1e308\n", 2, "y"),
+        ("frame,id,x,y,w,h\n1,1,3,4,1e308,5\n", 2, "w"),
     ],
 )
 def test_bad_csv_names_file_line_and_column(tmp_path, text, line, column) -> None:
