@@ -171,6 +171,32 @@ def _cannot_load(model_uri: str, exc: Exception) -> StoreError:
     )
 
 
+# Schemes of a model URI MLflow loads: the registry, a run, a local path or an artifact store.
+MODEL_URI_SCHEMES = (
+    "models",
+    "runs",
+    "file",
+    "s3",
+    "gs",
+    "wasbs",
+    "abfss",
+    "hdfs",
+    "dbfs",
+    "mlflow-artifacts",
+)
+
+
+def check_model_uri(model_uri: str) -> None:
+    """One sentence for a URI MLflow cannot load a model from (`http://...` crashed inside
+    MLflow with `not enough values to unpack`)."""
+    scheme = model_uri.split(":", 1)[0].lower() if "://" in model_uri or ":/" in model_uri else ""
+    if scheme and scheme not in MODEL_URI_SCHEMES:
+        raise StoreError(
+            f"model_uri: {model_uri!r} is not a model URI MLflow can load; give "
+            "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH or a local path."
+        )
+
+
 def require_model(model_uri: str) -> dict[str, str]:
     """The params of the run that trained `model_uri`; a clear error if there is none.
 
@@ -182,6 +208,7 @@ def require_model(model_uri: str) -> dict[str, str]:
 
     from tp_models.magvit.digest import CHECKPOINT_HASH_LENGTH, is_checkpoint_hash
 
+    check_model_uri(model_uri)
     try:
         info = mlflow.models.get_model_info(model_uri)
         params = dict(mlflow.get_run(info.run_id).data.params)
@@ -247,6 +274,11 @@ def model_version_run(model_uri: str, device: str = "cpu") -> tuple[Any, dict[st
     from tp_models.model import load_pipeline
 
     params = require_model(model_uri)
+    if "tokenizer.checkpoint_hash" in params:  # logged by `tp train-tokenizer` only
+        raise StoreError(
+            f"model {model_uri!r} is a MagVit tokenizer, not a track persistence model; give "
+            f"a model registered by `tp train` (e.g. models:/{MODEL_NAME}@candidate)."
+        )
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = _download_checkpoint(model_uri, folder)
         try:
