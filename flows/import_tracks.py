@@ -109,6 +109,7 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
         tracks.write_chunk(
             chunk,
             {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]},
+            parent_checksum=dataset.stored_checksum(chunk),  # else `--verify` calls it stale
         )
     tracks.finalize()
     store.mark_last_tracks(tracks)

@@ -272,3 +272,19 @@ def test_a_finite_but_huge_box_is_one_sentence(imported, tmp_path, capsys):
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith(f"error: {huge}, line 2, column 'bb_left': "), error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["huge"]
+
+
+def test_info_describes_an_imported_store(imported, capsys):
+    """`tp info` on an imported store was `KeyError: 'videos'`."""
+    import json
+
+    from flows.cli import main
+
+    store = imported["store"]
+    assert main(["info", "--store", store, "--verify"]) == 0
+    text = capsys.readouterr().out
+    assert "imported" in text and "16" in text and "persistent" in text
+    assert "every group match their checksums" in text
+    assert main(["info", "--store", store, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["imported"] is True and info["items"] == 16 and sum(info["counts"].values()) == 16
