@@ -288,3 +288,16 @@ def test_info_describes_an_imported_store(imported, capsys):
     assert main(["info", "--store", store, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["imported"] is True and info["items"] == 16 and sum(info["counts"].values()) == 16
+
+
+def test_import_refuses_the_same_file_twice(imported, tmp_path, capsys):
+    """The same rows twice could land in train and test."""
+    from flows.cli import main
+
+    first = _copy_sequence(imported, tmp_path / "a")
+    again = _copy_sequence(imported, tmp_path / "b")  # same bytes, another name
+    store = tmp_path / "twice.zarr"
+    assert main(["import-tracks", str(first), str(again), "--store", str(store)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(again) in error and str(first) in error and "same" in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
