@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = write_mot_file(track_file, args.rows)
         uri = register_default_model(folder)
         command = [sys.executable, "-m", "flows.cli", "score", str(track_file)]
-        command += ["--out", str(folder / "out"), "--model-uri", uri]
+        command += ["--out", str(folder / "out"), "--model-uri", uri, "--overwrite"]  # repeats
         walls, flows = [], []
         for _ in range(args.repeats):
             measured = run_measured(

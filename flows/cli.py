@@ -395,12 +395,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         signum = _signal_number(exc)
         if signum is None:
             raise
-        print(
-            f"interrupted by {signal.Signals(signum).name}: finished chunks are kept; re-run "
-            "the same command to resume",
-            file=sys.stderr,
-        )
+        print(interrupt_line(args.command, signum), file=sys.stderr)
         return EXIT_SIGNAL + int(signum)
+
+
+def interrupt_line(command: str, signum: int) -> str:
+    """What an interrupted command leaves behind, in one line."""
+    name = signal.Signals(signum).name
+    if command == "score":  # no chunks: the scored files are moved into place all at once
+        return f"interrupted by {name}: no scored file is left half-written; re-run the command"
+    return f"interrupted by {name}: finished chunks are kept; re-run the same command to resume"
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy as np
 from prefect import flow, get_run_logger
 
 from storage.chunked import ChunkedGroup
+from storage.errors import ParameterError
 from storage.imported import IMPORTED, IMPORTED_TYPES, ITEM_FRAME_SIZE
 from storage.store import Store
 from storage.tracks import tracker_key
@@ -31,8 +32,19 @@ MODEL_FRAME = ModelConfig().frame_size[0]  # the frame every item's positions ar
 
 
 def read_sequences(spec: ImportSpec) -> list[Sequence]:
+    """Every file read and labelled; the same content given twice (whose rows could land in
+    both train and test) is one sentence."""
     gts = spec.gt or (None,) * len(spec.files)
-    return [read_sequence(f, g, spec.match) for f, g in zip(spec.files, gts, strict=True)]
+    sequences = [read_sequence(f, g, spec.match) for f, g in zip(spec.files, gts, strict=True)]
+    first: dict[str, str] = {}
+    for path, sequence in zip(spec.files, sequences, strict=True):
+        if sequence.sha256 in first:
+            raise ParameterError(
+                f"files: {path!r} has the same content as {first[sequence.sha256]!r} "
+                "(same SHA-256); give each sequence once."
+            )
+        first[sequence.sha256] = path
+    return sequences
 
 
 def source_config(spec: ImportSpec, sequences: list[Sequence]) -> dict[str, Any]:
@@ -109,6 +121,7 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
         tracks.write_chunk(
             chunk,
             {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]},
+            parent_checksum=dataset.stored_checksum(chunk),  # else `--verify` calls it stale
         )
     tracks.finalize()
     store.mark_last_tracks(tracks)

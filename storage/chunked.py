@@ -430,11 +430,15 @@ class ChunkedGroup:
         if missing:
             raise ValueError(f"write_chunk({chunk}) lacks arrays {sorted(missing)}")
         start, stop = self.bounds(chunk)
-        for name in self.array_names:
-            self.group[name][start:stop] = arrays[name]
+        # As stored: a checksum of int64 values written into an int8 array never matched.
+        stored = {
+            name: np.asarray(arrays[name], self.group[name].dtype) for name in self.array_names
+        }
+        for name, data in stored.items():
+            self.group[name][start:stop] = data
         if self.derived:
             self.group[PARENT_CHECKSUM_ARRAY][chunk] = parent_checksum or 0
-        value = _checksum({name: arrays[name] for name in self.array_names})
+        value = _checksum(stored)
         self.group[CHECKSUM_ARRAY][chunk] = value
         return value
 

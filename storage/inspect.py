@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.chunked import ChunkedGroup
+from storage.chunked import ChunkedGroup, CorruptChunkError
 from storage.features import FEATURES
 from storage.store import Store
 from storage.tracks import TRACKS
@@ -14,16 +14,20 @@ from tp_models.world.config import VIDEO_TYPES
 
 
 def describe(path: str, verify: bool = False) -> dict[str, Any]:
-    dataset = Store.open(path).dataset
+    store = Store.open(path)
+    dataset = store.dataset
     done = dataset.done_chunks()
     raw, stored = dataset.raw_bytes(), dataset.stored_bytes()
+    # An array whose metadata is gone is not listed: verify reports its chunks as corrupted.
+    videos = dataset.group["videos"] if "videos" in dataset.array_names else None
     info: dict[str, Any] = {
         "store": path,
-        "videos": dataset.n_items,
-        "video_shape": list(dataset.group["videos"].shape[1:]),
+        "imported": store.imported,
+        "videos": 0 if store.imported else dataset.n_items,
+        "items": dataset.n_items,
+        "video_shape": None if videos is None else list(videos.shape[1:]),
         "videos_per_chunk": dataset.items_per_chunk,
-        # From the config, not the arrays: a garbled chunk must be reported, not crash this.
-        "counts": dict(zip(VIDEO_TYPES, dataset.config["counts"], strict=True)),
+        "counts": _counts(store),
         "chunks_done": int(done.sum()),
         "chunks_total": dataset.n_chunks,
         "raw_bytes": raw,
@@ -38,6 +42,25 @@ def describe(path: str, verify: bool = False) -> dict[str, Any]:
         info["corrupted_chunks"] = corrupted_chunks(dataset)
         info["damaged_groups"] = damaged_groups(Store.open(path))
     return info
+
+
+def _counts(store: Store) -> dict[str, int]:
+    """Items per type: a generated store's from its config, not the arrays (a garbled chunk
+    must be reported, not crash this); an imported store's from its done chunks."""
+    if not store.imported:
+        return dict(zip(VIDEO_TYPES, store.dataset.config["counts"], strict=True))
+    names = store.video_type_names
+    counts = dict.fromkeys(names, 0)
+    for chunk in np.flatnonzero(store.dataset.done_chunks()):
+        try:
+            types = store.dataset.read_chunk(int(chunk), ["video_type"])["video_type"]
+        except CorruptChunkError:
+            continue  # `--verify` names it
+        for name, n in zip(
+            names, np.bincount(types[types >= 0], minlength=len(names)), strict=False
+        ):
+            counts[name] += int(n)
+    return counts
 
 
 def corrupted_chunks(group: ChunkedGroup) -> list[int]:
@@ -82,12 +105,16 @@ def damaged_groups(store: Store) -> dict[str, dict[str, Any]]:
 
 def format_info(info: dict[str, Any]) -> str:
     mb = 1e6
+    imported = info.get("imported", False)
+    what = "items" if imported else "videos"
+    shape = info["video_shape"]
     lines = [
-        f"store        {info['store']}",
-        f"videos       {info['videos']}  shape {tuple(info['video_shape'])}",
+        f"store        {info['store']}" + ("  (imported tracks, no videos)" if imported else ""),
+        f"{what:<13}{info['items']}"
+        + ("" if imported else f"  shape {'-' if shape is None else tuple(shape)}"),
         "types        " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()),
         f"chunks       {info['chunks_done']}/{info['chunks_total']} done "
-        f"({info['videos_per_chunk']} videos each)",
+        f"({info['videos_per_chunk']} {what} each)",
         f"bytes        raw {info['raw_bytes'] / mb:.1f} MB, "
         f"stored {info['stored_bytes'] / mb:.1f} MB (ratio {info['compression_ratio']})",
         f"fingerprint  {info['fingerprint'] or '(incomplete)'}",

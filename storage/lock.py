@@ -40,13 +40,19 @@ def _holder(path: str) -> dict[str, Any] | None:
 
 
 def _alive(holder: dict[str, Any]) -> bool:
-    if holder.get("host") != socket.gethostname():
+    return process_alive(holder.get("host"), holder.get("pid"))
+
+
+def process_alive(host: Any, pid: Any) -> bool:
+    """Whether process `pid` of `host` may still run: False only for a PID of this host that
+    is certainly gone (a process of another host cannot be checked from here)."""
+    if host != socket.gethostname():
         return True
     try:
-        os.kill(int(holder["pid"]), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, KeyError, TypeError, ValueError):
+    except (PermissionError, TypeError, ValueError):
         return True  # another user's live process, or an unreadable PID: do not take over
     return True
 

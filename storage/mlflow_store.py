@@ -20,6 +20,7 @@ from storage.registry import (
     CANDIDATE,
     MODEL_NAME,
     TOKENIZER_NAME,
+    alias_uri,
     parse_model_uri,
     version_uri,
 )
@@ -311,6 +312,11 @@ def load_model(model: str | ModelRecord, device: str = "cpu") -> LoadedModel:
     from tp_models.model import load_pipeline
 
     record = model if isinstance(model, ModelRecord) else resolve_model(model)
+    if "tokenizer.checkpoint_hash" in record.params:  # logged by `tp train-tokenizer` only
+        raise StoreError(
+            f"model {record.uri!r} is a MagVit tokenizer, not a track persistence model; give "
+            f"a model registered by `tp train` (e.g. {alias_uri(CANDIDATE)})."
+        )
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = _download_checkpoint(record, folder)
         try:

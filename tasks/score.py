@@ -3,7 +3,7 @@
 A file is read (`tp_models.tracks.files`), every row scored at its own frame from the
 observations so far (`serving.rows.score_rows`), and written back with `p_persistent` and
 `confirmed` appended: every input row once, in input order. Files are written into a
-staging folder the flow renames into place only when every file succeeded, so bad input
+staging folder the flow moves into place only when every file succeeded, so bad input
 anywhere leaves nothing behind.
 """
 
@@ -28,19 +28,19 @@ class TrackInputError(UserError):
 
 
 def score_file(
-    model: PersistenceScorer, threshold: float, path: str, out_dir: str | Path
+    model: PersistenceScorer, threshold: float, path: str, out: str | Path
 ) -> dict[str, Any]:
-    """Score one file into `out_dir` (same name, same format); its row count and seconds."""
+    """Score one file into the file `out` (same format); its row count and seconds."""
     began = time.perf_counter()
     try:
         track_file = read_tracks(path)
     except TrackFileError as exc:
         raise TrackInputError(str(exc)) from None
     scores = score_rows(model, track_file.rows)
-    written = write_scored(track_file, scores, scores >= threshold, out_dir)
+    written = write_scored(track_file, scores, scores >= threshold, out)
     return {
         "file": str(path),
-        "out": written.name,
+        "out": str(written),
         "rows": len(track_file.lines),
         "confirmed": int((scores >= threshold).sum()),
         "seconds": round(time.perf_counter() - began, 3),
@@ -49,10 +49,11 @@ def score_file(
 
 @task(name="score-files", cache_policy=NO_CACHE, retries=0)  # bad input is not transient
 def score_files(
-    model: PersistenceScorer, threshold: float, paths: Sequence[str], out_dir: str
+    model: PersistenceScorer, threshold: float, jobs: Sequence[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    """`score_file` for each of `paths`, in one task (a group of files per Dask task)."""
+    """`score_file` for each (input, output file) of `jobs`, in one task (a group of files
+    per Dask task)."""
     import torch
 
     torch.set_num_threads(1)  # one task per worker process: threads would oversubscribe
-    return [score_file(model, threshold, path, out_dir) for path in paths]
+    return [score_file(model, threshold, path, out) for path, out in jobs]

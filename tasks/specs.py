@@ -264,6 +264,9 @@ class ScoreSpec(Spec):
         str | None, doc(f"MLflow model (default: {CHAMPION_MODEL}, else @candidate)")
     ] = None
     files_per_task: Annotated[int, Field(ge=1), doc("files one Dask task scores")] = 1
+    overwrite: Annotated[
+        bool, doc("replace existing files in out (an input too) with scored copies")
+    ] = False
     compute: Compute = Compute()
 
 

@@ -138,7 +138,7 @@ def test_bad_file_exits_2_and_writes_nothing(imported, tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err
     assert str(bad) in error and "line 2" in error and "'bb_top'" in error
-    assert not out.exists() or list(out.iterdir()) == []
+    assert not out.exists()  # not even an empty --out folder
 
 
 def test_tud_campus_imported_and_scored(imported, tmp_path):
@@ -186,3 +186,142 @@ def test_score_looks_the_model_up_once(imported, tmp_path, monkeypatch):
         == 0
     )
     assert calls == {"get_model_version_by_alias": 1, "get_run": 1}
+
+
+# ---- tp score never loses a file: issue 21 --------------------------------------------------
+
+
+def _score(imported, *args: str) -> int:
+    from flows.cli import main
+
+    return main(["score", *args, "--model-uri", imported["trained"]["model_uri"]])
+
+
+def _copy_sequence(imported, folder: Path, index: int = 0) -> Path:
+    """The imported sequence `index` as folder/tracks.txt, with its seqinfo.ini."""
+    source = Path(imported["files"][index])
+    folder.mkdir(parents=True)
+    (folder / "tracks.txt").write_text(source.read_text())
+    (folder / "seqinfo.ini").write_text((source.parent / "seqinfo.ini").read_text())
+    return folder / "tracks.txt"
+
+
+def test_score_never_writes_over_an_input_unless_asked(imported, tmp_path, capsys):
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    before = tracks.read_bytes()
+    assert _score(imported, str(tracks), "--out", str(tracks.parent)) == 2
+    error = capsys.readouterr().err.strip()
+    assert str(tracks) in error and "--overwrite" in error and "\n" not in error
+    assert tracks.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["seq", "seqinfo.ini", "tracks.txt"]
+    assert _score(imported, str(tracks), str(tracks), "--out", str(tmp_path / "out")) == 2
+    assert "give each file once" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert _score(imported, str(tracks), "--out", str(tracks.parent), "--overwrite") == 0
+    assert tracks.read_text().splitlines()[0].startswith(before.decode().splitlines()[0] + ",")
+
+
+def test_score_never_replaces_an_existing_output_unless_asked(imported, tmp_path, capsys):
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tracks.txt").write_text("the user's own file\n")
+    assert _score(imported, str(tracks), "--out", str(out)) == 2
+    error = capsys.readouterr().err.strip()
+    assert str(out / "tracks.txt") in error and "--overwrite" in error
+    assert (out / "tracks.txt").read_text() == "the user's own file\n"
+    assert [p.name for p in out.iterdir()] == ["tracks.txt"]
+    assert _score(imported, str(tracks), "--out", str(out), "--overwrite") == 0
+    assert (out / "tracks.txt").read_text().count("\n") == tracks.read_text().count("\n")
+
+
+def test_score_keeps_the_layout_of_the_inputs_and_their_permissions(imported, tmp_path):
+    first = _copy_sequence(imported, tmp_path / "in" / "seq-0001", 0)
+    second = _copy_sequence(imported, tmp_path / "in" / "seq-0002", 1)
+    first.chmod(0o640)
+    second.chmod(0o604)
+    out = tmp_path / "out"
+    assert _score(imported, str(first), str(second), "--out", str(out)) == 0
+    for source in (first, second):
+        scored = out / source.parent.name / "tracks.txt"
+        lines = scored.read_text().splitlines()
+        assert [line.rsplit(",", 2)[0] for line in lines] == source.read_text().splitlines()
+        assert scored.stat().st_mode & 0o777 == source.stat().st_mode & 0o777
+    assert sorted(p.name for p in out.iterdir()) == ["seq-0001", "seq-0002"]  # no staging left
+
+
+def test_score_removes_the_staging_folder_of_a_killed_run(imported, tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    out = tmp_path / "out"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    stale = out / f".tp-score-{gone.pid}@{host}-abcd1234"
+    live = out / f".tp-score-{os.getpid()}@{host}-efgh5678"  # a run still going: kept
+    for folder in (stale, live):
+        folder.mkdir(parents=True)
+        (folder / "tracks.txt").write_text("half\n")
+    assert _score(imported, str(tracks), "--out", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == [live.name, "tracks.txt"]
+
+
+def test_the_interrupt_line_of_score_speaks_of_files_not_chunks():
+    import signal
+
+    from flows.cli import interrupt_line
+
+    line = interrupt_line("score", signal.SIGINT)
+    assert line.startswith("interrupted by SIGINT") and "chunk" not in line
+    assert "resume" not in line
+    assert "chunk" in interrupt_line("generate", signal.SIGTERM)
+
+
+def test_a_finite_but_huge_box_is_one_sentence(imported, tmp_path, capsys):
+    """bb_left 1.5e308 + bb_width 1e308 overflowed to an OverflowError traceback."""
+    from flows.cli import main
+
+    huge = tmp_path / "huge" / "tracks.txt"
+    huge.parent.mkdir()
+    huge.write_text("1,1,10,10,5,5,1\n2,1,1.5e308,10,1e308,5,1\n")
+    store, out = tmp_path / "huge.zarr", tmp_path / "out"
+    for args in (
+        ["import-tracks", str(huge), "--store", str(store)],
+        ["score", str(huge), "--out", str(out), "--model-uri", imported["trained"]["model_uri"]],
+    ):
+        assert main(args) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith(f"error: {huge}, line 2, column 'bb_left': "), error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge"]
+
+
+def test_info_describes_an_imported_store(imported, capsys):
+    """`tp info` on an imported store was `KeyError: 'videos'`."""
+    import json
+
+    from flows.cli import main
+
+    store = imported["store"]
+    assert main(["info", "--store", store, "--verify"]) == 0
+    text = capsys.readouterr().out
+    assert "imported" in text and "16" in text and "persistent" in text
+    assert "every group match their checksums" in text
+    assert main(["info", "--store", store, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["imported"] is True and info["items"] == 16 and sum(info["counts"].values()) == 16
+
+
+def test_import_refuses_the_same_file_twice(imported, tmp_path, capsys):
+    """The same rows twice could land in train and test."""
+    from flows.cli import main
+
+    first = _copy_sequence(imported, tmp_path / "a")
+    again = _copy_sequence(imported, tmp_path / "b")  # same bytes, another name
+    store = tmp_path / "twice.zarr"
+    assert main(["import-tracks", str(first), str(again), "--store", str(store)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(again) in error and str(first) in error and "same" in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]

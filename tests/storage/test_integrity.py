@@ -108,3 +108,17 @@ def test_deleted_or_garbled_latents_chunk_is_redone_not_read_as_zeros(store):
     with pytest.raises(CorruptChunkError, match=r"chunk 2 .*`tp cache-features --store"):
         features.read_chunk(2)
     np.testing.assert_array_equal(features.read_chunk(1)["latents"], 2)
+
+
+def test_verify_after_a_deleted_array_metadata_is_a_damaged_group_not_a_traceback(store, capsys):
+    """`tp info --verify` after `rm videos/zarr.json` was a traceback."""
+    from flows.cli import main
+
+    os.remove(os.path.join(store.url, "videos", "zarr.json"))
+    code = main(["info", "--store", store.url, "--verify"])
+    captured = capsys.readouterr()
+    assert code in (1, 2), captured
+    text = (captured.out + captured.err).strip()
+    assert (
+        "Traceback" not in text and "videos" in text and f"tp generate --store {store.url}" in text
+    )

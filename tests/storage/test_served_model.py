@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
-from storage.errors import StoreError
+from storage.errors import StoreError, UserError
 from storage.mlflow_store import (
     CHECKPOINT_DATA,
     load_model,
@@ -169,6 +169,26 @@ def test_tokenizer_round_trip_and_served_latents(tokenizer, tmp_path):
     video = np.random.default_rng(0).integers(0, 256, (2, 5, 16, 16, 3), dtype=np.uint8)
     served = mlflow.pyfunc.load_model(tokenizer["uri"]).predict(video)
     np.testing.assert_array_equal(served, tokenizer["model"].encode(video)[0].numpy())
+
+
+def test_a_tokenizer_given_as_the_persistence_model_is_named_the_wrong_kind(tokenizer):
+    with pytest.raises(StoreError) as error:
+        load_model(tokenizer["uri"])
+    message = str(error.value)
+    assert tokenizer["uri"] in message and "tokenizer" in message and "retrain" not in message
+    assert "tp train`" in message
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://127.0.0.1:1/model", "https://example.invalid/m", "ftp://example.invalid/x"]
+)
+def test_a_model_uri_mlflow_cannot_load_is_one_sentence(registry, uri):
+    """`--model-uri http://...` was `ValueError: not enough values to unpack`."""
+    with pytest.raises(UserError) as error:
+        load_model(uri)
+    message = str(error.value)
+    assert message.startswith(f"model_uri: {uri!r} ") and "models:/" in message
+    assert "\n" not in message
 
 
 class WritesMarker:

@@ -105,6 +105,13 @@ GOOD = "1,1,10,10,5,5,1\n"
         (GOOD + "2,1,10,10,5,5,1\n\n1,1,11,10,5,5,1\n", 4, "id"),  # duplicate (frame, id)
         (GOOD + "0,1,10,10,5,5,1\n", 2, "frame"),  # frames are 1-based
         (GOOD + "2.5,1,10,10,5,5,1\n", 2, "frame"),
+        (GOOD + "2,9223372036854775808,10,10,5,5,1\n", 2, "id"),  # above the int64 limit
+        (GOOD + "2,-9223372036854775809,10,10,5,5,1\n", 2, "id"),
+        (GOOD + "2,1.5,10,10,5,5,1\n", 2, "id"),
+        (GOOD + "2,1e30,10,10,5,5,1\n", 2, "id"),
+        (GOOD + "2,1,1.5e308,10,1e308,5,1\n", 2, "bb_left"),  # finite, but the edge is not
+        (GOOD + "2,1,10,10,1e308,1.7e308,1\n", 2, "bb_width"),
+        (GOOD + "2,1,10,-3e9,5,5,1\n", 2, "bb_top"),
     ],
 )
 def test_bad_mot_rows_name_file_line_and_column(tmp_path, text, line, column) -> None:
@@ -116,6 +123,22 @@ def test_bad_mot_rows_name_file_line_and_column(tmp_path, text, line, column) ->
     assert isinstance(error.value, ValueError) and "\n" not in message
 
 
+def test_ids_are_read_exactly_up_to_the_int64_limit(tmp_path) -> None:
+    """Ids above 2**53 were read as float64 and merged different tracks; 2**63 - 1 is the
+    largest id there is, and a whole number written with a decimal point is still an id."""
+    ids = [2**53, 2**53 + 1, 2**63 - 1, -(2**63), 7]
+    text = "".join(f"{f},{i},{10 + f},10,5,5,1\n" for i in ids[:4] for f in (1, 2))
+    path = bad(tmp_path, text + "1,7.0,10,10,5,5,1\n")
+    read = read_tracks(path)
+    assert read.rows.track_id.dtype == np.int64
+    assert read.rows.track_id.tolist() == [i for i in ids[:4] for _ in (1, 2)] + [7]
+    assert np.unique(read.rows.track_id).size == 5
+    csv = bad(tmp_path, f"frame,id,x,y\n1,{2**53},1,1\n1,{2**53 + 1},2,2\n", "t.csv")
+    assert read_tracks(csv).rows.track_id.tolist() == [2**53, 2**53 + 1]
+    with pytest.raises(TrackFileError, match=r"line 2, column 'id': '9223372036854775808'"):
+        read_tracks(bad(tmp_path, f"frame,id,x,y\n1,{2**63},1,1\n", "big.csv"))
+
+
 @pytest.mark.parametrize(
     ("text", "line", "column"),
     [
@@ -125,6 +148,8 @@ def test_bad_mot_rows_name_file_line_and_column(tmp_path, text, line, column) ->
         ("frame,id,x,y\n", 2, None),
         ("frame,id,x,y,w,h\n1,1,3,4,5,0\n", 2, "h"),
         ("frame,id,x,y\n1,1,3,4\n1,1,3,5\n", 3, "id"),
+        ("frame,id,x,y,w,h\n1,1,3,1.7e308,5,1e308\n", 2, "y"),
+        ("frame,id,x,y,w,h\n1,1,3,4,1e308,5\n", 2, "w"),
     ],
 )
 def test_bad_csv_names_file_line_and_column(tmp_path, text, line, column) -> None:

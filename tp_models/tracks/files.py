@@ -19,7 +19,8 @@ are kept and ignored):
 
 Rows may come in any order (files sorted by id are common); the rows keep the input order.
 Without ``seqinfo.ini`` or an explicit ``frame_size``, the frame size is the extent of the
-boxes (points) and the length is the largest frame. Every problem with a file is a
+boxes (points) and the length is the largest frame. Ids are read exactly as 64-bit
+integers; a box edge beyond ``MAX_COORDINATE`` (2**31 px) is refused. Every problem with a file is a
 ``TrackFileError`` (a ``ValueError``) naming the file, the line and the column.
 
 ``write_scored`` writes a scored copy: the original text of every row, unchanged, in input
@@ -30,6 +31,7 @@ through a temporary file renamed into place, so a failed write leaves nothing be
 from __future__ import annotations
 
 import configparser
+import decimal
 import os
 import tempfile
 from dataclasses import dataclass
@@ -47,6 +49,9 @@ SCORE_COLUMNS = ("p_persistent", "confirmed")
 # A box centre more than this fraction of the frame outside it means the seqinfo.ini (or
 # the frame size given) does not describe the file's frames.
 OUTSIDE_MARGIN = 0.5
+# Box edges beyond this many px (finite or not) are a broken row: real frames are far
+# smaller, and stores keep positions and frame sizes as float32.
+MAX_COORDINATE = 2.0**31
 
 
 class TrackFileError(ValueError):
@@ -137,6 +142,34 @@ def _numbers(path: Path, cells: np.ndarray, numbers: np.ndarray, name: str) -> n
     return values
 
 
+def _whole_numbers(path: Path, cells: np.ndarray, numbers: np.ndarray, name: str) -> np.ndarray:
+    """One column as exact int64 (never through float64, which merges ids above 2**53); a
+    cell that is not a whole number, or does not fit 64 bits, is an error naming it."""
+    try:
+        return cells.astype(np.int64)
+    except (ValueError, OverflowError):
+        pass
+    values = np.empty(len(cells), dtype=np.int64)
+    info = np.iinfo(np.int64)
+    for i, cell in enumerate(cells):
+        try:
+            number = decimal.Decimal(cell.strip())  # "7.0" is 7; "1e3" is 1000
+            whole = number.is_finite() and number == number.to_integral_value()
+        except decimal.InvalidOperation:
+            whole = False
+        if not whole:
+            raise _fail(path, int(numbers[i]), name, f"{cell.strip()!r} is not a whole number")
+        if not info.min <= number <= info.max:
+            raise _fail(
+                path,
+                int(numbers[i]),
+                name,
+                f"{cell.strip()!r} does not fit a 64-bit integer ({info.min} to {info.max})",
+            )
+        values[i] = int(number)
+    return values
+
+
 def _integers(path: Path, values: np.ndarray, numbers: np.ndarray, name: str, low: int):
     bad = np.flatnonzero((values != np.round(values)) | (values < low))
     if bad.size:
@@ -150,6 +183,30 @@ def _positive(path: Path, values: np.ndarray, numbers: np.ndarray, name: str) ->
     if bad.size:
         i = int(bad[0])
         raise _fail(path, int(numbers[i]), name, f"box size {values[i]:g} must be > 0")
+
+
+def _edges_within_bounds(
+    path: Path,
+    numbers: np.ndarray,
+    start: tuple[str, np.ndarray],
+    size: tuple[str, np.ndarray],
+    centre: np.ndarray,
+) -> None:
+    """Both edges of every box (centre -/+ size/2) within MAX_COORDINATE px; a row beyond
+    names its start column if that is itself beyond, else its size column."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        half = np.nan_to_num(size[1]) / 2
+        beyond = ~(np.maximum(np.abs(centre - half), np.abs(centre + half)) <= MAX_COORDINATE)
+    if beyond.any():
+        i = int(np.flatnonzero(beyond)[0])
+        name, value = start if not abs(start[1][i]) <= MAX_COORDINATE else size
+        raise _fail(
+            path,
+            int(numbers[i]),
+            name,
+            f"{value[i]:g} puts the box beyond {MAX_COORDINATE:.0f} px from the origin; "
+            "fix the row",
+        )
 
 
 def _no_duplicates(path: Path, frame: np.ndarray, ids: np.ndarray, numbers: np.ndarray) -> None:
@@ -265,7 +322,7 @@ def _to_rows(
     n_frames: int | None,
 ) -> TrackRows:
     frame = _integers(path, columns["frame"], numbers, "frame", 1)
-    ids = _integers(path, columns["id"], numbers, "id", -(2**62))
+    ids = columns["id"]  # exact int64 already (`_whole_numbers`)
     _no_duplicates(path, frame, ids, numbers)
     columns = {**columns, "frame": frame}
     size, length = _sequence_shape(path, columns, numbers, frame_size, n_frames)
@@ -292,7 +349,8 @@ def _read_mot(
 ) -> TrackFile:
     cells, width = _split(path, lines, numbers, MOT_COLUMNS, 6)
     values = {
-        name: _numbers(path, cells[:, j], numbers, name) for j, name in enumerate(MOT_COLUMNS[:6])
+        name: (_whole_numbers if name == "id" else _numbers)(path, cells[:, j], numbers, name)
+        for j, name in enumerate(MOT_COLUMNS[:6])
     }
     n = len(lines)
     conf = _numbers(path, cells[:, 6], numbers, "conf") if width > 6 else np.full(n, np.nan)
@@ -305,11 +363,16 @@ def _read_mot(
             raise _fail(path, None, "conf", "every ground-truth row has consider flag 0")
     _positive(path, values["bb_width"], numbers, "bb_width")
     _positive(path, values["bb_height"], numbers, "bb_height")
+    with np.errstate(over="ignore"):  # an infinite centre is refused just below
+        x = values["bb_left"] + values["bb_width"] / 2
+        y = values["bb_top"] + values["bb_height"] / 2
+    for start, size, centre in (("bb_left", "bb_width", x), ("bb_top", "bb_height", y)):
+        _edges_within_bounds(path, numbers, (start, values[start]), (size, values[size]), centre)
     columns = {
         "frame": values["frame"],
         "id": values["id"],
-        "x": values["bb_left"] + values["bb_width"] / 2,
-        "y": values["bb_top"] + values["bb_height"] / 2,
+        "x": x,
+        "y": y,
         "w": values["bb_width"],
         "h": values["bb_height"],
         "conf": conf,
@@ -345,7 +408,9 @@ def _read_csv(
     cells, _ = _split(path, lines, numbers, names, len(names))
     n = len(lines)
     columns = {
-        key: _numbers(path, cells[:, names.index(name)], numbers, name)
+        key: (_whole_numbers if key == "id" else _numbers)(
+            path, cells[:, names.index(name)], numbers, name
+        )
         if name in names
         else np.full(n, np.nan)
         for key, name in (
@@ -361,6 +426,9 @@ def _read_csv(
     if "w" in names:
         _positive(path, columns["w"], numbers, "w")
         _positive(path, columns["h"], numbers, "h")
+    for start, size in (("x", "w"), ("y", "h")):
+        pair = ((start, columns[start]), (size, columns[size]))
+        _edges_within_bounds(path, numbers, *pair, columns[start])
     rows = _to_rows(path, columns, numbers, frame_size, n_frames)
     return TrackFile(path, "csv", rows, header, lines, numbers)
 
