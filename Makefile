@@ -10,7 +10,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,stonesoup]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -128,6 +128,13 @@ COMMANDS = (
         writes_store=True,
     ),
     Command(
+        "simulate-tracker",
+        "Stone Soup sequences (simulator + tracker) as tracker files with ground truth",
+        "SimulateTrackerSpec",
+        "flows.simulate_tracker:simulate_tracker",
+        cluster=("tasks.simulate_tracker",),
+    ),
+    Command(
         "score",
         "score every row of tracker files (MOTChallenge or CSV) with a registered model",
         "ScoreSpec",

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dask
 from prefect import get_run_logger
@@ -150,3 +150,17 @@ def map_chunks(
             results.extend(future.result())
             advance(1)
     return sorted(results, key=lambda r: r.chunk)
+
+
+def gather(futures: list[Any]) -> list[dict[str, Any]]:
+    """Every task's results (each a list), in submission order; the first failure is raised
+    only once every task has ended, so no task still writes into a folder the caller removes."""
+    results, failure = [], None
+    for future in futures:
+        try:
+            results.extend(future.result())
+        except Exception as exc:  # re-raised below, after the other tasks ended
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return results

@@ -30,7 +30,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.runner import dask_runner
+from flows.runner import dask_runner, gather
 from storage.errors import ParameterError, StoreError, UserError
 from storage.lock import process_alive
 from storage.mlflow_store import ModelRecord, connect, load_model, resolve_model
@@ -143,7 +143,7 @@ def score(spec: ScoreSpec) -> dict[str, Any]:
                         )
                         for g in groups
                     ]
-                    results = _gather(futures)
+                    results = gather(futures)
             for given, written in zip(spec.files, staged, strict=True):
                 written.chmod(stat.S_IMODE(os.stat(given).st_mode))
             _place(list(zip(staged, targets, strict=True)), spec.overwrite)
@@ -219,17 +219,3 @@ def _link_new(staged: Path, target: Path) -> None:
         if target.exists():  # a filesystem without hard links: check, then rename
             raise taken from None
         staged.replace(target)
-
-
-def _gather(futures: list[Any]) -> list[dict[str, Any]]:
-    """Every task's results, in file order; the first failure is raised only once every
-    task has ended, so no task writes into the staging folder after it is removed."""
-    results, failure = [], None
-    for future in futures:
-        try:
-            results.extend(future.result())
-        except Exception as exc:  # re-raised below, after the other tasks ended
-            failure = failure or exc
-    if failure is not None:
-        raise failure
-    return results

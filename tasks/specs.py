@@ -30,6 +30,7 @@ from tp_models.model import ModelConfig, TrainConfig
 from tp_models.perception.tracker import TrackerConfig
 from tp_models.tracks.matching import MatchConfig
 from tp_models.world.config import SceneConfig
+from tp_models.world.stone_soup import OPERATING_POINTS, TrackerScenario
 
 DEFAULT_CHECKPOINTS = "checkpoints"
 DEFAULT_REPORT = "reports/latest"
@@ -268,6 +269,30 @@ class ScoreSpec(Spec):
         bool, doc("replace existing files in out (an input too) with scored copies")
     ] = False
     compute: Compute = Compute()
+
+
+class SimulateTrackerSpec(Spec):
+    """`simulate-tracker`: Stone Soup sequences written as tracker files with ground truth."""
+
+    out: Annotated[
+        str, Field(min_length=1), doc("folder for the sequences, one sub-folder each")
+    ] = "data/stonesoup"
+    sequences: Annotated[int, Field(ge=1), doc("sequences to simulate")] = 200
+    operating_point: Annotated[
+        Literal[tuple(OPERATING_POINTS)] | None,  # type: ignore[valid-type]
+        doc("a named operating point: sets the scenario's p_detect and clutter_rate"),
+    ] = None
+    scenario: TrackerScenario = TrackerScenario()
+    seed: Annotated[Seed, doc("random seed: same seed, same files, whatever the workers")] = 0
+    sequences_per_task: Annotated[int, Field(ge=1), doc("sequences one Dask task simulates")] = 10
+    overwrite: Annotated[bool, doc("replace the folder of an earlier run")] = False
+    compute: Compute = Compute()
+
+    def resolved_scenario(self) -> TrackerScenario:
+        """The scenario with the named operating point applied."""
+        if self.operating_point is None:
+            return self.scenario
+        return self.scenario.with_operating_point(self.operating_point)
 
 
 class ImportSpec(Spec):

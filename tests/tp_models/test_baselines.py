@@ -103,3 +103,19 @@ def test_default_baselines_have_distinct_parameter_names():
     names = [s.name for s in default_baselines()]
     assert len(set(names)) == len(names)
     assert {"m_of_n_3_5", "track_score", "track_length"} <= set(names)
+
+
+def test_gradient_boosting_fits_tracks_without_boxes():
+    """Point tracks (radar, Stone Soup) have no box, so the area features have no value at
+    all: scikit-learn's binning failed on such a column ("window shape cannot be larger")."""
+    from tp_models.scorers.boosting import GradientBoostingScorer
+
+    rng = np.random.default_rng(0)
+    observed = rng.random((40, 12)) < 0.8
+    observed[:, 0] = True
+    position = rng.random((40, 12, 2)) * 100
+    batch = track_batch(observed, position=position, label=np.repeat([0, 1], 20))
+    scorer = GradientBoostingScorer(max_iter=5)
+    scorer.fit(batch, batch)
+    scores = scorer.score(batch)
+    assert np.isfinite(scores[observed]).all()

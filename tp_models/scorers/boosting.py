@@ -59,6 +59,9 @@ class GradientBoostingScorer:
         if len(y) > self.max_rows:
             keep = np.random.default_rng(self.seed).choice(len(y), self.max_rows, replace=False)
             x, y = x[keep], y[keep]
+        # A feature without a single value (e.g. box area of point tracks, which have no
+        # boxes) makes scikit-learn's binning fail; as a constant it is simply never split on.
+        x = np.where(np.isnan(x).all(axis=0), 0.0, x)
         self.model = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,

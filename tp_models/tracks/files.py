@@ -511,3 +511,29 @@ def write_scored(
         Path(temporary).unlink(missing_ok=True)
         raise
     return out
+
+
+def write_points(path: str | os.PathLike[str], table: np.ndarray) -> Path:
+    """A CSV of point rows (``CSV_REQUIRED``: frame, id, x, y; no boxes) from an (N, 4) table,
+    the form point tracks and their ground truth are read back in and matched by distance."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(CSV_REQUIRED)] + [
+        f"{int(frame)},{int(ident)},{x:.3f},{y:.3f}" for frame, ident, x, y in table
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_seqinfo(
+    folder: str | os.PathLike[str], name: str, frame_size: tuple[int, int], n_frames: int
+) -> Path:
+    """MOTChallenge's ``seqinfo.ini`` for a sequence: its name, frame size and length."""
+    height, width = frame_size
+    ini = Path(folder) / "seqinfo.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    ini.write_text(
+        f"[Sequence]\nname={name}\nseqLength={n_frames}\nimWidth={width}\nimHeight={height}\n",
+        encoding="utf-8",
+    )
+    return ini

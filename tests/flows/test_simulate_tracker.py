@@ -1,0 +1,71 @@
+"""A world nobody here wrote, end to end: Stone Soup's simulator and tracker -> tracker files
+with ground truth -> import (labels by distance) -> train -> evaluate, on a tiny scenario."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stonesoup")
+
+from flows.cli import EXIT_USAGE, main  # noqa: E402
+from tp_models.world.stone_soup import TrackerScenario, simulate_sequence  # noqa: E402
+
+TINY = TrackerScenario(area=300.0, scans=15, initial_targets=3, birth_rate=0.2, clutter_rate=2.0)
+TINY_ARGS = ["--area=300", "--scans=15", "--initial-targets=3", "--clutter-rate=2"]
+
+
+def test_a_sequence_depends_on_its_seed_alone():
+    first, again = simulate_sequence(TINY, 7), simulate_sequence(TINY, 7)
+    np.testing.assert_array_equal(first.tracks, again.tracks)
+    np.testing.assert_array_equal(first.truth, again.truth)
+    assert not np.array_equal(first.tracks, simulate_sequence(TINY, 8).tracks)
+    # Rows are (frame, id, x, y) inside the area, frames 1..scans.
+    for table in (first.tracks, first.truth):
+        assert table[:, 0].min() >= 1 and table[:, 0].max() <= TINY.scans
+        assert ((table[:, 2:] >= 0) & (table[:, 2:] <= TINY.area)).all()
+    # Clutter starts a track on every unassociated detection: far more tracks than targets.
+    assert np.unique(first.tracks[:, 1]).size > np.unique(first.truth[:, 1]).size
+
+
+def test_named_operating_points_set_detection_and_clutter():
+    dense = TINY.with_operating_point("dense")
+    assert (dense.p_detect, dense.clutter_rate) == (0.7, 30.0) and dense.area == TINY.area
+    with pytest.raises(ValueError, match="sparse"):
+        TINY.with_operating_point("foggy")
+
+
+def test_simulate_import_train_evaluate(prefect_harness, mlflow_uri, tmp_path, capsys):
+    out = tmp_path / "ss"
+    args = ["simulate-tracker", "--out", str(out), "--sequences=6", "--sequences-per-task=3"]
+    assert main([*args, *TINY_ARGS, "--workers=2"]) == 0
+    run = json.loads((out / "simulate-tracker.json").read_text())
+    assert [s["sequence"] for s in run["sequences"]] == [f"seq-{i:04d}" for i in range(1, 7)]
+    # The same files whatever the workers: one task in this process gives the same bytes.
+    again = tmp_path / "again"
+    assert main([*args[:2], str(again), "--sequences=6", "--sequences-per-task=6", *TINY_ARGS]) == 0
+    for name in ("tracks.csv", "gt.csv", "seqinfo.ini"):
+        assert (out / "seq-0004" / name).read_bytes() == (again / "seq-0004" / name).read_bytes()
+    # An earlier run's folder is not replaced unless asked.
+    assert main([*args, *TINY_ARGS]) == EXIT_USAGE
+    assert "--overwrite" in capsys.readouterr().err
+
+    tracks = sorted(str(p) for p in out.glob("seq-*/tracks.csv"))
+    truth = sorted(str(p) for p in out.glob("seq-*/gt.csv"))
+    store = str(tmp_path / "ss.zarr")
+    gate = ["--distance-gate=10", "--window=5"]
+    assert main(["import-tracks", *tracks, "--gt", *truth, "--store", store, *gate]) == 0
+    imported = json.loads(capsys.readouterr().out)
+    assert imported["tracks"] > imported["persistent"] > 0
+    checkpoints = str(tmp_path / "checkpoints")
+    assert main(["train", "--store", store, "--max-epochs=1", "--checkpoints", checkpoints]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    report = tmp_path / "report"
+    uri = trained["model_uri"]
+    assert main(["evaluate", "--store", store, "--model-uri", uri, "--out", str(report)]) == 0
+    saved = json.loads((report / "report.json").read_text())
+    assert "model" in saved["scorers"] and "gradient_boosting" in saved["scorers"]
+    assert Path(report / "report.json").stat().st_size > 0
