@@ -244,7 +244,9 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
     spec = parse(BaselinesSpec, spec_values(args))
     check_output_folders(spec)
     source = TrackSource.open(Store.open(spec.store), spec.tracks)
-    result = evaluate_scorers(source, classical_baselines(), spec.split_seed, spec.out)
+    result = evaluate_scorers(
+        source, classical_baselines(source.knows_operating_points), spec.split_seed, spec.out
+    )
     if args.json:
         _print_json(result.report)
     else:

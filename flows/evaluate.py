@@ -95,7 +95,9 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
         )
     model.name = "model"
     out = Path(spec.out)
-    result = evaluate_scorers(source, [*classical_baselines(), model], split_seed, out)
+    result = evaluate_scorers(
+        source, [*classical_baselines(source.knows_operating_points), model], split_seed, out
+    )
     result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
     figures = model_figures(model, source, result.test, result.report, out)
     version = record.version

@@ -57,6 +57,12 @@ class TrackSource:
         return None if self.features is None else int(self.features.group[LATENTS].shape[2])
 
     @property
+    def knows_operating_points(self) -> bool:
+        """Whether every track's true operating point is known (the synthetic world draws and
+        stores it), so the parameter oracle is one."""
+        return set(ORACLE_EXTRAS) <= set(self.store.operating_points)
+
+    @property
     def fingerprint(self) -> str:
         """Identifies the data a model saw, as it is now: the dataset's fingerprint and the
         tracks' (and features') live fingerprints, which change when a chunk or the parent

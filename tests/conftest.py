@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -61,17 +63,38 @@ def tiny_store(prefect_harness, tmp_path_factory):
     return _generated_store(tmp_path_factory, "tiny", 1, TINY)
 
 
+@contextmanager
+def mlflow_backend(uri: str) -> Iterator[str]:
+    """MLflow pointed at `uri` for a block, in the environment (the CLI and Dask workers read
+    it) and in MLflow's own setting; both are restored after, so a test with a registry of
+    its own never leaves the session's @candidate behind someone else's back."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield uri
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+        mlflow.set_tracking_uri(previous or "sqlite:///mlflow.db")
+
+
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory):
     """A real MLflow SQLite backend for the session (its schema takes seconds to create)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    yield uri
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
+    with mlflow_backend(f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}") as uri:
+        yield uri
+
+
+@pytest.fixture
+def own_registry(mlflow_uri, tmp_path):
+    """An MLflow backend of this test's own (the session's registry is left as it was)."""
+    with mlflow_backend(f"sqlite:///{tmp_path / 'own-mlflow.db'}") as uri:
+        yield uri
 
 
 SMALL = dict(

@@ -13,7 +13,7 @@ import pytest
 from bench.score import write_mot_file
 from flows.cli import EXIT_USAGE, main
 from storage.lock import lock_path
-from tests.conftest import TINY, tiny_cli_args
+from tests.conftest import TINY, mlflow_backend, tiny_cli_args
 
 TINY_COUNTS = [f"--{name}={TINY[name]}" for name in ("persistent", "brief", "noise", "mixed")]
 TINY_SCENE = [f"--frames={TINY['scene']['frames']}", f"--size={TINY['scene']['size']}"]
@@ -63,18 +63,17 @@ def test_pipeline_makes_store_report_and_mlflow_folders(
 ):
     """The README's first command (`make run`), in a folder where nothing exists yet."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/runs/db/mlflow.db")
     args = ["pipeline", "--store", "data/new/store.zarr", "--out", "reports/a/b"]
-    assert main(args + TINY_COUNTS + TINY_SCENE + ["--videos-per-chunk=3", "--workers=1"]) == 0
+    args += [*TINY_COUNTS, *TINY_SCENE, "--videos-per-chunk=3", "--workers=1"]
+    with mlflow_backend(f"sqlite:///{tmp_path}/runs/db/mlflow.db"):
+        assert main(args) == 0
     assert "P_D at 1.0% false confirmations" in capsys.readouterr().out
     assert (tmp_path / "data/new/store.zarr/zarr.json").is_file()
     assert (tmp_path / "reports/a/b/report.json").is_file()
     assert (tmp_path / "runs/db/mlflow.db").is_file()
 
 
-def test_train_and_evaluate_baselines_make_their_folders(
-    tiny_store, mlflow_uri, tmp_path, monkeypatch
-):
+def test_train_and_evaluate_baselines_make_their_folders(tiny_store, own_registry, tmp_path):
     checkpoints = tmp_path / "new" / "checkpoints"
     assert main(["train", "--store", tiny_store, "--max-epochs=1", "--retrain",
                  "--checkpoints", str(checkpoints)]) == 0  # fmt: skip

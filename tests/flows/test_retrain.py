@@ -14,27 +14,17 @@ from flows.promote import promote
 from flows.retrain import retrain
 from storage.registry import MODEL_NAME, champion_version
 from tasks.specs import PromoteSpec, RetrainSpec
+from tests.conftest import mlflow_backend
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 SMALL_STORE_GATE = ("roc_auc_full", "p_d_at_fcr_1pct_full")
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
+def registry(mlflow_uri, tmp_path_factory):
     """An MLflow backend of this module's own: the champion starts absent."""
-    import os
-
-    import mlflow
-
-    uri = f"sqlite:///{tmp_path_factory.mktemp('retrain-mlflow') / 'mlflow.db'}"
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    if previous is not None:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
-    mlflow.set_tracking_uri(previous or "sqlite:///mlflow.db")
+    with mlflow_backend(f"sqlite:///{tmp_path_factory.mktemp('retrain-mlflow') / 'mlflow.db'}"):
+        yield
 
 
 def retrain_spec(store, folder, **training) -> RetrainSpec:

@@ -92,7 +92,7 @@ def test_any_value_outside_the_limits_is_exit_2_naming_it_and_writes_nothing(
     if command == "promote":
         files = ["1"]  # its VERSION argument
     args = [command, *files, "--store", str(out / "s.zarr"), flag, value]
-    if command in ("pipeline", "score", "promote"):
+    if command in ("pipeline", "score", "promote", "simulate-tracker"):
         args = [command, *files, "--out", str(out / "report"), flag, value]
     assert main(args) == EXIT_USAGE
     error = capsys.readouterr().err.strip()

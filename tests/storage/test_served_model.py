@@ -26,6 +26,7 @@ from storage.mlflow_store import (
     log_and_register,
     tokenizer_checkpoint,
 )
+from tests.conftest import mlflow_backend
 from tests.integration.helpers import BIN, free_port, process, wait_for
 from tp_models.magvit import MagVitTokenizer, TokenizerConfig, checkpoint_hash, save_tokenizer
 from tp_models.model import ModelConfig, build_pipeline, save_checkpoint
@@ -73,18 +74,10 @@ def _files_under(folder: Path) -> set[Path]:
 def registry(tmp_path_factory):
     """A real MLflow SQLite registry whose artifacts stay in tmp (not ./mlruns)."""
     root = tmp_path_factory.mktemp("registry")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.create_experiment("served", artifact_location=(root / "art").as_uri())
-    mlflow.set_experiment(experiment_id=experiment)
-    yield root
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
-    mlflow.set_tracking_uri(previous or "sqlite:///mlflow.db")
+    with mlflow_backend(f"sqlite:///{root / 'mlflow.db'}"):
+        experiment = mlflow.create_experiment("served", artifact_location=(root / "art").as_uri())
+        mlflow.set_experiment(experiment_id=experiment)
+        yield root
 
 
 def _register(checkpoint: Path, name: str, params: dict[str, str] | None = None) -> str:

@@ -155,6 +155,7 @@ def test_specs_contain_the_domain_configs_instead_of_restating_them():
         "TokenizerConfig",
         "TokenizerTrainConfig",
         "MatchConfig",
+        "TrackerScenario",
     }
 
 
