@@ -24,6 +24,8 @@ from typing import Any
 from flows.options import add_options, spec_options, spec_values
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A checkpoint is a few MB: MLflow's download bars only crowd the one line a command prints.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 EXIT_USAGE = 2
 BENCHMARKS = ("generate", "tracks", "model", "features", "online", "score")  # bench/NAME.py
@@ -380,7 +382,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from storage.errors import UserError
+    from storage.errors import UserError, UserErrorsOnce
 
     argv = sys.argv[1:] if argv is None else list(argv)
     only = next((a for a in argv if not a.startswith("-")), None)
@@ -389,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for each in (signal.SIGINT, signal.SIGTERM):
         signal.signal(each, _interrupt)
+    quiet = UserErrorsOnce()
+    quiet.install()
     try:
         with show_progress_bars():
             return int(args.run(args) or 0)
@@ -406,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(interrupt_line(args.command, signum), file=sys.stderr)
         return EXIT_SIGNAL + int(signum)
+    finally:
+        quiet.uninstall()
 
 
 def interrupt_line(command: str, signum: int) -> str:

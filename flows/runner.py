@@ -23,6 +23,7 @@ from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 
 from flows.progress import progress
+from storage.errors import report_user_errors_once
 from storage.store import Store
 from tasks.chunks import ChunkResult, ChunkStage, run_chunks
 from tasks.specs import Compute
@@ -107,6 +108,7 @@ def dask_cluster(
             _dashboards[cluster.scheduler_address] = cluster.dashboard_link
             stack.callback(_dashboards.pop, cluster.scheduler_address, None)
         client = stack.enter_context(Client(cluster))
+        client.run(report_user_errors_once)
         for module in preload:
             client.run(importlib.import_module, module)
         yield cluster.scheduler_address
