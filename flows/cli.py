@@ -282,6 +282,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from storage.inspect import describe, format_info
+    from storage.paths import check_remote, is_local
+
+    if not is_local(args.store):
+        check_remote(args.store, "store", writable=False)
 
     info = describe(args.store, verify=args.verify)
     if args.json:

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from storage.errors import ParameterError, StoreError
-from storage.paths import is_local, local_path, require_writable
+from storage.paths import check_remote, is_local, local_path, require_writable
 
 DASK_CONNECT_TIMEOUT_S = 3.0
 # Stored bytes per raw byte assumed when checking free space: noiseless videos measured
@@ -99,7 +99,9 @@ def preflight(spec: Any, writes_store: bool) -> None:
         check_dask_address(compute.dask_address)
     check_output_folders(spec)
     store = store_of(spec)
-    if writes_store and store and is_local(store):
+    if store and not is_local(store):
+        check_remote(store, "store", writable=writes_store)  # bucket there, answers, writable
+    elif writes_store and store:
         require_writable(local_path(store))
     generate = spec if hasattr(spec, "n_videos") else getattr(spec, "generate", None)
     if generate is not None:

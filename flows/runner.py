@@ -13,10 +13,11 @@ import importlib.util
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
 import dask
+from distributed.diagnostics.plugin import WorkerPlugin
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.futures import as_completed
@@ -24,6 +25,7 @@ from prefect_dask import DaskTaskRunner
 
 from flows.progress import progress
 from storage.errors import report_user_errors_once
+from storage.paths import storage_env
 from storage.store import Store
 from tasks.chunks import ChunkResult, ChunkStage, run_chunks
 from tasks.specs import Compute
@@ -114,12 +116,75 @@ def dask_cluster(
         yield cluster.scheduler_address
 
 
+class StorageEnvironment(WorkerPlugin):
+    """This process's object-store variables (`storage.paths.storage_env`: AWS_*, FSSPEC_*)
+    set on every worker of the cluster, also on workers that join later, and restored when
+    the run ends: a worker started without them opens s3:// stores with this run's endpoint
+    and credentials. They travel in Dask's own messages, never in task parameters (which
+    Prefect records) and never in a log."""
+
+    name = "tp-storage-environment"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self._previous: dict[str, str | None] = {}
+
+    def __repr__(self) -> str:  # the values may be secrets
+        return f"StorageEnvironment({sorted(self.env)})"
+
+    def setup(self, worker: Any) -> None:
+        self._previous = {key: os.environ.get(key) for key in self.env}
+        os.environ.update(self.env)
+        _forget_filesystems()
+
+    def teardown(self, worker: Any) -> None:
+        for key, value in self._previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _forget_filesystems()
+
+
+def _forget_filesystems() -> None:
+    """Drop cached filesystem instances and re-read fsspec's variables: the next open
+    uses the environment just set."""
+    import fsspec.config
+    from fsspec.spec import AbstractFileSystem
+
+    fsspec.config.conf.clear()
+    fsspec.config.set_conf_files(fsspec.config.conf_dir, fsspec.config.conf)
+    fsspec.config.set_conf_env(fsspec.config.conf)
+    classes = [AbstractFileSystem]
+    while classes:
+        cls = classes.pop()
+        cls.clear_instance_cache()
+        classes.extend(cls.__subclasses__())
+
+
+@contextmanager
+def _storage_environment_on_workers(runner: DaskTaskRunner) -> Iterator[None]:
+    env = storage_env()
+    if not env:
+        yield
+        return
+    client = runner.client
+    client.register_plugin(StorageEnvironment(env))
+    try:
+        yield
+    finally:
+        with suppress(Exception):  # a cluster already gone has nothing to restore
+            client.unregister_worker_plugin(StorageEnvironment.name)
+
+
 @contextmanager
 def dask_runner(compute: Compute) -> Iterator[DaskTaskRunner]:
-    """A started DaskTaskRunner on `compute.dask_address`, or on a LocalCluster for the flow."""
+    """A started DaskTaskRunner on `compute.dask_address`, or on a LocalCluster for the flow;
+    its workers get this process's object-store configuration."""
     with ExitStack() as stack:
         address = compute.dask_address or stack.enter_context(dask_cluster(compute.n_workers()))
         runner = stack.enter_context(DaskTaskRunner(address=address))
+        stack.enter_context(_storage_environment_on_workers(runner))
         yield runner
 
 

@@ -28,7 +28,7 @@ import zarr
 from zarr.codecs import BloscCodec, BloscShuffle
 
 from storage.errors import StoreError
-from storage.paths import is_local, local_path, require_writable
+from storage.paths import is_local, local_path, require_writable, storage_options
 
 # Zarr skips (and deletes) chunks equal to the fill value unless told otherwise; the check
 # cost ~115 ms per 30 MB video chunk (measured), ten times the compression itself. Every
@@ -107,9 +107,26 @@ def _checksum(arrays: Mapping[str, np.ndarray]) -> int:
     return crc | (1 << 32)
 
 
+def zarr_store(url: str, read_only: bool = False) -> Any:
+    """What zarr opens for `url`: a local path as it is, a remote URL as an fsspec store with
+    the storage options of the environment (`storage.paths.storage_options`), so every open
+    here, and in every Dask task, gets the endpoint and credentials."""
+    if is_local(url):
+        return url
+    from zarr.storage import FsspecStore
+
+    return FsspecStore.from_url(url, storage_options=storage_options(url), read_only=read_only)
+
+
+def open_zarr_group(url: str, mode: str) -> zarr.Group:
+    """The store's root group (live metadata, never a consolidated copy)."""
+    store = zarr_store(url, read_only=mode == "r")
+    return zarr.open_group(store, mode=mode, zarr_format=3, use_consolidated=False)
+
+
 def _open_root(path: str, mode: str) -> zarr.Group:
     try:
-        return zarr.open_group(path, mode=mode, zarr_format=3, use_consolidated=False)
+        return open_zarr_group(path, mode)
     except PermissionError as exc:
         raise StoreError(
             f"store: cannot write to {path!r} ({exc.strerror}); choose a writable path."
@@ -318,7 +335,7 @@ class ChunkedGroup:
                     "choose a new path or an existing store."
                 )
         try:
-            root = zarr.open_group(root_path, mode="r", zarr_format=3, use_consolidated=False)
+            root = open_zarr_group(root_path, "r")
         except Exception as exc:
             problem = _unopenable(root_path, "", exc)
             if problem is None:
@@ -353,18 +370,18 @@ class ChunkedGroup:
             raise StoreError(
                 f"store: {root_path}:{subpath or '/'} holds {group.attrs['kind']!r}, not {kind!r}."
             )
-        writable = zarr.open_group(root_path, mode="r+", zarr_format=3, use_consolidated=False)
+        writable = open_zarr_group(root_path, "r+")
         return cls(writable[subpath] if subpath else writable, f"{root_path}:{subpath or '/'}")
 
     @staticmethod
     def _delete(root_path: str, subpath: str) -> None:
         if subpath:
-            root = zarr.open_group(root_path, mode="r+", zarr_format=3, use_consolidated=False)
+            root = open_zarr_group(root_path, "r+")
             del root[subpath]
         elif is_local(root_path):
             shutil.rmtree(local_path(root_path))
         else:
-            zarr.open_group(root_path, mode="w", zarr_format=3)
+            open_zarr_group(root_path, "w")
 
     # ---- chunk bookkeeping -----------------------------------------------------------------
 

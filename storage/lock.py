@@ -8,6 +8,12 @@ ever reads a half-written lock; it sits beside the store (not inside) so that it
 creation of a new store and survives `--overwrite` replacing the folder. A lock whose
 process is gone (same host, PID not running) is stale and taken over; a lock of another
 host is trusted, since its process cannot be checked from here.
+
+On an object store (s3://) the lock is an object `<store>.tp-lock` beside the store,
+created with a conditional put (`If-None-Match: *`, S3's exclusive create, through s3fs's
+`mode="create"`): of two starting runs exactly one creates it, the other gets 412 and is
+refused, with the same rules for stale locks. A store whose server ignores the condition
+(some S3 clones) is not protected: the README says so.
 """
 
 from __future__ import annotations
@@ -21,22 +27,72 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from storage.errors import StoreError
-from storage.paths import is_local, local_path, make_folders, remove_empty
+from storage.paths import is_local, local_path, make_folders, remote_filesystem, remove_empty
 
 LOCK_SUFFIX = ".tp-lock"
 
 
-def lock_path(store_url: str) -> str | None:
-    """The lock file of a local store; None for remote stores (no portable lock there)."""
-    return local_path(store_url) + LOCK_SUFFIX if is_local(store_url) else None
+def lock_path(store_url: str) -> str:
+    """The lock beside the store: a file path, or the URL of an object."""
+    if is_local(store_url):
+        return local_path(store_url) + LOCK_SUFFIX
+    return store_url.rstrip("/") + LOCK_SUFFIX
 
 
-def _holder(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None  # vanished, or a half-written / garbled lock: treated as stale
+class _LocalLock:
+    """The lock file: written in full, then hard-linked into place."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def create(self, content: dict[str, Any]) -> None:
+        staging = f"{self.path}.{os.getpid()}"
+        with open(staging, "w") as handle:
+            json.dump(content, handle)
+        try:
+            os.link(staging, self.path)  # atomic, and fails if the lock exists
+        finally:
+            os.remove(staging)
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            with open(self.path) as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None  # vanished, or a half-written / garbled lock: treated as stale
+
+    def remove(self) -> None:
+        with suppress(FileNotFoundError):
+            os.remove(self.path)
+
+
+class _ObjectLock:
+    """The lock object: one conditional put (exclusive create) writes it whole."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.fs, self.path = remote_filesystem(url, "store")
+
+    def create(self, content: dict[str, Any]) -> None:
+        data = json.dumps(content).encode()
+        try:
+            self.fs.pipe_file(self.path, data, mode="create")
+        except FileExistsError:
+            raise
+        except OSError as exc:  # a 412 that s3fs did not map to FileExistsError
+            if "precondition" in str(exc).lower():
+                raise FileExistsError(self.path) from None
+            raise
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.fs.cat_file(self.path))
+        except (OSError, ValueError):
+            return None
+
+    def remove(self) -> None:
+        with suppress(FileNotFoundError):
+            self.fs.rm_file(self.path)
 
 
 def _alive(holder: dict[str, Any]) -> bool:
@@ -57,16 +113,6 @@ def process_alive(host: Any, pid: Any) -> bool:
     return True
 
 
-def _create_exclusively(path: str, content: dict[str, Any]) -> None:
-    staging = f"{path}.{os.getpid()}"
-    with open(staging, "w") as handle:
-        json.dump(content, handle)
-    try:
-        os.link(staging, path)  # atomic, and fails if the lock exists
-    finally:
-        os.remove(staging)
-
-
 @contextmanager
 def store_lock(store_url: str, command: str) -> Iterator[None]:
     """Hold the store's lock for the duration; refuse at once if a live writer holds it.
@@ -75,26 +121,29 @@ def store_lock(store_url: str, command: str) -> Iterator[None]:
     folders made here and still empty at the end (a refused run) are removed again.
     """
     path = lock_path(store_url)
-    if path is None:
-        yield
+    if not is_local(store_url):
+        with _held(_ObjectLock(path), path, store_url, command):
+            yield
         return
     made = make_folders(os.path.dirname(path), "store")
     try:
-        with _held(path, store_url, command):
+        with _held(_LocalLock(path), path, store_url, command):
             yield
     finally:
         remove_empty(made)
 
 
 @contextmanager
-def _held(path: str, store_url: str, command: str) -> Iterator[None]:
+def _held(
+    lock: _LocalLock | _ObjectLock, path: str, store_url: str, command: str
+) -> Iterator[None]:
     mine = {"host": socket.gethostname(), "pid": os.getpid(), "command": command}
     mine["since"] = time.strftime("%Y-%m-%d %H:%M:%S")
     for _ in range(3):  # a stale lock removed by a racing run: try again
         try:
-            _create_exclusively(path, mine)
+            lock.create(mine)
         except FileExistsError:
-            holder = _holder(path)
+            holder = lock.read()
             if holder is not None and _alive(holder):
                 raise StoreError(
                     f"store {store_url!r} is being written by `tp {holder.get('command')}` "
@@ -102,13 +151,12 @@ def _held(path: str, store_url: str, command: str) -> Iterator[None]:
                     f"{holder.get('since')}); wait for it to finish, or delete {path} if that "
                     "process is gone."
                 ) from None
-            with suppress(FileNotFoundError):
-                os.remove(path)  # stale: its process is gone
+            lock.remove()  # stale: its process is gone
             continue
         except OSError as exc:
             raise StoreError(
-                f"store: cannot create the lock file {path} ({exc.strerror}); "
-                "choose a store in a writable folder."
+                f"store: cannot create the lock {path} ({exc.strerror or type(exc).__name__}); "
+                "choose a store in a writable folder or bucket."
             ) from None
         break
     else:
@@ -116,5 +164,5 @@ def _held(path: str, store_url: str, command: str) -> Iterator[None]:
     try:
         yield
     finally:
-        if _holder(path) == mine:
-            os.remove(path)
+        if lock.read() == mine:
+            lock.remove()

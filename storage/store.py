@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
@@ -17,12 +18,12 @@ from typing import Any
 import numpy as np
 import zarr
 
-from storage.chunked import ArraySpec, ChunkedGroup
+from storage.chunked import ArraySpec, ChunkedGroup, zarr_store
 from storage.dataset import DATASET, dataset_specs
 from storage.errors import StoreError
 from storage.features import FEATURES, LATENT_DIMS, LATENTS, features_path
 from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
-from storage.paths import is_local, local_path
+from storage.paths import absolute, is_local, local_path, remote_filesystem
 from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
 from tp_models.tracks.arrays import MAX_TRACKS
 from tp_models.world.config import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
@@ -40,39 +41,83 @@ REPLACED_SUFFIX = ".tp-replaced"
 
 @contextmanager
 def replacing(url: str, overwrite: bool) -> Iterator[None]:
-    """Overwrite without losing the old store to a run that fails: the old local store is
-    moved aside (a rename), deleted once the body succeeds, and moved back if it fails
-    before a single chunk of the new one was done. A kill leaves it aside: the next
-    successful run on this path deletes it."""
-    if not overwrite or not is_local(url) or not os.path.isdir(local_path(url)):
+    """Overwrite without losing the old store to a run that fails: the old store is moved
+    aside, deleted once the body succeeds, and moved back if it fails before a single chunk
+    of the new one was done. A kill leaves it aside: the next successful run on this path
+    deletes it. Locally the move is a rename; on an object store, which has no rename, it is
+    a server-side copy of every object then their deletion (seconds per thousand objects)."""
+    place: _Place = _Folder(url) if is_local(url) else _Prefix(url)
+    aside = place.path + REPLACED_SUFFIX
+    if not overwrite or not place.is_store(place.path):
         yield
-        _discard(local_path(url) + REPLACED_SUFFIX)
+        place.discard(aside)
         return
-    path = local_path(url)
-    aside = path + REPLACED_SUFFIX
-    _discard(aside)
-    os.rename(path, aside)
+    place.discard(aside)
+    place.move(place.path, aside)
     try:
         yield
     except BaseException:
-        new = ChunkedGroup.find(url, "", DATASET) if os.path.exists(path) else None
+        new = ChunkedGroup.find(url, "", DATASET) if place.exists(place.path) else None
         if new is None or not new.done_chunks().any():
-            _discard(path)
-            os.rename(aside, path)
+            place.discard(place.path)
+            place.move(aside, place.path)
         raise
-    _discard(aside)
+    place.discard(aside)
 
 
-def _discard(path: str) -> None:
-    if os.path.isdir(path):
-        shutil.rmtree(path)
+class _Folder:
+    """A local store's folder."""
+
+    def __init__(self, url: str) -> None:
+        self.path = local_path(url)
+
+    def is_store(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    exists = is_store
+
+    def move(self, source: str, target: str) -> None:
+        os.rename(source, target)
+
+    def discard(self, path: str) -> None:
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+
+
+class _Prefix:
+    """A remote store's prefix: its objects."""
+
+    def __init__(self, url: str) -> None:
+        self.fs, path = remote_filesystem(url)
+        self.path = path.rstrip("/")
+
+    def is_store(self, path: str) -> bool:
+        return self.exists(f"{path}/zarr.json")
+
+    def exists(self, path: str) -> bool:
+        self.fs.invalidate_cache()
+        return bool(self.fs.exists(path))
+
+    def move(self, source: str, target: str) -> None:
+        self.fs.invalidate_cache()
+        self.fs.copy(source, target, recursive=True)
+        self.fs.rm(source, recursive=True)
+        self.fs.invalidate_cache()
+
+    def discard(self, path: str) -> None:
+        if self.exists(path):
+            self.fs.rm(path, recursive=True)
+            self.fs.invalidate_cache()
+
+
+_Place = _Folder | _Prefix
 
 
 class Store:
     """A store whose dataset group exists (use `Store.create` to make one)."""
 
     def __init__(self, url: str, dataset: ChunkedGroup) -> None:
-        self.url = url
+        self.url = absolute(url)  # the URL tasks receive: a worker's cwd is not ours
         self.dataset = dataset
         self._groups: dict[str, ChunkedGroup] = {}
 
@@ -88,6 +133,13 @@ class Store:
         try:
             return cls.open(url)
         except StoreError:
+            if is_local(url) and not os.path.exists(local_path(url)):
+                raise StoreError(
+                    f"store {url!r} is not there on {socket.gethostname()} (deleted during "
+                    "the run, or on a disk that this Dask worker does not share); give the "
+                    "workers a shared filesystem at the same path, or use an object store "
+                    "(s3://...)."
+                ) from None
             if ChunkedGroup.find(url, "", DATASET) is None:
                 raise StoreError(
                     f"store {url!r} disappeared during the run (deleted or moved by someone "
@@ -319,7 +371,7 @@ class Store:
         """Consolidated metadata for readers such as xarray.open_zarr (one read for the whole
         tree). Each writing flow calls it after its last metadata write; this project itself
         always reads the live metadata (use_consolidated=False), so never a stale copy."""
-        zarr.consolidate_metadata(self.url, zarr_format=3)
+        zarr.consolidate_metadata(zarr_store(self.url), zarr_format=3)
 
     # ---- any group, opened once ---------------------------------------------------------
 

@@ -17,9 +17,10 @@ import os
 from typing import Annotated, Any, Literal, TypeVar
 
 from annotated_types import doc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from storage.errors import ParameterError
+from storage.paths import absolute
 from storage.registry import CANDIDATE, CHAMPION, TOKENIZER_NAME, alias_uri
 from storage.store import DEFAULT_STORE
 from tasks.gate import DEFAULT_NOT_WORSE, GATE_METRICS, unknown_metrics
@@ -256,11 +257,26 @@ TrackFiles = Annotated[
 ]
 
 
+def _absolute_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(absolute(path) for path in paths)
+
+
+# Made absolute where the spec is made (the user's shell, or the flow run's process): a Dask
+# worker would resolve a relative path in its own working directory.
+ScoreFiles = Annotated[TrackFiles, AfterValidator(_absolute_paths)]
+ScoreOut = Annotated[
+    str,
+    Field(min_length=1, validate_default=True),
+    AfterValidator(absolute),
+    doc("folder for the scored files"),
+]
+
+
 class ScoreSpec(Spec):
     """`score`: every row of tracker files scored by a registered model, files written back."""
 
-    files: TrackFiles = ()
-    out: Annotated[str, Field(min_length=1), doc("folder for the scored files")] = "scored"
+    files: ScoreFiles = ()
+    out: ScoreOut = "scored"
     model_uri: Annotated[
         str | None, doc(f"MLflow model (default: {CHAMPION_MODEL}, else @candidate)")
     ] = None

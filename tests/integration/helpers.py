@@ -37,13 +37,19 @@ def port_open(port: int) -> bool:
 
 @contextmanager
 def process(
-    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
+    args: list[str],
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cwd: Path | None = None,
+    base_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """A child process in its own group, killed with its children on exit."""
+    """A child process in its own group, killed with its children on exit. Its environment
+    is `base_env` (default: this process's) updated with `env`."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         args,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if base_env is None else base_env), **(env or {})},
+        cwd=cwd,
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
