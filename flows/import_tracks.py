@@ -22,7 +22,7 @@ from prefect import flow, get_run_logger
 from storage.chunked import ChunkedGroup
 from storage.errors import ParameterError
 from storage.imported import IMPORTED, IMPORTED_TYPES, ITEM_FRAME_SIZE
-from storage.store import Store
+from storage.store import Store, replacing
 from storage.tracks import tracker_key
 from tasks.import_tracks import Sequence, item_arrays, item_type, plan_items, read_sequence
 from tasks.specs import ImportSpec
@@ -88,43 +88,45 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
     sequences = check(spec)
     items = plan_items(sequences, spec.window)
     config = _dataset_config(spec, sequences, items)
-    store = Store.create_imported(spec.store, config, len(items), spec.overwrite)
-    dataset = store.dataset
-    capacity = max(1, *(int(np.unique(item["rows"].track_id).size) for item in items))
-    arrays = [
-        item_arrays(item["rows"], sequences[item["source"]].matches, capacity, store.frames)
-        for item in items
-    ]
-    for chunk in range(dataset.n_chunks):
-        if dataset.verify_chunk(chunk):
-            continue
-        start, stop = dataset.bounds(chunk)
-        part = items[start:stop]
-        dataset.write_chunk(
-            chunk,
-            {
-                "video_type": np.array([item_type(a["label"][0]) for a in arrays[start:stop]]),
-                ITEM_FRAME_SIZE: np.array(
-                    [item["rows"].frame_size for item in part], dtype=np.float32
-                ),
-                "source": np.array([item["source"] for item in part], dtype=np.int32),
-                "first_frame": np.array([item["first_frame"] for item in part], dtype=np.int32),
-            },
-        )
-    dataset.finalize()
-    tracker = {"imported": source_config(spec, sequences)}
-    tracks = store.create_tracks(tracker, spec.overwrite, capacity=capacity)
-    for chunk in range(tracks.n_chunks):
-        if tracks.verify_chunk(chunk):
-            continue
-        start, stop = tracks.bounds(chunk)
-        tracks.write_chunk(
-            chunk,
-            {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]},
-            parent_checksum=dataset.stored_checksum(chunk),  # else `--verify` calls it stale
-        )
-    tracks.finalize()
-    store.mark_last_tracks(tracks)
+    # A failed import leaves no store of its own behind (a replaced one is moved back).
+    with replacing(spec.store, spec.overwrite, keep_partial=False):
+        store = Store.create_imported(spec.store, config, len(items), spec.overwrite)
+        dataset = store.dataset
+        capacity = max(1, *(int(np.unique(item["rows"].track_id).size) for item in items))
+        arrays = [
+            item_arrays(item["rows"], sequences[item["source"]].matches, capacity, store.frames)
+            for item in items
+        ]
+        for chunk in range(dataset.n_chunks):
+            if dataset.verify_chunk(chunk):
+                continue
+            start, stop = dataset.bounds(chunk)
+            part = items[start:stop]
+            dataset.write_chunk(
+                chunk,
+                {
+                    "video_type": np.array([item_type(a["label"][0]) for a in arrays[start:stop]]),
+                    ITEM_FRAME_SIZE: np.array(
+                        [item["rows"].frame_size for item in part], dtype=np.float32
+                    ),
+                    "source": np.array([item["source"] for item in part], dtype=np.int32),
+                    "first_frame": np.array([item["first_frame"] for item in part], dtype=np.int32),
+                },
+            )
+        dataset.finalize()
+        tracker = {"imported": source_config(spec, sequences)}
+        tracks = store.create_tracks(tracker, spec.overwrite, capacity=capacity)
+        for chunk in range(tracks.n_chunks):
+            if tracks.verify_chunk(chunk):
+                continue
+            start, stop = tracks.bounds(chunk)
+            tracks.write_chunk(
+                chunk,
+                {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]},
+                parent_checksum=dataset.stored_checksum(chunk),  # else `--verify` calls it stale
+            )
+        tracks.finalize()
+        store.mark_last_tracks(tracks)
     labels = np.concatenate([a["label"][0, : a["n_tracks"][0]] for a in arrays])
     summary = {
         "store": spec.store,

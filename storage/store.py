@@ -40,16 +40,26 @@ REPLACED_SUFFIX = ".tp-replaced"
 
 
 @contextmanager
-def replacing(url: str, overwrite: bool) -> Iterator[None]:
+def replacing(url: str, overwrite: bool, keep_partial: bool = True) -> Iterator[None]:
     """Overwrite without losing the old store to a run that fails: the old store is moved
     aside, deleted once the body succeeds, and moved back if it fails before a single chunk
     of the new one was done. A kill leaves it aside: the next successful run on this path
     deletes it. Locally the move is a rename; on an object store, which has no rename, it is
-    a server-side copy of every object then their deletion (seconds per thousand objects)."""
+    a server-side copy of every object then their deletion (seconds per thousand objects).
+
+    `keep_partial`: a failed run's partial new store is kept to resume from (generate);
+    without it (import, which writes in seconds) a failed run leaves no store of its own:
+    a new one is removed and a replaced one moved back."""
     place: _Place = _Folder(url) if is_local(url) else _Prefix(url)
     aside = place.path + REPLACED_SUFFIX
-    if not overwrite or not place.is_store(place.path):
-        yield
+    existed = place.is_store(place.path)
+    if not overwrite or not existed:
+        try:
+            yield
+        except BaseException:
+            if not existed and not keep_partial:
+                place.discard(place.path)
+            raise
         place.discard(aside)
         return
     place.discard(aside)
@@ -58,7 +68,7 @@ def replacing(url: str, overwrite: bool) -> Iterator[None]:
         yield
     except BaseException:
         new = ChunkedGroup.find(url, "", DATASET) if place.exists(place.path) else None
-        if new is None or not new.done_chunks().any():
+        if not keep_partial or new is None or not new.done_chunks().any():
             place.discard(place.path)
             place.move(aside, place.path)
         raise

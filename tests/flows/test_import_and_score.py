@@ -333,3 +333,30 @@ def test_import_refuses_the_same_file_twice(imported, tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert str(again) in error and str(first) in error and "same" in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_a_failed_import_leaves_no_store_of_its_own(imported, tmp_path, monkeypatch):
+    """A failure after the store was created (a fault injected where the per-item arrays
+    are built, as memory running out would) leaves no new store behind, and puts a store
+    it was replacing back as it was."""
+    import flows.import_tracks
+    from flows.cli import main
+
+    first = _copy_sequence(imported, tmp_path / "a")
+    second = _copy_sequence(imported, tmp_path / "b", index=1)
+    store = tmp_path / "new" / "imported.zarr"
+    assert main(["import-tracks", str(first), "--store", str(store)]) == 0
+    before = sorted((p.relative_to(store), p.read_bytes()) for p in store.rglob("*") if p.is_file())
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("injected")
+
+    monkeypatch.setattr(flows.import_tracks, "item_arrays", out_of_memory)
+    other = tmp_path / "other" / "imported.zarr"
+    with pytest.raises(MemoryError):
+        main(["import-tracks", str(second), "--store", str(other)])
+    assert not other.exists() and not other.parent.exists()
+    with pytest.raises(MemoryError):
+        main(["import-tracks", str(second), "--store", str(store), "--overwrite"])
+    after = sorted((p.relative_to(store), p.read_bytes()) for p in store.rglob("*") if p.is_file())
+    assert after == before
