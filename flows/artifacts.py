@@ -13,7 +13,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact
 
 from storage.registry import Decision
-from tasks.gate import flat_metrics
+from tp_models.evaluation.glossary import flat_metrics
 
 TABLE_COLUMNS = ("roc_auc_k3", "roc_auc_k5", "recall_k3", "recall_k5", "f1_full", "roc_auc_full")
 

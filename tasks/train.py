@@ -36,8 +36,8 @@ from storage.mlflow_store import (
 from storage.registry import MODEL_NAME, version_uri
 from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import evaluate_scorers
-from tasks.gate import flat_metrics
 from tasks.specs import TrainSpec
+from tp_models.evaluation.glossary import flat_metrics
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.model.calibration import calibrate
 
