@@ -31,7 +31,7 @@ def train(spec: TrainSpec = TrainSpec()) -> dict[str, Any]:
     size = source.store.frame_size
     options = {"latent_dim": source.latent_dim} if source.features is not None else {}
     model = dataclasses.replace(spec.model, frame_size=(size, size), extractor_options=options)
-    tags = {"features": model.features, "dataset_fingerprint": source.fingerprint, "flow": "train"}
+    tags = {"features": model.features, "flow": "train"}
     features_hash = None if source.features is None else source.features.config["checkpoint_hash"]
     with progress(spec.training.max_epochs, f"train-{model.features}", "epoch") as advance:
         return train_model(source, model, spec, tags, features_hash, advance)
