@@ -76,7 +76,8 @@ def test_evaluate_puts_model_beside_baselines(trained, small_store, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert list(out.glob("attention_*.png")) and list(out.glob("gallery_*.png"))
     runs = mlflow.search_runs(filter_string="tags.flow = 'evaluate'")
-    assert len(runs) >= 1 and "metrics.0_model/roc_auc_k3" in runs.columns
+    # On this small test split k = 3 has persistent tracks only: no ROC-AUC there.
+    assert len(runs) >= 1 and "metrics.0_model/roc_auc_full" in runs.columns
 
 
 def test_bad_model_uri_and_mismatched_store(trained, tiny_store, small_store, capsys):
