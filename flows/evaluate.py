@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import publish_evaluation
+from flows.naming import name_flow_run
 from storage.errors import StoreError
 from storage.mlflow_store import (
     ModelRecord,
@@ -19,6 +21,7 @@ from storage.mlflow_store import (
     log_store_input,
     resolve_model,
     run_link,
+    run_link_markdown,
 )
 from storage.registry import headline_tags, tag_version
 from storage.store import Store
@@ -90,12 +93,19 @@ def _own_tracks(run_params: dict[str, str], store: Store) -> str | None:
     return key if key in store.tracks_keys() else None
 
 
+# The long steps, as Prefect tasks so the run's page shows them (their inputs are live
+# handles, not values: nothing to cache).
+score_test_split = task(evaluate_scorers, name="score-test-split", cache_policy=NO_CACHE)
+draw_model_figures = task(model_figures, name="model-figures", cache_policy=NO_CACHE)
+
+
 @flow(name="evaluate", log_prints=True)
 def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     logger = get_run_logger()
     record, source = check(spec)
     version, run_params = record.version, record.params
     title = f"evaluate-v{version}-on-{source.fingerprint[:12]}"
+    name_flow_run(f"evaluate-v{version}")
     split_seed = int(run_params.get("data.split_seed", 0))
     same_data = run_params.get("data.fingerprint") == source.fingerprint
     if not same_data:
@@ -134,9 +144,11 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
         )
         model = load_model(record, spec.device).pipeline
         model.name = MODEL
-        result = evaluate_scorers(source, [*classical_baselines(), model], split_seed, out)
+        scorers = [*classical_baselines(), model]
+        logger.info("scoring the test split with the model and %d baselines", len(scorers) - 1)
+        result = score_test_split(source, scorers, split_seed, out)
         result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
-        figures = model_figures(model, source, result.test, result.report, out)
+        figures = draw_model_figures(model, source, result.test, result.report, out)
         log_comparison(result.report)
         mlflow.log_dict(result.report, "report.json")
         for path in [*result.files, *figures]:
@@ -149,9 +161,7 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
         "version": version,
     }
     tag_evaluated_version(version, result.report)
-    publish_evaluation(
-        result.report, f"model v{version}-on-{source.fingerprint[:12]} beside the baselines", link
-    )
+    publish_evaluation(result.report, title, run_link_markdown(run.info.run_id, title))
     logger.info(
         "evaluate: report and %d figures in %s; MLflow run %s",
         len(figures) + len(result.files),

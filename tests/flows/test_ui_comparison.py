@@ -6,15 +6,19 @@ MLflow SQLite backend and real Prefect API."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterName
 
 from flows.cli import main
 from flows.evaluate import evaluate
+from storage.mlflow_store import ui_command
 from storage.registry import MODEL_NAME, version_uri
 from tasks.specs import EvaluateSpec
 from tp_models.evaluation.glossary import HEADLINE, METRICS
@@ -143,6 +147,46 @@ def test_registry_versions_say_what_they_are_and_who_judged_them(three_evaluatio
     assert "transformer on statistical features" in first.description
     description = client.get_registered_model(MODEL_NAME).description
     assert "@candidate" in description and "@champion" in description
+
+
+def test_prefect_artifacts_per_version_with_a_link_and_named_flow_runs(three_evaluations):
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts()}
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="evaluate-v"))
+        )
+        trains = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="train-statistical"))
+        )
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id for run in runs]))
+        )
+    assert trains
+    assert {"score-test-split", "model-figures"} <= {t.name.rsplit("-", 1)[0] for t in tasks}
+    run_names = {run.name for run in runs}
+    for version, report, _ in three_evaluations:
+        key = report["evaluation"]["run_name"].lower()
+        assert key in artifacts, key
+        markdown = artifacts[key].data
+        link = r"\]\(http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]+\)"
+        assert re.search(link, markdown)
+        assert f"`{ui_command()}`" in markdown and "sqlite:////" in markdown
+        model_row = next(line for line in markdown.splitlines() if line.startswith("| **model**"))
+        cells = [cell.strip() for cell in model_row.strip("|").split("|")]
+        headline = dict(zip(HEADLINE, cells[2:], strict=True))
+        metrics = _run(report).data.metrics
+        for name, cell in headline.items():
+            logged = metrics.get(f"0_model/{name}")
+            assert cell == ("-" if logged is None else f"{logged:.3f}"), name
+        assert f"evaluate-v{version}" in run_names
+
+
+def test_ui_command_for_a_database_and_none_for_a_server(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ui_command("sqlite:///mlflow.db") == (
+        f"mlflow ui --backend-store-uri sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    )
+    assert ui_command("http://mlflow.example:5000") is None
 
 
 def test_tp_report_uses_the_glossary_names(three_evaluations, capsys):
