@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tp_models.evaluation.glossary import (
     HEADLINE,
     METRICS,
     best_classical,
     flat_metrics,
+    glossary_markdown,
     ranked_scorers,
 )
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def section(auc: float, ece_pooled: float | None = None) -> dict:
@@ -44,3 +49,7 @@ def test_best_classical_is_the_strongest_non_oracle_rival():
     }
     assert best_classical(report) == "gradient_boosting"
     assert ranked_scorers(report)[:2] == ["model", "gradient_boosting"]
+
+
+def test_readme_shows_the_glossary_as_the_code_defines_it():
+    assert glossary_markdown() in README.read_text()
