@@ -128,14 +128,11 @@ def headline_tags(values: dict[str, float], judged_by: str, run_id: str) -> dict
 
 
 def describe(tags: dict[str, str]) -> str:
-    """A version's description, in words, from its tags: the latest decision about it,
-    what it is, what it was trained on, and its headline metrics."""
+    """A version's description, in words, from its tags: the decision about it as a
+    challenger, what it is, what it was trained on, and its headline metrics."""
     parts = []
-    if f"{TAG}outcome" in tags:
-        parts.append(
-            f"{tags[f'{TAG}outcome']} (decided by {tags.get(f'{TAG}decided_by', '?')}, "
-            f"challenger v{tags.get(f'{TAG}challenger', '?')}): {tags.get(f'{TAG}reason', '')}"
-        )
+    if f"{TAG}own_decision" in tags:  # the decision about this version as the challenger
+        parts.append(tags[f"{TAG}own_decision"])
     if "features" in tags:
         get = tags.get
         parts.append(
@@ -178,6 +175,8 @@ def record(decision: Decision, name: str = MODEL_NAME) -> None:
     for run_id in decision.evaluation_runs.values():
         for key, value in tags.items():
             client.set_tag(run_id, key, value)
-    tag_version(decision.challenger, {}, name)  # its description, with the decision first
+    # The challenger keeps the decision about itself (its description leads with it); the
+    # promotion.* tags of either version say the latest decision it took part in.
+    tag_version(decision.challenger, {f"{TAG}own_decision": decision.description()[:5000]}, name)
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, decision.challenger)
