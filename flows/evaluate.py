@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import publish_evaluation
+from flows.naming import name_flow_run
 from storage.errors import StoreError
 from storage.mlflow_store import (
     ModelRecord,
@@ -19,13 +21,27 @@ from storage.mlflow_store import (
     log_store_input,
     resolve_model,
     run_link,
+    run_link_markdown,
 )
+from storage.registry import headline_tags, tag_version
 from storage.store import Store
 from storage.track_reader import TrackSource
-from tasks.evaluate import evaluate_scorers
+from tasks.evaluate import (
+    comparison,
+    comparison_table,
+    evaluate_scorers,
+    headline_run_metrics,
+)
 from tasks.inspect_model import model_figures
 from tasks.specs import EvaluateSpec, checked_device
-from tasks.train import report_metrics
+from tp_models.evaluation.glossary import (
+    METRICS,
+    MODEL,
+    best_classical,
+    glossary_rows,
+    headline_metrics,
+)
+from tp_models.model.config import FAMILY
 from tp_models.scorers.roster import classical_baselines
 
 
@@ -77,12 +93,19 @@ def _own_tracks(run_params: dict[str, str], store: Store) -> str | None:
     return key if key in store.tracks_keys() else None
 
 
+# The long steps, as Prefect tasks so the run's page shows them (their inputs are live
+# handles, not values: nothing to cache).
+score_test_split = task(evaluate_scorers, name="score-test-split", cache_policy=NO_CACHE)
+draw_model_figures = task(model_figures, name="model-figures", cache_policy=NO_CACHE)
+
+
 @flow(name="evaluate", log_prints=True)
 def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
     logger = get_run_logger()
     record, source = check(spec)
-    run_params = record.params
-    model = load_model(record, spec.device).pipeline
+    version, run_params = record.version, record.params
+    title = f"evaluate-v{version}-on-{source.fingerprint[:12]}"
+    name_flow_run(f"evaluate-v{version}")
     split_seed = int(run_params.get("data.split_seed", 0))
     same_data = run_params.get("data.fingerprint") == source.fingerprint
     if not same_data:
@@ -93,34 +116,25 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
             run_params.get("data.fingerprint"),
             source.fingerprint,
         )
-    model.name = "model"
     out = Path(spec.out)
-    result = evaluate_scorers(
-        source, [*classical_baselines(source.knows_operating_points), model], split_seed, out
-    )
-    result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
-    figures = model_figures(model, source, result.test, result.report, out)
-    version = record.version
-    title = f"v{version}-on-{source.fingerprint[:12]}"
-    with mlflow.start_run(run_name=f"evaluate-{title}") as run:
+    # The run starts before the work, so its duration is the evaluation's.
+    with mlflow.start_run(run_name=title) as run:
         mlflow.set_tags(
             {
                 "flow": "evaluate",
                 "model_uri": spec.model_uri,
                 "model_version": version,
                 "features": run_params.get("model.features", "unknown"),
-                "dataset_fingerprint": source.fingerprint,
+                "family": run_params.get("model.family", FAMILY),
+                "data.fingerprint": source.fingerprint,
+                "comparison": comparison(source.fingerprint, source.tracks_key, split_seed),
+                "training_run": record.run_id,
                 "git_commit": git_commit(),
             }
         )
         mlflow.log_params(
             {"store": spec.store, "tracks": source.tracks_key, "split_seed": split_seed}
         )
-        metrics = report_metrics(result.report, "model")
-        for name in result.report["scorers"]:
-            if name != "model":
-                metrics.update(report_metrics(result.report, name, scorer=name))
-        mlflow.log_metrics(metrics)
         log_store_input(
             source.store.url,
             source.fingerprint,
@@ -128,16 +142,58 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
             "evaluation",
             source.tracks_key,
         )
+        model = load_model(record, spec.device).pipeline
+        model.name = MODEL
+        scorers = [*classical_baselines(source.knows_operating_points), model]
+        logger.info("scoring the test split with the model and %d baselines", len(scorers) - 1)
+        result = score_test_split(source, scorers, split_seed, out)
+        result.report["model"] = {"uri": spec.model_uri, "trained_on_this_data": same_data}
+        figures = draw_model_figures(model, source, result.test, result.report, out)
+        log_comparison(result.report)
         mlflow.log_dict(result.report, "report.json")
         for path in [*result.files, *figures]:
             mlflow.log_artifact(str(path), "evaluation")
     link = run_link(run.info.run_id)
-    publish_evaluation(result.report, f"model {title} beside the baselines", link)
+    result.report["evaluation"] = {
+        "run_id": run.info.run_id,
+        "run_name": title,
+        "link": link,
+        "version": version,
+    }
+    tag_evaluated_version(version, result.report)
+    publish_evaluation(result.report, title, run_link_markdown(run.info.run_id, title))
     logger.info(
         "evaluate: report and %d figures in %s; MLflow run %s",
         len(figures) + len(result.files),
         out,
         link,
     )
-    result.report["evaluation"] = {"run_id": run.info.run_id, "link": link, "version": version}
     return result.report
+
+
+def log_comparison(report: dict[str, Any]) -> None:
+    """The active run's metrics (the headline metrics of the model and of the best classical
+    scorer), its comparison tables and the glossary of their names (see tasks.evaluate)."""
+    best = best_classical(report)
+    mlflow.set_tag("best_classical", str(best))
+    mlflow.log_metrics(headline_run_metrics(report))
+    mlflow.log_table(comparison_table(report), "comparison/headline.json")
+    mlflow.log_table(comparison_table(report, tuple(METRICS)), "comparison/all_metrics.json")
+    mlflow.log_table(columns(glossary_rows()), "comparison/glossary.json")
+
+
+def columns(rows: list[dict[str, str]]) -> dict[str, list[str]]:
+    return {key: [row[key] for row in rows] for key in rows[0]}
+
+
+def tag_evaluated_version(version: str, report: dict[str, Any]) -> None:
+    """The model version says which evaluation judged it last, on which data, with that
+    evaluation's headline metrics."""
+    tag_version(
+        version,
+        headline_tags(
+            headline_metrics(report["scorers"][MODEL]),
+            report["evaluation"]["run_name"],
+            report["evaluation"]["run_id"],
+        ),
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.naming import name_flow_run
 from flows.retrain import conclude, evaluate_pair
 from storage.errors import ParameterError
 from storage.mlflow_store import connect, require_model
@@ -29,6 +30,7 @@ def check(spec: PromoteSpec) -> None:
 def promote(spec: PromoteSpec) -> dict[str, Any]:
     """Make `spec.version` the champion by hand, compared and recorded as `retrain` does."""
     check(spec)
+    name_flow_run(f"promote-v{spec.version}")
     version, champion = str(spec.version), champion_version()
     store = spec.store or require_model(version_uri(version)).get("data.store")
     Store.open(store)  # a clear error if the store is gone

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 
 from flows.artifacts import publish_decision
 from flows.evaluate import evaluate
+from flows.naming import name_flow_run
 from flows.train import check as check_train
 from flows.train import train
 from storage.registry import Decision, champion_version, record, version_uri
@@ -69,6 +70,7 @@ def retrain(spec: RetrainSpec = RetrainSpec()) -> dict[str, Any]:
     champion = champion_version()
     trained = train(spec.train.model_copy(update={"retrain": True}))
     challenger = str(trained["model_version"])
+    name_flow_run(f"retrain-v{challenger}-vs-" + (f"v{champion}" if champion else "none"))
     reports = evaluate_pair(
         challenger, champion, spec.train.store, Path(spec.out), spec.train.device
     )

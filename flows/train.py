@@ -7,13 +7,14 @@ from typing import Any
 
 from prefect import flow
 
+from flows.naming import name_flow_run
 from flows.progress import progress
 from storage.errors import StoreError
 from storage.mlflow_store import connect, require_model
 from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.specs import TrainSpec, checked_device
-from tasks.train import train_model
+from tasks.train import run_name, train_model
 
 
 def check(spec: TrainSpec) -> TrackSource:
@@ -31,7 +32,8 @@ def train(spec: TrainSpec = TrainSpec()) -> dict[str, Any]:
     size = source.store.frame_size
     options = {"latent_dim": source.latent_dim} if source.features is not None else {}
     model = dataclasses.replace(spec.model, frame_size=(size, size), extractor_options=options)
-    tags = {"features": model.features, "dataset_fingerprint": source.fingerprint, "flow": "train"}
+    tags = {"features": model.features, "flow": "train"}
+    name_flow_run(run_name(model, spec.training))
     features_hash = None if source.features is None else source.features.config["checkpoint_hash"]
     with progress(spec.training.max_epochs, f"train-{model.features}", "epoch") as advance:
         return train_model(source, model, spec, tags, features_hash, advance)

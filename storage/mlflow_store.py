@@ -143,16 +143,42 @@ def log_store_input(
     mlflow.log_input(dataset, context=context, tags=tags)
 
 
-def run_link(run_id: str) -> str:
-    """Where a person opens a run: its page on a tracking server, else its runs:/ URI and
-    the command that serves the UI for this store."""
+MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def ui_command(uri: str | None = None) -> str | None:
+    """The one line that serves the MLflow UI for a database tracking URI (its path made
+    absolute, so it works from any folder); None for a tracking server, which has its own."""
+    uri = uri or tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return None
+    if uri.startswith("sqlite:///"):
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def run_url(run_id: str) -> str:
+    """The run's page: on the tracking server, or on `mlflow ui`'s default address."""
     import mlflow
 
     uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        experiment = mlflow.get_run(run_id).info.experiment_id
-        return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
-    return f"runs:/{run_id} (mlflow ui --backend-store-uri {uri})"
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else MLFLOW_UI
+    experiment = mlflow.get_run(run_id).info.experiment_id
+    return f"{base}/#/experiments/{experiment}/runs/{run_id}"
+
+
+def run_link(run_id: str) -> str:
+    """Where a person opens a run, as text: its page, preceded for a database tracking URI
+    by the command that serves the UI."""
+    command = ui_command()
+    return run_url(run_id) if command is None else f"{run_url(run_id)} (after `{command}`)"
+
+
+def run_link_markdown(run_id: str, label: str) -> str:
+    """The same as a Markdown link (Prefect artifacts render it clickable)."""
+    command = ui_command()
+    link = f"[{label}]({run_url(run_id)})"
+    return link if command is None else f"{link}: first serve the UI with `{command}`"
 
 
 def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, str]:

@@ -114,6 +114,54 @@ def require_version(version: int | str, name: str = MODEL_NAME) -> str:
     return str(version)
 
 
+HEADLINE_TAG = "headline."  # prefix of a version's headline metrics (see headline_tags)
+
+
+def headline_tags(values: dict[str, float], judged_by: str, run_id: str) -> dict[str, str]:
+    """Tags of a model version: its headline metrics (glossary names) and the run that
+    measured them (an evaluate run, or the training run's test-split check)."""
+    return {
+        f"{HEADLINE_TAG}judged_by": judged_by,
+        f"{HEADLINE_TAG}judged_by_run_id": run_id,
+        **{f"{HEADLINE_TAG}{name}": f"{value:.4g}" for name, value in values.items()},
+    }
+
+
+def describe(tags: dict[str, str]) -> str:
+    """A version's description, in words, from its tags: the decision about it as a
+    challenger, what it is, what it was trained on, and its headline metrics."""
+    parts = []
+    if f"{TAG}own_decision" in tags:  # the decision about this version as the challenger
+        parts.append(tags[f"{TAG}own_decision"])
+    if "features" in tags:
+        get = tags.get
+        parts.append(
+            f"A {get('family', '?')} on {tags['features']} features, training seed "
+            f"{get('training.seed', '?')}, trained by run {get('training.run_name', '?')} "
+            f"on data {get('data.fingerprint', '?')} (split_seed {get('data.split_seed', '?')})."
+        )
+    headline = {
+        key.removeprefix(HEADLINE_TAG): value
+        for key, value in tags.items()
+        if key.startswith(HEADLINE_TAG) and not key.startswith(f"{HEADLINE_TAG}judged_by")
+    }
+    if headline:
+        values = ", ".join(f"{name} {value}" for name, value in headline.items())
+        parts.append(f"Test split, by {tags.get(f'{HEADLINE_TAG}judged_by', '?')}: {values}.")
+    return "\n\n".join(parts)
+
+
+def tag_version(version: str, tags: dict[str, str], name: str = MODEL_NAME) -> None:
+    """Add `tags` to a version and rewrite its description from all its tags."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value)[:5000])
+    all_tags = client.get_model_version(name, version).tags
+    client.update_model_version(name, version, description=describe(all_tags))
+
+
 def record(decision: Decision, name: str = MODEL_NAME) -> None:
     """Write the decision to both versions and both evaluation runs; move `@champion` if
     the challenger was promoted (or is the first model)."""
@@ -127,6 +175,8 @@ def record(decision: Decision, name: str = MODEL_NAME) -> None:
     for run_id in decision.evaluation_runs.values():
         for key, value in tags.items():
             client.set_tag(run_id, key, value)
-    client.update_model_version(name, decision.challenger, description=decision.description())
+    # The challenger keeps the decision about itself (its description leads with it); the
+    # promotion.* tags of either version say the latest decision it took part in.
+    tag_version(decision.challenger, {f"{TAG}own_decision": decision.description()[:5000]}, name)
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, decision.challenger)

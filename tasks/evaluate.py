@@ -17,6 +17,15 @@ import numpy as np
 from storage.track_reader import TrackSource
 from tp_models.core.batch import TrackBatch
 from tp_models.core.scorer import PersistenceScorer
+from tp_models.evaluation.glossary import (
+    HEADLINE,
+    METRICS,
+    MODEL,
+    ORACLE_PREFIX,
+    best_classical,
+    flat_metrics,
+    ranked_scorers,
+)
 from tp_models.evaluation.metrics import scores_at
 from tp_models.evaluation.plots import plot_metric_by_k, plot_reliability, plot_roc
 from tp_models.evaluation.report import build_report
@@ -106,3 +115,49 @@ def roc_at_full(
                 float(predicted[labels].mean()),
             )
     return curves, points
+
+
+def comparison(fingerprint: str, tracks: str, split_seed: int) -> str:
+    """The tag value shared by every run scored on one test split (train and evaluate runs):
+    `tags.comparison = '...'` selects exactly the runs that can be compared."""
+    return f"{fingerprint}/{tracks}/{split_seed}"
+
+
+MODEL_GROUP = "0_model"  # run metric groups: MLflow sorts and groups names by their prefix
+BEST_GROUP = "1_best_classical"
+
+
+def headline_run_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """The metrics an evaluate run logs: the glossary's headline metrics of the model
+    (`0_model/roc_auc_k3`) and of the best classical scorer (`1_best_classical/...`), each the
+    report's value of the same name; every other number stays in the tables and report.json."""
+    out = {}
+    groups = {MODEL_GROUP: MODEL, BEST_GROUP: best_classical(report)}
+    for group, scorer in groups.items():
+        if scorer in report["scorers"]:
+            values = flat_metrics(report["scorers"][scorer], HEADLINE)
+            out.update({f"{group}/{name}": value for name, value in values.items()})
+    return out
+
+
+def role(report: dict[str, Any], scorer: str) -> str:
+    if scorer == MODEL:
+        return "model"
+    if scorer == best_classical(report):
+        return "best classical"
+    return "oracle (reads the truth)" if scorer.startswith(ORACLE_PREFIX) else "classical"
+
+
+def comparison_table(
+    report: dict[str, Any], names: tuple[str, ...] = HEADLINE
+) -> dict[str, list[Any]]:
+    """Columns of the comparison: one row per scorer (the model, the best classical scorer,
+    then the rest), one column per metric of ``names`` (None where undefined)."""
+    scorers = ranked_scorers(report)
+    columns: dict[str, list[Any]] = {
+        "scorer": scorers,
+        "role": [role(report, name) for name in scorers],
+    }
+    for metric in names:
+        columns[metric] = [METRICS[metric].read(report["scorers"][name]) for name in scorers]
+    return columns

@@ -1,31 +1,20 @@
 """The promotion gate: when a challenger model may replace the champion.
 
 A gate names report metrics the challenger must not be worse in (with a tolerance) and how
-much later, in observations, it may confirm persistent tracks. The metric names are the
-flat names of a scorer's report section (`roc_auc_k3`, `recall_k5`, `f1_full`,
-`latency_median`), the same ones the runs log with a `test_` prefix. This module is plain
-Python, so the spec can list the names without importing the training code.
+much later, in observations, it may confirm persistent tracks. The metric names, their
+direction (higher or lower is better) and where their values sit in a report are the
+glossary's (`tp_models.evaluation.glossary`): `roc_auc_k3`, `recall_k5`, `ece_pooled`,
+`latency_median`, ... This module is plain Python, so the spec can list the names without
+importing the training code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-REPORTED_KEYS = ("1", "2", "3", "5", "10", "full")
+from tp_models.evaluation.glossary import METRICS
 
-
-def _step(key: str) -> str:
-    return "k" + key if key != "full" else "full"
-
-
-BY_K = ("f1", "roc_auc", "precision", "recall", "p_d_at_fcr_1pct")
-LATENCY = {"latency_median": "median", "latency_p90": "p90"}  # lower is better
-GATE_METRICS = (
-    tuple(f"{metric}_{_step(key)}" for key in REPORTED_KEYS for metric in BY_K)
-    + tuple(LATENCY)
-    + ("ece_full",)
-)
+GATE_METRICS = tuple(METRICS)
 # The tracking engineer's currency: ranking, true tracks confirmed at 1 % false ones, and
 # recall at the validated operating threshold (on small test splits the 1 % point is often
 # not resolvable, and recall still tells a weak challenger apart), after 3 and 5 observations.
@@ -37,27 +26,6 @@ DEFAULT_NOT_WORSE = (
     "recall_k3",
     "recall_k5",
 )
-
-
-def flat_metrics(section: dict[str, Any]) -> dict[str, float]:
-    """One scorer's report section as flat metrics; missing (None) values are left out."""
-    out = {}
-    for key in REPORTED_KEYS:
-        for metric in BY_K[:-1]:
-            value = section["k"][key].get(metric)
-            if value is not None:
-                out[f"{metric}_{_step(key)}"] = float(value)
-        p_d = section.get("toc", {}).get(key, {}).get("fcr_0.01", {}).get("p_d")
-        if p_d is not None:
-            out[f"p_d_at_fcr_1pct_{_step(key)}"] = float(p_d)
-    ece = (section.get("calibration") or {}).get("k", {}).get("full")
-    if ece is not None:
-        out["ece_full"] = float(ece)
-    for name, key in LATENCY.items():
-        value = section.get("latency", {}).get(key)
-        if value is not None:
-            out[name] = float(value)
-    return out
 
 
 def unknown_metrics(names: tuple[str, ...]) -> list[str]:
@@ -83,13 +51,14 @@ def judge(
     tolerance: float,
     latency_allowance: float,
 ) -> Verdict:
-    """The challenger passes when no `not_worse` metric is lower than the champion's by more
-    than `tolerance` and its median confirmation latency is at most `latency_allowance`
-    observations longer. A metric the champion lacks cannot be lost; one the challenger
-    lacks while the champion has it is lost."""
+    """The challenger passes when no `not_worse` metric is worse than the champion's (lower,
+    or higher for a lower-is-better one) by more than `tolerance` and its median
+    confirmation latency is at most `latency_allowance` observations longer. A metric the
+    champion lacks cannot be lost; one the challenger lacks while the champion has it is
+    lost."""
     reasons: list[str] = []
     passed = True
-    rules = [(name, tolerance, False) for name in not_worse]
+    rules = [(name, tolerance, not METRICS[name].higher_is_better) for name in not_worse]
     rules.append(("latency_median", latency_allowance, True))
     for name, allowance, lower_is_better in rules:
         theirs, ours = champion.get(name), challenger.get(name)

@@ -11,8 +11,9 @@ from typing import Any
 
 from storage.errors import StoreError
 from storage.registry import Decision
-from tasks.gate import flat_metrics, judge
+from tasks.gate import judge
 from tasks.specs import Gate
+from tp_models.evaluation.glossary import flat_metrics
 
 
 def incomparable(challenger: dict[str, Any], champion: dict[str, Any], versions: tuple) -> str:

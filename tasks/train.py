@@ -33,13 +33,14 @@ from storage.mlflow_store import (
     run_exists,
     tracking_uri,
 )
-from storage.registry import MODEL_NAME, version_uri
+from storage.registry import MODEL_NAME, headline_tags, tag_version, version_uri
 from storage.track_reader import TrackSource, shuffled_training_batches
-from tasks.evaluate import evaluate_scorers
-from tasks.gate import flat_metrics
+from tasks.evaluate import comparison, evaluate_scorers
 from tasks.specs import TrainSpec
+from tp_models.evaluation.glossary import MODEL, flat_metrics, headline_metrics
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.model.calibration import calibrate
+from tp_models.model.config import FAMILY
 
 # What a training run does beyond its configs; a change here makes earlier runs not reused.
 PROCEDURE = "fit, then Platt scaling on validation"
@@ -60,12 +61,9 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
     os.replace(partial, path)
 
 
-def report_metrics(report: dict[str, Any], prefix: str, scorer: str = "model") -> dict[str, float]:
-    """Flat MLflow metrics (`test_f1_k3`, `test_roc_auc_full`, ...) of one scorer's report."""
-    prefix = prefix.replace("+", "-")  # MLflow names allow no "+" (m_of_n_2_3+length)
-    return {
-        f"{prefix}_{name}": value for name, value in flat_metrics(report["scorers"][scorer]).items()
-    }
+def run_name(model: ModelConfig, train: TrainConfig) -> str:
+    """`train-statistical-seed0`: what the run trained (features) and with which seed."""
+    return f"train-{model.features}-seed{train.seed}"
 
 
 @task(name="train-model", cache_policy=NO_CACHE)  # its inputs are live handles, not values
@@ -107,15 +105,24 @@ def train_model(
     pipeline = build_pipeline(model_cfg, seed=train_cfg.seed)
     val_batch, _ = source.load(splits["val"])
 
-    with mlflow.start_run(run_id=run_id, run_name=f"train-{model_cfg.features}") as run:
+    name = run_name(model_cfg, train_cfg)
+    with mlflow.start_run(run_id=run_id, run_name=name) as run:
         if run_id is None:
             run_id_file.write_text(run.info.run_id)
             mlflow.set_tags(
-                {**tags, "git_commit": git_commit(), "data_fingerprint": source.fingerprint}
+                {
+                    **tags,
+                    "git_commit": git_commit(),
+                    "family": FAMILY,
+                    "data.fingerprint": source.fingerprint,
+                    "training.seed": str(train_cfg.seed),
+                    "comparison": comparison(source.fingerprint, source.tracks_key, split_seed),
+                }
             )
             mlflow.log_params(
                 {
                     **flat_params("model", model_cfg.to_dict()),
+                    "model.family": FAMILY,
                     **flat_params("train", train_cfg.to_dict()),
                     **flat_params("tracker", source.tracker),
                     "data.store": source.store.url,
@@ -164,16 +171,38 @@ def train_model(
             device=spec.device,
         )
         scale, shift = calibrate(pipeline, val_batch)  # Platt scaling on validation
-        mlflow.log_metrics({"calibration_scale": scale, "calibration_shift": shift})
-        pipeline.name = "model"
+        pipeline.name = MODEL
         report = evaluate_scorers(source, [pipeline], split_seed).report
-        test_metrics = report_metrics(report, "test")
-        mlflow.log_metrics({**test_metrics, "best_epoch": result.best_epoch})
+        section = report["scorers"][MODEL]
+        test_metrics = flat_metrics(section)
+        # Learning curves lead the run's charts; the test split's check is grouped after them
+        # under `test/` (headline metrics only: report.json of an evaluate run has the rest).
+        mlflow.log_metrics(
+            {
+                **{f"test/{name}": value for name, value in headline_metrics(section).items()},
+                "calibration/scale": scale,
+                "calibration/shift": shift,
+                "best_epoch": result.best_epoch,
+            }
+        )
         with tempfile.TemporaryDirectory() as staging:
             checkpoint = Path(staging) / Path(CHECKPOINT_DATA).name
             threshold = report["scorers"]["model"]["threshold"]  # validated operating point
             save_checkpoint(pipeline, checkpoint, {"operating_threshold": threshold})
             version = log_and_register(checkpoint, MODEL_NAME)
+        tag_version(
+            version,
+            {
+                "features": model_cfg.features,
+                "family": FAMILY,
+                "data.fingerprint": source.fingerprint,
+                "data.split_seed": str(split_seed),
+                "data.tracks": source.tracks_key,
+                "training.seed": str(train_cfg.seed),
+                "training.run_name": name,
+                **headline_tags(headline_metrics(section), f"{name} (test split)", run.info.run_id),
+            },
+        )
         seconds = float(np.sum([h["epoch_seconds"] for h in result.history]))
         summary = {
             "run_id": run.info.run_id,

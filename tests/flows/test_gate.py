@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from storage.errors import StoreError
-from tasks.gate import GATE_METRICS, flat_metrics, judge
+from tasks.gate import GATE_METRICS, judge
 from tasks.promotion import decide
 from tasks.specs import Gate, ParameterError, RetrainSpec, parse
+from tp_models.evaluation.glossary import flat_metrics
 
 
 def report(roc_auc: float, recall: float, latency: float, fingerprint: str = "abc") -> dict:
@@ -65,3 +66,12 @@ def test_decide_first_champion_gate_and_refusal():
 def test_gate_naming_an_unknown_metric_is_one_sentence():
     with pytest.raises(ParameterError, match="gate.not_worse names unknown metric 'auc'"):
         parse(RetrainSpec, {"gate": {"not_worse": ["auc"]}})
+
+
+def test_a_lower_is_better_metric_must_not_rise():
+    champion = {"ece_pooled": 0.05, "latency_median": 2.0}
+    rose = {"ece_pooled": 0.08, "latency_median": 2.0}
+    fell = {"ece_pooled": 0.03, "latency_median": 2.0}
+    verdict = judge(rose, champion, ("ece_pooled",), 0.0, 0.0)
+    assert not verdict.passed and "may rise by 0" in verdict.sentence()
+    assert judge(fell, champion, ("ece_pooled",), 0.0, 0.0).passed

@@ -93,7 +93,7 @@ def test_artifacts_are_published(two_nights):
     with get_client(sync_client=True) as client:
         keys = {artifact.key for artifact in client.read_artifacts()}
     assert "promotion-decision" in keys
-    assert any(key.startswith("evaluation-model-v") for key in keys)
+    assert any(key.startswith("evaluate-v") for key in keys)
 
 
 def test_promote_by_hand_moves_champion_with_the_same_record(two_nights, tmp_path):

@@ -27,14 +27,14 @@ def test_training_learns_and_logs_everything(trained, small_store):
     run = mlflow.get_run(trained["summary"]["run_id"])
     params, tags = run.data.params, run.data.tags
     source = TrackSource.open(Store.open(small_store))
-    assert params["data.fingerprint"] == source.fingerprint == tags["data_fingerprint"]
+    assert params["data.fingerprint"] == source.fingerprint == tags["data.fingerprint"]
     assert params["git_commit"] and tags["features"] == "statistical"
     assert params["model.n_layers"] == "4" and params["data.split_seed"] == "0"
     losses = [m.value for m in MlflowClient().get_metric_history(run.info.run_id, "train_loss")]
     assert len(losses) == trained["summary"]["epochs"] >= 3
     assert losses[-1] < losses[0]
     test = trained["summary"]["test"]
-    assert test["test_roc_auc_full"] > 0.6  # chance is 0.5
+    assert test["roc_auc_full"] > 0.6  # chance is 0.5
     split = json.loads(
         Path(
             mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="split.json")
@@ -76,7 +76,8 @@ def test_evaluate_puts_model_beside_baselines(trained, small_store, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert list(out.glob("attention_*.png")) and list(out.glob("gallery_*.png"))
     runs = mlflow.search_runs(filter_string="tags.flow = 'evaluate'")
-    assert len(runs) >= 1 and "metrics.model_f1_k3" in runs.columns
+    # On this small test split k = 3 has persistent tracks only: no ROC-AUC there.
+    assert len(runs) >= 1 and "metrics.0_model/roc_auc_full" in runs.columns
 
 
 def test_bad_model_uri_and_mismatched_store(trained, tiny_store, small_store, capsys):

@@ -44,7 +44,9 @@ def test_nightly_retrain_promotes_the_first_model_and_keeps_it_against_a_weaker_
         artifacts = server.post("artifacts/filter")
         keys = [a["key"] for a in artifacts]
         assert keys.count("promotion-decision") == 2 and any(k.startswith("store-") for k in keys)
-        assert sum(k.startswith("evaluation-model-v") for k in keys) == 3
+        assert sum(k.startswith("evaluate-v") for k in keys) == 3  # one key per version
+        names = {r["name"] for r in runs}
+        assert {"retrain-v1-vs-none", "retrain-v2-vs-v1", "evaluate-v1", "evaluate-v2"} <= names
         decisions = [a for a in artifacts if a["key"] == "promotion-decision"]
         assert all("| roc_auc_full |" in a["data"] for a in decisions)
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from tp_models.core.batch import TrackBatch, TrackMeta
 from tp_models.core.scorer import PersistenceScorer, fit_scorers
+from tp_models.evaluation.glossary import METRICS
 from tp_models.evaluation.metrics import (
     CALIBRATION_BINS,
     FCR_TARGETS,
@@ -390,24 +391,30 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.number) and not isinstance(value, bool)
 
 
+OPERATING_POINT_COLUMNS = (
+    "time_to_confirm_median",
+    "time_to_confirm_p90",
+    "never_confirmed",
+    "ece_pooled",
+)
+
+
 def format_operating_point(report: dict[str, Any]) -> str:
     """Per scorer, at its validated 1 % false-confirmation threshold: observations to confirm
     a true track (median, p90), the share never confirmed, and the pooled calibration error
-    of probabilistic scorers. Works on ``aggregate_reports`` output too."""
+    of probabilistic scorers; columns named as in the glossary (``glossary.METRICS``).
+    Works on ``aggregate_reports`` output too."""
     names = list(report.get("scorers", {}))
     width = max([len("scorer")] + [len(n) for n in names]) + 2
-    columns = ("confirm median", "confirm p90", "never", "ECE (pooled)")
+    cell = 2 + max(len(c) for c in OPERATING_POINT_COLUMNS)
     lines = [
         "At 1 % false confirmations (threshold on validation)",
-        "scorer".ljust(width) + "".join(f"{c:>16}" for c in columns),
+        "scorer".ljust(width) + "".join(f"{c:>{cell}}" for c in OPERATING_POINT_COLUMNS),
     ]
     for name in names:
         section = report["scorers"][name]
-        confirm = section.get("time_to_confirm", {})
-        calibration = (section.get("calibration") or {}).get("pooled") or {}
-        cells = [confirm.get("median"), confirm.get("p90"), confirm.get("never")]
-        cells.append(calibration.get("ece"))
-        lines.append(name.ljust(width) + "".join(f"{_fmt(c):>16}" for c in cells))
+        cells = [METRICS[column].read(section) for column in OPERATING_POINT_COLUMNS]
+        lines.append(name.ljust(width) + "".join(f"{_fmt(c):>{cell}}" for c in cells))
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from annotated_types import doc
 from tp_models.core.config import known_fields
 
 FEATURE_SETS = ("statistical", "magvit", "hybrid")
+FAMILY = "transformer"  # the sequence model every ModelConfig builds (a causal transformer)
 
 
 @dataclass(frozen=True)
