@@ -27,7 +27,11 @@ from storage.registry import (
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "track-persistence"
-LOADER_MODULE = "tp_models.serving.served"  # MLflow's pyfunc loader for every model we log
+# MLflow's pyfunc loader of every model we log: storage/pyfunc.py, packaged with the model
+# under a name of its own (a package named `storage` in its code would shadow ours).
+LOADER_MODULE = "tp_pyfunc"
+# Models logged by earlier versions name the loader of their own packaged code: still ours.
+EARLIER_LOADER_MODULES = ("tp_models.serving.served", "tp_models.served")
 CHECKPOINT_DATA = "data/checkpoint.pt"  # where a logged model keeps its checkpoint
 DESCRIPTIONS = {  # of the registered models, shown on their registry page
     MODEL_NAME: (
@@ -296,7 +300,11 @@ def _download_checkpoint(record: ModelRecord, folder: str | Path) -> Path:
         )
         flavors = (yaml.safe_load(Path(mlmodel).read_text()) or {}).get("flavors", {})
         flavor = flavors.get("python_function", {})
-        if flavor.get("loader_module") != LOADER_MODULE or flavor.get("data") != CHECKPOINT_DATA:
+        loader = flavor.get("loader_module")
+        if (
+            loader not in (LOADER_MODULE, *EARLIER_LOADER_MODULES)
+            or flavor.get("data") != CHECKPOINT_DATA
+        ):
             raise not_ours
         downloaded = mlflow.artifacts.download_artifacts(
             artifact_uri=f"{location}/{CHECKPOINT_DATA}", dst_path=str(folder)
@@ -435,9 +443,9 @@ def log_and_register(checkpoint: str | Path, name: str, alias: str = CANDIDATE) 
     """Log a strict checkpoint (model or tokenizer) to the active run as an MLflow pyfunc,
     register it as `name@alias`; returns the version.
 
-    The pyfunc is ``loader_module=tp_models.serving.served`` with the checkpoint as its data and
-    tp_models as its code: loading it reads weights only (no pickle, no cloudpickle), and
-    `mlflow models serve` serves it. Our own commands read the checkpoint directly
+    The pyfunc's ``loader_module`` is `storage/pyfunc.py` (packaged as ``tp_pyfunc``), with the
+    checkpoint as its data and tp_models as its code: loading it reads weights only (no pickle, no
+    cloudpickle), and `mlflow models serve` serves it. Our own commands read the checkpoint directly
     (`load_model`, `tokenizer_checkpoint`) and never import the packaged code.
     """
     import shutil
@@ -454,12 +462,15 @@ def log_and_register(checkpoint: str | Path, name: str, alias: str = CANDIDATE) 
         code = Path(staging) / "code" / "tp_models"
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(Path(tp_models.__file__).parent, code, ignore=ignore)
+        entry = Path(staging) / "code" / LOADER_MODULE
+        entry.mkdir()
+        shutil.copyfile(Path(__file__).with_name("pyfunc.py"), entry / "__init__.py")
         signature, example, requirements = _served_form(data)
         info = mlflow.pyfunc.log_model(
             name="model",
             loader_module=LOADER_MODULE,
             data_path=str(data),
-            code_paths=[str(code)],
+            code_paths=[str(code), str(entry)],
             signature=signature,
             input_example=example,
             pip_requirements=requirements,

@@ -44,6 +44,9 @@ from tp_models.model.config import FAMILY
 
 # What a training run does beyond its configs; a change here makes earlier runs not reused.
 PROCEDURE = "fit, then Platt scaling on validation"
+# Inside a long epoch (tens of minutes on a large imported store), a log line at most this
+# often: a worker's log, CI or `| tee` show progress where no bar is drawn.
+LOG_EVERY_S = 30.0
 
 
 def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
@@ -53,6 +56,19 @@ def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed
         default=str,
     )
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _every(seconds: float, report: Callable[..., None]) -> Callable[..., None]:
+    """`report`, called at most once per `seconds` (the first call after that much time)."""
+    last = time.monotonic()
+
+    def maybe(*args: Any) -> None:
+        nonlocal last
+        if time.monotonic() - last >= seconds:
+            last = time.monotonic()
+            report(*args)
+
+    return maybe
 
 
 def _save_atomically(state: dict[str, Any], path: Path) -> None:
@@ -169,6 +185,12 @@ def train_model(
             on_epoch=on_epoch,
             resume_state=resume,
             device=spec.device,
+            on_step=_every(
+                LOG_EVERY_S,
+                lambda epoch, tracks: logger.info(
+                    "epoch %d: %d training tracks so far", epoch, tracks
+                ),
+            ),
         )
         scale, shift = calibrate(pipeline, val_batch)  # Platt scaling on validation
         pipeline.name = MODEL

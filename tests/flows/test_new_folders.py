@@ -5,6 +5,7 @@ folder behind."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -73,11 +74,18 @@ def test_pipeline_makes_store_report_and_mlflow_folders(
     assert (tmp_path / "runs/db/mlflow.db").is_file()
 
 
-def test_train_and_evaluate_baselines_make_their_folders(tiny_store, own_registry, tmp_path):
+def test_train_and_evaluate_baselines_make_their_folders(
+    tiny_store, own_registry, tmp_path, monkeypatch, caplog
+):
+    import tasks.train
+
+    monkeypatch.setattr(tasks.train, "LOG_EVERY_S", 0.0)  # progress inside each epoch, logged
     checkpoints = tmp_path / "new" / "checkpoints"
-    assert main(["train", "--store", tiny_store, "--max-epochs=1", "--retrain",
-                 "--checkpoints", str(checkpoints)]) == 0  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="prefect.task_runs"):
+        assert main(["train", "--store", tiny_store, "--max-epochs=1", "--retrain",
+                     "--checkpoints", str(checkpoints)]) == 0  # fmt: skip
     assert any(checkpoints.rglob("*.pt"))
+    assert "epoch 0: " in caplog.text and "training tracks so far" in caplog.text
     out = tmp_path / "new" / "baselines" / "report"
     assert main(["evaluate-baselines", "--store", tiny_store, "--out", str(out), "--json"]) == 0
     assert (out / "report.json").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -151,7 +152,9 @@ def test_sequences_are_scored_apart_and_frame_size_rescales(model):
     np.testing.assert_allclose(
         served.predict(doubled)["p_persistent"], served.predict(first)["p_persistent"], atol=1e-6
     )
-    with pytest.raises(ValueError, match="im_height"):
+    from mlflow.exceptions import MlflowException  # a bad request: a 400 with the sentence
+
+    with pytest.raises(MlflowException, match="im_height"):
         served.predict(first.assign(im_width=256))
 
 
@@ -236,6 +239,20 @@ def test_crafted_checkpoint_hash_in_the_registry_is_refused(tokenizer, registry,
     assert _files_under(tmp_path) | _files_under(registry) == before
 
 
+def test_a_bad_request_is_mlflows_bad_request_with_the_sentence(model):
+    """The served model's input errors are MlflowException BAD_REQUEST (a 400 whose message
+    is the sentence), not a generic error with a stack trace."""
+    from mlflow.exceptions import MlflowException
+
+    rows = tracker_rows(seed=2)
+    rows.loc[3, "bb_width"] = 0
+    with pytest.raises(MlflowException) as error:
+        mlflow.pyfunc.load_model(model["uri"]).predict(rows)
+    assert error.value.error_code == "BAD_REQUEST"
+    assert "column 'bb_width' must be positive" in error.value.message
+    assert error.value.get_http_status_code() == 400
+
+
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_tracker_rows(model, registry, tmp_path):
     """`mlflow models serve` on loopback: MOTChallenge rows as JSON records in, per-row out."""
@@ -267,6 +284,19 @@ def test_mlflow_models_serve_answers_tracker_rows(model, registry, tmp_path):
         )
         with urllib.request.urlopen(post, timeout=20) as response:
             predictions = json.loads(response.read())["predictions"]
+        bad = rows.copy()
+        bad.loc[0, "bb_width"] = -1
+        refused = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"dataframe_records": bad.to_dict(orient="records")}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(refused, timeout=20)
+        assert answer.value.code == 400
+        body = json.loads(answer.value.read())
+        assert "column 'bb_width' must be positive" in body["message"]
+        assert "stack_trace" not in body and str(Path.cwd()) not in json.dumps(body)
     expected = mlflow.pyfunc.load_model(model["uri"]).predict(rows)
     assert len(predictions) == len(rows)
     got = np.array([p["p_persistent"] for p in predictions])

@@ -105,3 +105,17 @@ def test_one_shot_generator_is_refused_after_first_epoch(data) -> None:
             val,
             TrainConfig(max_epochs=2, batch_size=64),
         )
+
+
+def test_progress_inside_an_epoch_is_reported_and_changes_nothing(data) -> None:
+    train, val = data
+    config = TrainConfig(**{**TRAIN.to_dict(), "max_epochs": 2})
+    steps: list[tuple[int, int]] = []
+    watched = fit(
+        build_pipeline(MODEL, seed=0), train, val, config, on_step=lambda *a: steps.append(a)
+    )
+    plain = fit(build_pipeline(MODEL, seed=0), train, val, config)
+    assert losses(watched.history) == losses(plain.history)
+    per_epoch = 512 // config.batch_size  # two batches of 256 tracks, 64 a step
+    assert [epoch for epoch, _ in steps] == [0] * per_epoch + [1] * per_epoch
+    assert [tracks for _, tracks in steps[:per_epoch]] == [64 * (i + 1) for i in range(per_epoch)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -178,6 +179,7 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     batches: Iterable[_DeviceBatch],
     config: TrainConfig,
+    on_step: Callable[[int], None] | None = None,
 ) -> tuple[float, int]:
     """One pass over the training batches; returns (mean loss per labelled step, tracks).
 
@@ -202,6 +204,8 @@ def _train_epoch(
             loss_sum = loss_sum + total.detach().double()
             steps += count
             tracks += len(valid)
+            if on_step is not None:
+                on_step(tracks)
     if tracks == 0:
         raise ValueError(
             "train_batches yielded no labelled steps this epoch; pass a factory (callable) "
@@ -332,6 +336,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     resume_state: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
+    on_step: Callable[[int, int], None] | None = None,
 ) -> FitResult:
     """Train with AdamW and early stopping on validation loss; restore the best weights.
 
@@ -345,7 +350,9 @@ def fit(
     train_loss, val_loss, val_f1_full, val_f1_k{k}, val_accuracy_full, val_accuracy_k{k},
     train_samples_per_s, epoch_seconds, elapsed_seconds (since this call began). For a
     progress bar: the epoch is ``epoch + 1`` of at most ``config.max_epochs`` (early
-    stopping may end the run sooner: ``state["stopped_early"]``). ``fit`` prints nothing.
+    stopping may end the run sooner: ``state["stopped_early"]``). ``on_step(epoch, tracks)``
+    runs after every optimisation step with the tracks trained so far in the epoch (progress
+    inside a long epoch; it changes nothing). ``fit`` prints nothing.
     """
     began_fit = time.perf_counter()
     device = resolve_device(device)
@@ -382,7 +389,10 @@ def fit(
             began = time.perf_counter()
             # Stored attention is for inspection; the fused attention path trains faster.
             with pipeline.attention_storage(False):
-                train_loss, n_tracks = _train_epoch(pipeline, optimizer, train_epoch(), config)
+                step = None if on_step is None else functools.partial(on_step, epoch)
+                train_loss, n_tracks = _train_epoch(
+                    pipeline, optimizer, train_epoch(), config, step
+                )
             train_seconds = time.perf_counter() - began
             val = _evaluate_device_batches(pipeline, val_epoch(), config)
             if val["loss"] < best_val_loss - config.min_delta:

@@ -1,9 +1,10 @@
 """The served model: a strict weights-only checkpoint behind MLflow's pyfunc interface.
 
-MLflow calls ``_load_pyfunc(data_path)`` with the checkpoint file the model was logged
-with (``loader_module="tp_models.serving.served"``). The checkpoint is plain data read with
-``torch.load(weights_only=True)``: its config rebuilds the architecture and the weights
-load strictly, so nothing in the registry is unpickled and no registry bytes become code.
+MLflow loads it through ``storage/pyfunc.py`` (the model's ``loader_module``), which calls
+``load_served`` with the checkpoint file the model was logged with. The checkpoint is plain
+data read with ``torch.load(weights_only=True)``: its config rebuilds the architecture and
+the weights load strictly, so nothing in the registry is unpickled and no registry bytes
+become code.
 (A ``PythonModel`` instance would be cloudpickled; ``mlflow.pytorch`` pickles the module.)
 
 The persistence model's ``predict`` takes tracker rows with MOTChallenge columns
@@ -186,8 +187,3 @@ def load_served(path: str | os.PathLike[str]) -> ServedPersistenceModel | Served
         f"{path} is neither a model nor a tokenizer checkpoint (format {kind!r}); "
         "log it from a checkpoint made by save_checkpoint or save_tokenizer"
     )
-
-
-def _load_pyfunc(data_path: str) -> ServedPersistenceModel | ServedTokenizer:
-    """MLflow's entry point for ``loader_module="tp_models.serving.served"``."""
-    return load_served(data_path)
