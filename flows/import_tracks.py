@@ -35,7 +35,9 @@ def read_sequences(spec: ImportSpec) -> list[Sequence]:
     """Every file read and labelled; the same content given twice (whose rows could land in
     both train and test) is one sentence."""
     gts = spec.gt or (None,) * len(spec.files)
-    sequences = [read_sequence(f, g, spec.match) for f, g in zip(spec.files, gts, strict=True)]
+    sequences = [
+        read_sequence(f, g, spec.match, spec.outside) for f, g in zip(spec.files, gts, strict=True)
+    ]
     first: dict[str, str] = {}
     for path, sequence in zip(spec.files, sequences, strict=True):
         if sequence.sha256 in first:
@@ -48,13 +50,16 @@ def read_sequences(spec: ImportSpec) -> list[Sequence]:
 
 
 def source_config(spec: ImportSpec, sequences: list[Sequence]) -> dict[str, Any]:
-    """What defines the imported tracks: the files' contents, the labelling rule, the window."""
+    """What defines the imported tracks: the files' contents, the labelling rule, the window,
+    and what became of rows outside the frame (named only when not kept, so stores imported
+    before the policy existed keep their configuration)."""
     return {
         "sources": [
             {"name": s.name, "sha256": s.sha256, "gt_sha256": s.gt_sha256} for s in sequences
         ],
         "match": spec.match.to_dict() if spec.gt else None,
         "window": spec.window,
+        **({"outside": spec.outside} if spec.outside != "keep" else {}),
     }
 
 
@@ -135,6 +140,8 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
         "sequences": len(sequences),
         "items": len(items),
         "rows": sum(len(s.track_file.lines) for s in sequences),
+        "rows_outside_frame": sum(s.outside for s in sequences),
+        "outside_policy": spec.outside,
         "tracks": int(labels.size),
         "persistent": int((labels == 1).sum()),
         "false": int((labels == 0).sum()),

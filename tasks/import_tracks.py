@@ -30,6 +30,8 @@ class Sequence:
 
     name: str
     track_file: TrackFile
+    rows: TrackRows  # the file's rows under the outside-the-frame policy
+    outside: int  # rows whose centre lay outside the frame
     matches: TrackMatches | None
     sha256: str
     gt_sha256: str | None
@@ -39,8 +41,11 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_sequence(path: str, gt: str | None, match: MatchConfig) -> Sequence:
-    """A tracker file and its labels; a bad file is one sentence (file, line, column)."""
+def read_sequence(
+    path: str, gt: str | None, match: MatchConfig, outside: str = "keep"
+) -> Sequence:
+    """A tracker file and its labels; a bad file is one sentence (file, line, column).
+    `outside`: what becomes of rows outside the frame (`TrackRows.within_frame`)."""
     try:
         track_file = read_tracks(path)
         truth = None
@@ -49,10 +54,13 @@ def read_sequence(path: str, gt: str | None, match: MatchConfig) -> Sequence:
             truth = read_ground_truth(gt, frame_size=rows.frame_size, n_frames=rows.n_frames)
     except TrackFileError as exc:
         raise TrackInputError(str(exc)) from None
-    matches = None if truth is None else label_by_matching(track_file.rows, truth.rows, match)
+    rows = track_file.rows.within_frame(outside)
+    matches = None if truth is None else label_by_matching(rows, truth.rows, match)
     return Sequence(
         name=f"{Path(path).parent.name}/{Path(path).name}",
         track_file=track_file,
+        rows=rows,
+        outside=int(track_file.rows.outside_frame().sum()),
         matches=matches,
         sha256=file_hash(path),
         gt_sha256=None if gt is None else file_hash(gt),
@@ -107,6 +115,6 @@ def plan_items(sequences: list[Sequence], window: int) -> list[dict[str, Any]]:
     """Every item of every sequence: its source, first frame and rows."""
     items = []
     for source, sequence in enumerate(sequences):
-        for first, rows in windows(sequence.track_file.rows, window):
+        for first, rows in windows(sequence.rows, window):
             items.append({"source": source, "first_frame": first, "rows": rows})
     return items

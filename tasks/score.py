@@ -42,6 +42,7 @@ def score_file(
         "file": str(path),
         "out": str(written),
         "rows": len(track_file.lines),
+        "rows_outside_frame": int(track_file.rows.outside_frame().sum()),  # scored as given
         "confirmed": int((scores >= threshold).sum()),
         "seconds": round(time.perf_counter() - began, 3),
     }

@@ -30,6 +30,7 @@ from tp_models.magvit import TokenizerConfig, TokenizerTrainConfig
 from tp_models.model import ModelConfig, TrainConfig
 from tp_models.perception.tracker import TrackerConfig
 from tp_models.tracks.matching import MatchConfig
+from tp_models.tracks.table import OUTSIDE_POLICIES
 from tp_models.world.config import SceneConfig
 from tp_models.world.stone_soup import OPERATING_POINTS, TrackerScenario
 
@@ -324,6 +325,13 @@ class ImportSpec(Spec):
         int, Field(ge=0), doc("cut sequences into items of this many frames (0: one per sequence)")
     ] = 0
     items_per_chunk: Annotated[int, Field(ge=1), doc("items per Zarr chunk")] = 8
+    outside: Annotated[
+        Literal[OUTSIDE_POLICIES],  # type: ignore[valid-type]
+        doc(
+            "rows whose centre is outside the frame (a target leaving the view): keep them as "
+            "reported, clip them to the frame's edge, or drop them; the count is reported"
+        ),
+    ] = "keep"
     overwrite: Annotated[bool, doc("replace a store imported from other files")] = False
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@ bad input exits 2 writing nothing; TUD-Campus (real tracker output) imported and
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -360,3 +361,24 @@ def test_a_failed_import_leaves_no_store_of_its_own(imported, tmp_path, monkeypa
         main(["import-tracks", str(second), "--store", str(store), "--overwrite"])
     after = sorted((p.relative_to(store), p.read_bytes()) for p in store.rglob("*") if p.is_file())
     assert after == before
+
+
+def test_import_keeps_clips_or_drops_rows_outside_the_frame_and_counts_them(
+    imported, tmp_path, capsys
+):
+    """A target leaving the view refused the whole import; now `--outside` decides."""
+    from flows.cli import main
+
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    first = tracks.read_text().splitlines()[0].split(",")
+    leaving = [first[0], first[1], "-500", *first[3:]]  # the same track, far to the left
+    frame = int(first[0]) + 1
+    while f"{frame},{first[1]}," in tracks.read_text():
+        frame += 1
+    leaving[0] = str(frame)
+    tracks.write_text(tracks.read_text() + ",".join(leaving) + "\n")
+    for policy in ("keep", "clip", "drop"):
+        store = tmp_path / f"{policy}.zarr"
+        assert main(["import-tracks", str(tracks), "--store", str(store), "--outside", policy]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["rows_outside_frame"] == 1 and summary["outside_policy"] == policy

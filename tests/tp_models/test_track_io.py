@@ -175,8 +175,7 @@ def test_seqinfo_that_disagrees_with_the_rows(tmp_path) -> None:
     with pytest.raises(TrackFileError, match=r"line 2, column 'frame': frame 4 is beyond"):
         read_tracks(path)
     path.write_text(GOOD + "2,1,10,400,5,5,1\n")
-    with pytest.raises(TrackFileError, match=r"line 2, column 'y': box centre 402.5 is far"):
-        read_tracks(path)
+    assert read_tracks(path).rows.y[1] == 402.5  # outside the frame: kept as reported
     (tmp_path / "seqinfo.ini").write_text("[Sequence]\nimWidth=wide\nimHeight=50\n")
     with pytest.raises(TrackFileError, match=r"seqinfo\.ini, column 'imWidth'"):
         read_tracks(path)
@@ -187,3 +186,19 @@ def test_writer_refuses_a_wrong_number_of_scores_and_writes_nothing(tmp_path) ->
     with pytest.raises(ValueError, match=r"one p_persistent and one confirmed per row \(2\)"):
         write_scored(read, np.zeros(1), np.zeros(1), tmp_path / "out.txt")
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_rows_outside_the_frame_are_kept_clipped_or_dropped(tmp_path) -> None:
+    """A target leaving the view is normal tracker output: the whole file is not refused,
+    the import applies its policy (``--outside``) and reports the count."""
+    (tmp_path / "seqinfo.ini").write_text("[Sequence]\nimWidth=100\nimHeight=50\nseqLength=5\n")
+    path = bad(tmp_path, GOOD + "2,1,10,400,5,5,1\n3,1,-80,20,5,5,1\n")
+    rows = read_tracks(path).rows
+    assert rows.outside_frame().tolist() == [False, True, True]
+    assert rows.within_frame("keep") is rows
+    clipped = rows.within_frame("clip")
+    assert (clipped.y[1], clipped.x[2]) == (50.0, 0.0) and len(clipped) == 3
+    dropped = rows.within_frame("drop")
+    assert dropped.frame.tolist() == [1] and dropped.frame_size == rows.frame_size
+    with pytest.raises(ValueError, match="keep"):
+        rows.within_frame("ignore")

@@ -46,9 +46,6 @@ CSV_REQUIRED = ("frame", "id", "x", "y")
 CSV_OPTIONAL = ("w", "h", "conf")
 SCORE_COLUMNS = ("p_persistent", "confirmed")
 
-# A box centre more than this fraction of the frame outside it means the seqinfo.ini (or
-# the frame size given) does not describe the file's frames.
-OUTSIDE_MARGIN = 0.5
 # Box edges beyond this many px (finite or not) are a broken row: real frames are far
 # smaller, and stores keep positions and frame sizes as float32.
 MAX_COORDINATE = 2.0**31
@@ -273,11 +270,12 @@ def _sequence_shape(
     n_frames: int | None,
 ) -> tuple[tuple[int, int], int]:
     """Frame size and length from the arguments, seqinfo.ini or the rows (in that order);
-    the rows must agree with whichever source gave them."""
+    the rows' frames must lie within the length. Rows outside the frame are kept as the
+    tracker reported them (a target leaving the view); `TrackRows.within_frame` applies a
+    policy to them."""
     info = read_seqinfo(path)
-    source = "the given frame size"
     if frame_size is None and info is not None and info.frame_size is not None:
-        frame_size, source = info.frame_size, str(info.path)
+        frame_size = info.frame_size
     length_source = "the given n_frames"
     if n_frames is None and info is not None and info.n_frames is not None:
         n_frames, length_source = info.n_frames, str(info.path)
@@ -298,19 +296,6 @@ def _sequence_shape(
         right, bottom = columns["x"] + half_w, columns["y"] + half_h
         return (max(1, int(np.ceil(bottom.max()))), max(1, int(np.ceil(right.max())))), n_frames
     height, width = frame_size
-    for name, centre, side in (("x", columns["x"], width), ("y", columns["y"], height)):
-        outside = np.flatnonzero(
-            (centre < -OUTSIDE_MARGIN * side) | (centre > (1 + OUTSIDE_MARGIN) * side)
-        )
-        if outside.size:
-            i = int(outside[0])
-            raise _fail(
-                path,
-                int(numbers[i]),
-                name,
-                f"box centre {centre[i]:g} is far outside the {width}x{height} frame from "
-                f"{source}; fix the file or the frame size",
-            )
     return (int(height), int(width)), int(n_frames)
 
 

@@ -18,6 +18,8 @@ from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import TrackerConfig, innovation_loglik, to_tracker_frame
 
 _COLUMNS = ("frame", "track_id", "x", "y", "w", "h", "conf")
+# What becomes of rows whose centre lies outside the frame (`TrackRows.within_frame`).
+OUTSIDE_POLICIES = ("keep", "clip", "drop")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,25 @@ class TrackRows:
             frame_size=self.frame_size,
             n_frames=self.n_frames,
         )
+
+    def outside_frame(self) -> np.ndarray:
+        """(N,) bool: the rows whose centre lies outside the frame (e.g. a target leaving it)."""
+        height, width = self.frame_size
+        return (self.x < 0) | (self.x > width) | (self.y < 0) | (self.y > height)
+
+    def within_frame(self, policy: str) -> TrackRows:
+        """The rows under a policy for those outside the frame (`OUTSIDE_POLICIES`): "keep"
+        them as reported, "clip" their centres to the frame's edge, or "drop" them."""
+        if policy == "keep":
+            return self
+        if policy == "clip":
+            height, width = self.frame_size
+            return dataclasses.replace(
+                self, x=np.clip(self.x, 0, width), y=np.clip(self.y, 0, height)
+            )
+        if policy == "drop":
+            return self.take(~self.outside_frame())
+        raise ValueError(f"outside policy {policy!r} is not one of {OUTSIDE_POLICIES}")
 
     def renumbered(self, offset: np.ndarray | int, n_frames: int) -> TrackRows:
         """The same rows with ``offset`` subtracted from their frames, in ``n_frames``."""
