@@ -526,6 +526,21 @@ class ChunkedGroup:
             digest.update(self.parent_checksums().tobytes())
         return digest.hexdigest()
 
+    def edited_attributes(self) -> str | None:
+        """For a complete group, what is wrong if its recorded fingerprint no longer matches
+        its configuration and chunk checksums (someone edited `zarr.json`); None if it does."""
+        recorded = self.group.attrs.get("fingerprint")
+        if not self.group.attrs.get("complete") or not recorded:
+            return None
+        actual = self.fingerprint()
+        if recorded == actual:
+            return None
+        return (
+            f"{self.location}: its recorded fingerprint {recorded} does not match its "
+            f"configuration and chunk checksums ({actual}): its attributes were edited; restore "
+            f"it from a copy or rebuild it with {self.repair_command()}"
+        )
+
     def finalize(self) -> str:
         """Record completion (single writer: the coordinating flow, after every chunk)."""
         if not self.done_chunks().all():

@@ -94,10 +94,12 @@ def damaged_groups(store: Store) -> dict[str, dict[str, Any]]:
     for path, group in groups.items():
         corrupted = corrupted_chunks(group)
         stale = [] if group is store.dataset else stale_chunks(group, store.dataset)
-        if corrupted or stale:
+        edited = group.edited_attributes()
+        if corrupted or stale or edited:
             damaged[path] = {
                 "corrupted": corrupted,
                 "stale": stale,
+                **({"edited": edited} if edited else {}),
                 "repair": group.repair_command(),
             }
     return damaged
@@ -127,8 +129,11 @@ def format_info(info: dict[str, Any]) -> str:
         for path, problems in damaged.items():
             kinds = ("corrupted", "stale")
             found = [f"{kind} chunks {problems[kind]}" for kind in kinds if problems[kind]]
-            lines.append(
-                f"verify       {path}: {', '.join(found).upper()}: redo them with "
-                f"{problems['repair']}"
-            )
+            if found:
+                lines.append(
+                    f"verify       {path}: {', '.join(found).upper()}: redo them with "
+                    f"{problems['repair']}"
+                )
+            if problems.get("edited"):
+                lines.append(f"verify       EDITED ATTRIBUTES: {problems['edited']}")
     return "\n".join(lines)

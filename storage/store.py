@@ -251,15 +251,19 @@ class Store:
         """Videos of train / val / test (and "heldout": the held-out operating-point region)."""
         return split_videos(self.video_types, seed, heldout=self.operating_points.get("op_heldout"))
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """The dataset's fingerprint; a clear error while generation is unfinished."""
+        """The dataset's fingerprint, checked against its configuration and chunk checksums
+        (training records it as a model's data, so a forged one must not pass); a clear
+        error while generation is unfinished."""
         fingerprint = self.dataset.group.attrs.get("fingerprint")
         if not fingerprint or not self.dataset.group.attrs.get("complete"):
             raise StoreError(
                 f"store {self.url!r} is not complete (generation was interrupted); resume it "
                 "with `tp generate` and the same parameters first."
             )
+        if (edited := self.dataset.edited_attributes()) is not None:
+            raise StoreError(f"store {edited}.")
         return str(fingerprint)
 
     # ---- tracks -------------------------------------------------------------------------

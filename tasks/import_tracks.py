@@ -41,9 +41,7 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_sequence(
-    path: str, gt: str | None, match: MatchConfig, outside: str = "keep"
-) -> Sequence:
+def read_sequence(path: str, gt: str | None, match: MatchConfig, outside: str = "keep") -> Sequence:
     """A tracker file and its labels; a bad file is one sentence (file, line, column).
     `outside`: what becomes of rows outside the frame (`TrackRows.within_frame`)."""
     try:

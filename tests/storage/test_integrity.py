@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from storage.chunked import CorruptChunkError
+from storage.errors import StoreError
 from storage.inspect import damaged_groups, describe
 from storage.store import Store
 from storage.track_reader import TrackSource
@@ -122,3 +123,27 @@ def test_verify_after_a_deleted_array_metadata_is_a_damaged_group_not_a_tracebac
     assert (
         "Traceback" not in text and "videos" in text and f"tp generate --store {store.url}" in text
     )
+
+
+@pytest.mark.parametrize("edit", ["fingerprint", "config.seed"])
+def test_edited_store_attributes_are_a_clear_error_and_verify_names_them(store, edit, capsys):
+    """Editing the root zarr.json (the fingerprint, or the seed in the config) went unnoticed
+    and training recorded the forged fingerprint as the model's data."""
+    import json
+
+    from flows.cli import main
+
+    meta_path = os.path.join(store.url, "zarr.json")
+    with open(meta_path) as handle:
+        meta = json.load(handle)
+    attrs = meta["attributes"]
+    if edit == "fingerprint":
+        attrs["fingerprint"] = "0123456789abcdef"
+    else:
+        attrs["config"]["seed"] = attrs["config"]["seed"] + 1
+    with open(meta_path, "w") as handle:
+        json.dump(meta, handle)
+    with pytest.raises(StoreError, match="attributes were edited"):
+        Store.open(store.url).fingerprint  # noqa: B018 - what every reader asks first
+    assert main(["info", "--store", store.url, "--verify"]) == 1
+    assert "EDITED ATTRIBUTES" in capsys.readouterr().out
