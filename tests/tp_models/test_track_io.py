@@ -202,3 +202,10 @@ def test_rows_outside_the_frame_are_kept_clipped_or_dropped(tmp_path) -> None:
     assert dropped.frame.tolist() == [1] and dropped.frame_size == rows.frame_size
     with pytest.raises(ValueError, match="keep"):
         rows.within_frame("ignore")
+
+
+def test_text_in_a_number_cell_of_line_1_names_that_cell(tmp_path) -> None:
+    """It was read as a CSV header, so the error spoke of missing columns instead."""
+    path = bad(tmp_path, "1,1,ten,10,5,5,1\n2,1,11,10,5,5,1\n")
+    with pytest.raises(TrackFileError, match=r"line 1, column 'bb_left'"):
+        read_tracks(path)

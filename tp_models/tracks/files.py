@@ -419,12 +419,17 @@ def _read_csv(
 
 
 def _is_header(line: str) -> bool:
-    """A first line that is not all numbers is a CSV header."""
-    try:
-        [float(cell) for cell in line.split(",")]
-    except ValueError:
+    """A first line of names, not one number among them, is a CSV header; a row with a bad
+    cell among numbers is a row (its error then names that cell)."""
+
+    def number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
         return True
-    return False
+
+    return not any(number(cell) for cell in line.split(","))
 
 
 def _read(
