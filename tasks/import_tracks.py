@@ -1,7 +1,7 @@
 """Stage: tracker files (and ground truth) as the padded per-item arrays of a store.
 
 Each file is one sequence; labels come from its ground truth by matching
-(`tp_models.matching`, over the whole sequence), then the sequence is cut into items (one,
+(`tp_models.tracks.matching`, over the whole sequence), then the sequence is cut into items (one,
 or windows of `window` frames) and every item's tracks become one row of the same padded
 arrays the tracker writes (`tp_models.tracks.arrays`), so every reader of tracks reads them.
 """
