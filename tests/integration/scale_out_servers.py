@@ -212,6 +212,11 @@ def all_servers(root: Path) -> Iterator[Servers]:
         command += ["--port", str(prefect.port)]
         stack.enter_context(process(command, prefect.env, logs / "prefect.log"))
 
+        # The servers bind their ports before the Dask processes start: a worker's ephemeral
+        # ports once took the port chosen for the slow-starting Prefect server.
+        began = time.monotonic()
+        wait_for(lambda: _http_ok(f"{mlflow}/health"), 240, "mlflow server on PostgreSQL")
+        wait_for(prefect.healthy, 240, "prefect server on PostgreSQL")
         # Workers without any AWS variable, in a working directory of their own: what they
         # need comes from `tp` (object-store variables, absolute paths).
         dask_port = free_port()
@@ -230,9 +235,6 @@ def all_servers(root: Path) -> Iterator[Servers]:
             log = logs / f"worker{n}.log"
             stack.enter_context(process(worker, worker_env, log, worker_cwd, base_env=clean))
 
-        began = time.monotonic()
-        wait_for(lambda: _http_ok(f"{mlflow}/health"), 240, "mlflow server on PostgreSQL")
-        wait_for(prefect.healthy, 240, "prefect server on PostgreSQL")
         from distributed import Client
 
         with Client(dask, timeout=60) as client:
