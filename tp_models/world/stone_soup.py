@@ -224,7 +224,3 @@ class _InsideArea:
                     and 0.0 <= float(d.state_vector[1]) <= self.side
                 },
             )
-
-    @property
-    def detections(self):
-        return self.sensor.detections
