@@ -41,7 +41,6 @@ from tp_models.evaluation.glossary import (
     glossary_rows,
     headline_metrics,
 )
-from tp_models.model.config import FAMILY
 from tp_models.scorers.roster import classical_baselines
 
 
@@ -125,7 +124,8 @@ def evaluate(spec: EvaluateSpec = EvaluateSpec()) -> dict[str, Any]:
                 "model_uri": spec.model_uri,
                 "model_version": version,
                 "features": run_params.get("model.features", "unknown"),
-                "family": run_params.get("model.family", FAMILY),
+                # Runs from before the GRU existed were transformers.
+                "family": run_params.get("model.family", "transformer"),
                 "data.fingerprint": source.fingerprint,
                 "comparison": comparison(source.fingerprint, source.tracks_key, split_seed),
                 "training_run": record.run_id,

@@ -59,7 +59,7 @@ def pipeline(spec: PipelineSpec = PipelineSpec()) -> dict[str, Any]:
             cache_features(FeaturesSpec(store=store, tokenizer_uri=tokenizer_uri, compute=compute))
     reports, trained = [], []
     for seed in spec.training_seeds:
-        model = ModelConfig(features=spec.features)
+        model = ModelConfig(features=spec.features, sequence=spec.sequence)
         trained.append(
             train(
                 TrainSpec(
@@ -84,6 +84,7 @@ def pipeline(spec: PipelineSpec = PipelineSpec()) -> dict[str, Any]:
         "model_uri": trained[-1]["model_uri"],
         "model_uris": [t["model_uri"] for t in trained],
         "features": spec.features,
+        "sequence": spec.sequence,
         "train_seconds": sum(t["train_seconds"] for t in trained),
         "report_dir": spec.out,
         "report": report,

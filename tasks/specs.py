@@ -245,6 +245,9 @@ class PipelineSpec(Spec):
 
     generate: GenerateSpec = GenerateSpec()
     features: Annotated[Features, doc("what the model reads of each track")] = "statistical"
+    sequence: Annotated[
+        Literal["transformer", "gru"], doc("the sequence model (see `tp train --sequence`)")
+    ] = ModelConfig.sequence
     training_seeds: Annotated[
         tuple[Seed, ...],
         Field(min_length=1, max_length=10),

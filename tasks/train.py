@@ -40,7 +40,6 @@ from tasks.specs import TrainSpec
 from tp_models.evaluation.glossary import MODEL, flat_metrics, headline_metrics
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.model.calibration import calibrate
-from tp_models.model.config import FAMILY
 
 # What a training run does beyond its configs; a change here makes earlier runs not reused.
 PROCEDURE = "fit, then Platt scaling on validation"
@@ -129,7 +128,7 @@ def train_model(
                 {
                     **tags,
                     "git_commit": git_commit(),
-                    "family": FAMILY,
+                    "family": model_cfg.sequence,
                     "data.fingerprint": source.fingerprint,
                     "training.seed": str(train_cfg.seed),
                     "comparison": comparison(source.fingerprint, source.tracks_key, split_seed),
@@ -138,7 +137,7 @@ def train_model(
             mlflow.log_params(
                 {
                     **flat_params("model", model_cfg.to_dict()),
-                    "model.family": FAMILY,
+                    "model.family": model_cfg.sequence,
                     **flat_params("train", train_cfg.to_dict()),
                     **flat_params("tracker", source.tracker),
                     "data.store": source.store.url,
@@ -216,7 +215,7 @@ def train_model(
             version,
             {
                 "features": model_cfg.features,
-                "family": FAMILY,
+                "family": model_cfg.sequence,
                 "data.fingerprint": source.fingerprint,
                 "data.split_seed": str(split_seed),
                 "data.tracks": source.tracks_key,

@@ -57,7 +57,7 @@ def test_refuses_an_old_frame_and_a_repeated_id() -> None:
     assert scores.shape == (2,) and ((scores > 0) & (scores < 1)).all()
     with pytest.raises(ValueError, match=r"frame 4 is not after the last frame scored \(5\)"):
         scorer.update(4, {"track_id": [1], "x": [10.0], "y": [5.0]})
-    with pytest.raises(ValueError, match="frame 6 has a track_id more than once"):
+    with pytest.raises(ValueError, match="frame 6 has track_id 1 more than once"):
         scorer.update(6, {"track_id": [1, 1], "x": [10.0, 11.0], "y": [5.0, 5.0]})
 
 
@@ -68,7 +68,9 @@ def test_refuses_magvit_models() -> None:
 
 
 def test_a_track_gone_longer_than_forget_after_starts_afresh() -> None:
-    model = trained_like(SMALL)
+    # Kinematics only: the clutter map remembers the first life's birth (another track's,
+    # for the map), which is tested below.
+    model = trained_like(ModelConfig(**{**SMALL.to_dict(), "track_features": False}))
     scorer = OnlineScorer(model, forget_after=3)
     row = {"track_id": [7], "x": [50.0], "y": [50.0]}
     first = [scorer.update(frame, row)[0] for frame in (1, 2, 3)]
@@ -92,4 +94,4 @@ def test_after_every_track_is_forgotten_a_new_one_scores_as_in_a_fresh_scorer() 
     for frame in (10, 11, 13, 14):
         again = scorer.update(frame, far)
         assert again == pytest.approx(fresh.update(frame, far), abs=1e-6)
-    assert scorer.n_live == 1 and scorer.history.observed.shape[1] == 5  # frames 10-14
+    assert scorer.n_live == 1

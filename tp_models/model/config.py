@@ -13,7 +13,8 @@ from annotated_types import doc
 from tp_models.core.config import known_fields
 
 FEATURE_SETS = ("statistical", "magvit", "hybrid")
-FAMILY = "transformer"  # the sequence model every ModelConfig builds (a causal transformer)
+SEQUENCE_MODELS = ("transformer", "gru")
+DEFAULT_LAYERS = {"transformer": 4, "gru": 2}  # measured: see README "Streaming"
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,23 @@ class ModelConfig:
             "motion, area, innovation likelihoods, clutter-map count)"
         ),
     ] = True
+    sequence: Annotated[
+        Literal["transformer", "gru"],
+        doc(
+            "the sequence model: gru keeps a fixed-size state per track (a frame costs the "
+            "same at any age); transformer attends to every earlier step of the track "
+            "(inspectable attention, cost grows with age, lives up to max_len steps)"
+        ),
+    ] = "transformer"
     feature_dim: Annotated[int, doc("width of the extractor's per-step features")] = 64
     extractor_hidden_dim: Annotated[int, doc("hidden width of the extractor's MLP")] = 64
     d_model: Annotated[int, doc("width of the sequence model")] = 64
-    n_heads: Annotated[int, doc("attention heads (must divide d_model)")] = 4
-    n_layers: Annotated[int, doc("transformer layers")] = 4
-    ff_dim: Annotated[int, doc("width of each layer's feed-forward block")] = 128
+    n_heads: Annotated[int, doc("attention heads of the transformer (must divide d_model)")] = 4
+    n_layers: Annotated[
+        int | None,
+        doc("layers of the sequence model (default: 4 for the transformer, 2 for the GRU)"),
+    ] = None
+    ff_dim: Annotated[int, doc("width of each transformer layer's feed-forward block")] = 128
     dropout: Annotated[float, doc("dropout rate while training")] = 0.1
     max_len: Annotated[int, doc("longest track life (steps) the positional encoding covers")] = 500
     causal: Annotated[bool, doc("each step attends to earlier steps only (online scoring)")] = True
@@ -61,6 +73,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.features not in FEATURE_SETS:
             raise ValueError(f"features must be one of {FEATURE_SETS}, got {self.features!r}")
+        if self.sequence not in SEQUENCE_MODELS:
+            raise ValueError(f"sequence must be one of {SEQUENCE_MODELS}, got {self.sequence!r}")
+        if self.n_layers is None:
+            object.__setattr__(self, "n_layers", DEFAULT_LAYERS[self.sequence])
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         # Normalise JSON lists back to tuples so from_dict(to_dict(c)) == c.
@@ -77,5 +93,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of ``to_dict``; unknown keys are an error, not silently dropped. A config
-        from before ``track_features`` existed describes a model without them."""
-        return cls(**{"track_features": False, **known_fields(cls, data)})
+        from before ``track_features`` (``sequence``) existed describes a model without them
+        (a transformer)."""
+        older = {"track_features": False, "sequence": "transformer"}
+        return cls(**{**older, **known_fields(cls, data)})

@@ -300,7 +300,12 @@ def track_feature_inputs(batch: TrackBatch, frame_size: FrameSize) -> np.ndarray
             extras={**batch.extras, CLUTTER_COUNT: clutter},
             frame_size=None,
         )
-    raw = handmade_features(batch)
+    return track_feature_columns(handmade_features(batch))
+
+
+def track_feature_columns(raw: np.ndarray) -> np.ndarray:
+    """(..., len(TRACK_FEATURE_NAMES)) float32 model inputs from (..., len(HANDMADE_FEATURES))
+    ``handmade_features`` values: the one transform of the batch and the online scorer."""
     columns = []
     for i, name in enumerate(HANDMADE_FEATURES):
         value = raw[..., i]

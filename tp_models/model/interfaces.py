@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -49,11 +49,30 @@ class FeatureExtractor(nn.Module, ABC):
         return {}
 
 
+class StepCache(Protocol):
+    """What a sequence model keeps between ``step`` calls for S live tracks."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, count: int) -> None:
+        """``count`` new tracks, nothing seen yet, after the existing ones."""
+
+    def keep(self, index: Tensor) -> None:
+        """Only the tracks at ``index`` (int64, ascending) stay, in that order."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the cache holds."""
+
+
 class SequenceModel(nn.Module, ABC):
     """Mixes per-frame features over time: ``(B, T, input_dim) -> (B, T, output_dim)``.
 
     ``padding_mask`` is (B, T) bool, True where a frame is padding (before the track's
     first observation), following PyTorch's key-padding convention.
+
+    A model that can stream also implements ``new_cache`` and ``step``: one new frame of
+    S live tracks at a time, equal to ``forward`` read at that frame.
     """
 
     input_dim: int
@@ -62,6 +81,15 @@ class SequenceModel(nn.Module, ABC):
     @abstractmethod
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """(B, T, output_dim) sequence features."""
+
+    def new_cache(self) -> StepCache:
+        """An empty cache for ``step`` (no tracks yet)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score one frame at a time")
+
+    def step(self, x: Tensor, cache: StepCache) -> Tensor:
+        """(S, output_dim) output at one new frame of each of the S tracks in ``cache``,
+        x (S, input_dim), a track's first step being its first observation."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score one frame at a time")
 
     def get_attention(self) -> list[Tensor]:
         """Attention weights of the last forward, one (B, heads, T, T) tensor per layer.

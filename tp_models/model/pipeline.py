@@ -16,7 +16,8 @@ from tp_models.core.device import resolve_device
 from tp_models.model.config import ModelConfig
 from tp_models.model.extractors import ConcatExtractor, build_extractor
 from tp_models.model.heads import PersistenceHead
-from tp_models.model.interfaces import FeatureExtractor, ModularTrackingPipeline
+from tp_models.model.interfaces import FeatureExtractor, ModularTrackingPipeline, SequenceModel
+from tp_models.model.recurrent import GRUSequence
 from tp_models.model.sequence import SimpleTransformerSequence
 
 CHECKPOINT_FORMAT = "tp_models.model.checkpoint/1"
@@ -38,10 +39,11 @@ def build_pipeline(config: ModelConfig, seed: int | None = None) -> ModularTrack
         return _build(config)
 
 
-def _build(config: ModelConfig) -> ModularTrackingPipeline:
-    extractor = _build_extractor(config)
-    sequence = SimpleTransformerSequence(
-        input_dim=extractor.output_dim,
+def _build_sequence(config: ModelConfig, input_dim: int) -> SequenceModel:
+    if config.sequence == "gru":
+        return GRUSequence(input_dim, config.d_model, config.n_layers, config.dropout)
+    return SimpleTransformerSequence(
+        input_dim=input_dim,
         d_model=config.d_model,
         n_heads=config.n_heads,
         n_layers=config.n_layers,
@@ -51,6 +53,11 @@ def _build(config: ModelConfig) -> ModularTrackingPipeline:
         causal=config.causal,
         positions=config.positions,
     )
+
+
+def _build(config: ModelConfig) -> ModularTrackingPipeline:
+    extractor = _build_extractor(config)
+    sequence = _build_sequence(config, extractor.output_dim)
     head = PersistenceHead(config.d_model, config.head_hidden_dim, config.dropout)
     pipeline = ModularTrackingPipeline(extractor, sequence, head, name=f"modular-{config.features}")
     pipeline.config = config

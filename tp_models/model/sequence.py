@@ -76,6 +76,10 @@ class SequenceCache:
         length[: self.size] = self.length[: self.size]
         self.length = length
 
+    @property
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in (*self.keys, *self.values))
+
     def ensure_frames(self, frames: int) -> None:
         have = self.keys[0].shape[2] if self.keys else 0
         if frames > have:

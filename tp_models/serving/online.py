@@ -3,20 +3,21 @@
 ``OnlineScorer.update(frame, rows)`` gives what ``pipeline.score`` gives on the whole
 sequence read at that frame, without re-running the past: every live track keeps a small
 feature state (last observation, its velocity, counts; what the causal features of the
-next frame need) and the transformer's keys and values (``SequenceCache``). A frame costs
-one step per live track whatever the tracks' ages (attention reads the cache, O(age) with a
-tiny constant).
+next frame need), the sequence model's cache (``SequenceModel.new_cache``) and, for a model
+that reads the hand-made track features, their running statistics and the sequence's
+clutter grid (``LiveTrackFeatures``).
 
 Every live track steps through every frame, observed or not, exactly as in the batch, so
-scores are equal to the batch's. A model that reads the hand-made track features
-(``ModelConfig.track_features``) also keeps the live tracks' observations since the
-oldest one's birth and every detection of the sequence (the clutter map counts them):
-those features are cumulative summaries, recomputed over that window at every frame
-(``TrackHistory``), so such a frame costs O(live tracks x window) as well.
+scores are equal to the batch's (the same code computes both). With the GRU sequence model
+(``ModelConfig.sequence="gru"``) a frame costs the same at any track age and a track's
+memory is fixed; the transformer's attention reads every cached step of a track's life
+(O(age) per frame, lives up to its ``max_len``).
 
 A track not seen for more than ``forget_after`` frames is forgotten (its memory freed);
 should its id come back, it starts afresh as a new track. Statistical features only
-(MagVit latents need the video).
+(MagVit latents need the video). Rows the scorer cannot use (a frame not after the last,
+an id twice in a frame, a position that is not a finite number) are refused with one
+sentence naming the frame and id, before any state changes.
 """
 
 from __future__ import annotations
@@ -28,19 +29,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tp_models.core.batch import TrackBatch
 from tp_models.model.extractors import SimpleStatisticalExtractor
 from tp_models.model.features import (
     appearance_values,
     kinematic_columns,
     position_scale,
-    track_feature_inputs,
+    track_feature_columns,
     track_velocity,
 )
 from tp_models.model.interfaces import ModularTrackingPipeline
-from tp_models.model.sequence import SimpleTransformerSequence
 from tp_models.perception.tracker import InnovationFilter, to_tracker_frame
-from tp_models.tracks.features import CLUTTER_COUNT, clutter_map_counts
+from tp_models.tracks.running import ClutterGrid, RunningFeatures
 
 DEFAULT_FORGET_AFTER = 30  # frames without an observation before a track is forgotten
 
@@ -70,8 +69,10 @@ class OnlineScorer:
                 f"online scoring needs the statistical feature set; this model uses "
                 f"{features!r} (MagVit latents need the video): train a statistical model"
             )
-        if not isinstance(sequence, SimpleTransformerSequence):
-            raise ValueError(f"online scoring needs a transformer sequence model, not {sequence}")
+        try:
+            self.cache = sequence.new_cache()
+        except NotImplementedError as e:
+            raise ValueError(f"online scoring needs a sequence model that steps: {e}") from None
         if forget_after is not None and forget_after < 0:
             raise ValueError(f"forget_after must be >= 0 or None, got {forget_after}")
         self.pipeline = pipeline.eval()
@@ -87,7 +88,6 @@ class OnlineScorer:
         self.scale = position_scale(self.frame_size, torch.zeros(0))
         self.last_frame: int | None = None
         self.ids = np.zeros(0, dtype=np.int64)  # track id of each live slot
-        self.cache = sequence.new_cache()
         self.state: dict[str, Tensor] = {
             "first": torch.zeros(0, dtype=torch.int64),  # frame of the first observation
             "last": torch.zeros(0, dtype=torch.int64),  # frame of the last observation
@@ -97,11 +97,21 @@ class OnlineScorer:
             "n_obs": torch.zeros(0),
             "appearance": torch.zeros(0, 4),  # size and colour at the last observation
         }
-        self.history = TrackHistory(own) if extractor.use_track_features else None
+        self.track_features = (
+            LiveTrackFeatures(own, self.frame_size) if extractor.use_track_features else None
+        )
 
     @property
     def n_live(self) -> int:
         return int(self.ids.size)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the scorer's state (live tracks, the sequence model's cache, the track
+        features' running statistics and clutter grid)."""
+        state = sum(t.element_size() * t.nelement() for t in self.state.values())
+        features = 0 if self.track_features is None else self.track_features.nbytes
+        return self.ids.nbytes + state + self.cache.nbytes + features
 
     def update(self, frame: int, rows: Any) -> np.ndarray:
         """(N,) float64 probability that each row's track is persistent, given everything
@@ -121,12 +131,29 @@ class OnlineScorer:
         if ids is None:
             raise ValueError("rows need a 'track_id' column")
         ids = ids.astype(np.int64).reshape(-1)
-        if np.unique(ids).size != ids.size:
-            raise ValueError(f"frame {frame} has a track_id more than once; one row per track")
+        unique, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(
+                f"frame {frame} has track_id {unique[counts > 1][0]} more than once; "
+                "one row per track"
+            )
+        if ids.size:
+            xy = np.stack([_column(rows, "x"), _column(rows, "y")], axis=1).astype(np.float64)
+            bad = ~np.isfinite(xy).all(axis=1)
+            if bad.any():
+                raise ValueError(
+                    f"frame {frame}, track_id {ids[bad][0]}: the position is not a finite "
+                    "number; drop the row or give its x and y"
+                )
         with torch.inference_mode():
             if self.last_frame is not None:
+                # Every live track steps through the frames without rows, as in the batch,
+                # until it is forgotten (then nothing is left to step).
                 for skipped in range(self.last_frame + 1, frame):
+                    if not self.n_live:
+                        break
                     self._step(skipped, np.zeros(0, dtype=np.int64), rows=None)
+                    self._forget(skipped)
             self._add(np.setdiff1d(ids, self.ids), frame)
             probability = self._step(frame, ids, rows)
             self._forget(frame)
@@ -143,8 +170,8 @@ class OnlineScorer:
         zeros["first"] += frame
         zeros["last"] -= 1  # no observation yet
         self.state = {k: torch.cat([v, zeros[k]]) for k, v in self.state.items()}
-        if self.history is not None:
-            self.history.add(new_ids.size, frame)
+        if self.track_features is not None:
+            self.track_features.add(new_ids.size, frame)
 
     def _observations(self, frame_ids: np.ndarray, rows: Any) -> tuple[Tensor, ...]:
         """Per live slot: observed flag, position, area (0 unless observed), in the model's
@@ -201,9 +228,8 @@ class OnlineScorer:
             now = appearance_values(observed, area, colour, self.frame_size)
             appearance = torch.where(observed.unsqueeze(-1), now, appearance)
             feats = torch.cat([feats, appearance], dim=-1)
-        if self.history is not None:
-            self.history.observe(frame, slots.numpy(), frame_ids, own_xy, own_area)
-            track_features = self.history.latest_features(self.frame_size)
+        if self.track_features is not None:
+            track_features = self.track_features.step(frame, slots.numpy(), own_xy, own_area)
             feats = torch.cat([feats, torch.as_tensor(track_features)], dim=-1)
         hidden = self.sequence.step(self.extractor.mlp(feats), self.cache)
         probability = self.pipeline.head(hidden)["persistence"]
@@ -228,95 +254,66 @@ class OnlineScorer:
             self.ids = self.ids[keep.numpy()]
             self.cache.keep(keep)
             self.state = {k: v[keep] for k, v in self.state.items()}
-            if self.history is not None:
-                self.history.keep(keep.numpy())
+            if self.track_features is not None:
+                self.track_features.keep(keep.numpy())
 
 
-class TrackHistory:
-    """What the hand-made track features of the live tracks need at the next frame: their
-    observations (in the sequence's own pixels) since the oldest live track's first frame,
-    and every detection of the sequence so far with its clutter-map count."""
+class LiveTrackFeatures:
+    """The hand-made track features of the live tracks, one frame at a time: their running
+    statistics (``RunningFeatures``), their Kalman filters (``InnovationFilter``), the
+    sequence's clutter grid (``ClutterGrid``) and where each track was born. Fixed memory per
+    live track plus one grid per sequence: a frame costs the same at any age."""
 
-    def __init__(self, frame_size: tuple[int, int]):
+    def __init__(self, frame_size: tuple[int, int], model_frame: tuple[int, int]):
         self.frame_size = (float(frame_size[0]), float(frame_size[1]))
-        self.start = 0  # frame of column 0
-        self.first = np.zeros(0, dtype=np.int64)  # first frame of each live slot
-        self.position = np.zeros((0, 0, 2), dtype=np.float32)
-        self.observed = np.zeros((0, 0), dtype=bool)
-        self.area = np.zeros((0, 0), dtype=np.float32)
-        self.clutter = np.zeros((0, 0))
-        self.loglik = np.zeros((0, 0), dtype=np.float32)
-        self.kalman = InnovationFilter()  # the loglik of each new frame, from the last
-        # Every detection so far: position, frame, track id (forgotten tracks' too).
-        self.detections = (np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, np.int64))
+        # (height, width) model frame / own frame: the batch maps tracks the same way.
+        self.ratio = np.asarray(model_frame, dtype=np.float64) / np.asarray(self.frame_size)
+        self.running = RunningFeatures()
+        self.kalman = InnovationFilter()
+        self.grid = ClutterGrid()
+        self.birth_cell = np.zeros((0, 2), dtype=np.int64)
+        self.birth_frame = np.zeros(0, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        kalman = self.kalman.state.nbytes + self.kalman.cov.nbytes + self.kalman.born.nbytes
+        births = self.birth_cell.nbytes + self.birth_frame.nbytes
+        return self.running.nbytes + kalman + births + self.grid.nbytes
 
     def add(self, count: int, frame: int) -> None:
         """``count`` new live slots, first seen at ``frame``."""
-        if not self.first.size:  # nothing live: the window starts afresh at this frame
-            self._trim(self.observed.shape[1])
-            self.start = frame
-        self.first = np.concatenate([self.first, np.full(count, frame, dtype=np.int64)])
-        width = self.observed.shape[1]
-        self.position = np.concatenate([self.position, np.full((count, width, 2), np.nan)])
-        self.observed = np.concatenate([self.observed, np.zeros((count, width), bool)])
-        self.area = np.concatenate([self.area, np.full((count, width), np.nan)])
-        self.clutter = np.concatenate([self.clutter, np.zeros((count, width))])
-        self.loglik = np.concatenate([self.loglik, np.full((count, width), np.nan, np.float32)])
+        self.running.add(count)
         self.kalman.add(count)
+        self.birth_cell = np.concatenate([self.birth_cell, np.zeros((count, 2), np.int64)])
+        self.birth_frame = np.concatenate([self.birth_frame, np.full(count, frame)])
 
     def keep(self, slots: np.ndarray) -> None:
         """Only the live slots at ``slots`` (ascending) stay."""
-        self.first = self.first[slots]
-        self.position, self.observed = self.position[slots], self.observed[slots]
-        self.area, self.clutter = self.area[slots], self.clutter[slots]
-        self.loglik = self.loglik[slots]
+        self.running.keep(slots)
         self.kalman.keep(slots)
-        if self.first.size:
-            self._trim(int(self.first.min()) - self.start)
+        self.birth_cell, self.birth_frame = self.birth_cell[slots], self.birth_frame[slots]
 
-    def _trim(self, columns: int) -> None:
-        self.start += columns
-        self.position, self.observed = self.position[:, columns:], self.observed[:, columns:]
-        self.area, self.clutter = self.area[:, columns:], self.clutter[:, columns:]
-        self.loglik = self.loglik[:, columns:]
-
-    def observe(
-        self, frame: int, slots: np.ndarray, ids: np.ndarray, xy: np.ndarray, area: np.ndarray
-    ) -> None:
-        """A column for ``frame``: the rows of live ``slots`` (track ``ids``) at ``xy``."""
-        n = self.first.size
-        self.position = np.concatenate([self.position, np.full((n, 1, 2), np.nan)], axis=1)
-        self.observed = np.concatenate([self.observed, np.zeros((n, 1), bool)], axis=1)
-        self.area = np.concatenate([self.area, np.full((n, 1), np.nan)], axis=1)
-        self.clutter = np.concatenate([self.clutter, np.zeros((n, 1))], axis=1)
-        self.position[slots, -1], self.observed[slots, -1], self.area[slots, -1] = xy, True, area
-        newest = to_tracker_frame(self.position[:, -1], self.frame_size)
-        loglik = self.kalman.step(newest, self.observed[:, -1])
-        self.loglik = np.concatenate([self.loglik, loglik[:, None]], axis=1)
-        past_xy, past_frame, past_id = self.detections
-        self.detections = (
-            np.concatenate([past_xy, xy]),
-            np.concatenate([past_frame, np.full(len(ids), frame, dtype=np.int64)]),
-            np.concatenate([past_id, ids]),
-        )
-        new = np.arange(past_frame.size, past_frame.size + len(ids))
-        all_xy, all_frame, all_id = self.detections
-        self.clutter[slots, -1] = clutter_map_counts(
-            all_xy, all_frame, np.zeros(all_frame.size), all_id, self.frame_size, queries=new
-        )
-
-    def latest_features(self, model_frame: tuple[int, int]) -> np.ndarray:
-        """(live slots, features) ``track_feature_inputs`` at the newest frame."""
-        n = self.first.size
-        batch = TrackBatch(
-            position=self.position,
-            observed=self.observed,
-            area=self.area,
-            color=np.full((*self.observed.shape, 3), np.nan, dtype=np.float32),
-            loglik=self.loglik,
-            label=np.full(n, -1, dtype=np.int8),
-            video=np.zeros(n, dtype=np.int64),
-            extras={CLUTTER_COUNT: self.clutter},
-            frame_size=np.tile(self.frame_size, (n, 1)),
-        )
-        return track_feature_inputs(batch, model_frame)[:, -1]
+    def step(self, frame: int, slots: np.ndarray, xy: np.ndarray, area: np.ndarray) -> np.ndarray:
+        """(live slots, len(TRACK_FEATURE_NAMES)) model inputs at ``frame``: the rows of live
+        ``slots`` at ``xy`` with box ``area`` (NaN without a box), in the sequence's px."""
+        n = len(self.running)
+        observed = np.zeros(n, dtype=bool)
+        observed[slots] = True
+        in_tracker = np.full((n, 2), np.nan)
+        in_tracker[slots] = to_tracker_frame(xy, self.frame_size)
+        loglik = self.kalman.step(in_tracker, observed)
+        clutter = np.zeros(n)
+        if slots.size:
+            self.grid.advance(frame)
+            cell = self.grid.cells(in_tracker[slots])
+            new = frame == self.birth_frame[slots]
+            self.birth_cell[slots[new]] = cell[new]
+            own = self.grid.own_birth(cell, self.birth_cell[slots], frame - self.birth_frame[slots])
+            plane = np.zeros(slots.size, dtype=np.int64)
+            clutter[slots] = np.maximum(self.grid.nearby(plane, cell) - own, 0.0)
+            self.grid.add(plane[new], cell[new])
+        position, areas = np.full((n, 2), np.nan), np.full(n, np.nan)
+        position[slots] = xy * self.ratio[::-1]
+        areas[slots] = area * self.ratio.prod()
+        raw = self.running.step(observed, position, areas, loglik, clutter)
+        return track_feature_columns(raw)

@@ -12,8 +12,11 @@ write first (``HANDMADE_FEATURES``):
     net displacement, path length, speed (net displacement per frame of life), mean step,
     latest area, mean area, relative area change since the first observation,
     innovation log-likelihood: latest, mean, minimum,
-    clutter-map count: detections of other tracks of the video near the latest detection
-    at earlier frames (``past_detections_nearby``).
+    clutter-map count: births of other tracks of the video near the latest detection at
+    earlier frames, decayed with a half-life (``clutter_map_counts``).
+
+Each is a running statistic (``running.RunningFeatures``): O(1) state per track, the same
+code for a whole batch (a loop over frames), a tracker's rows and the online scorer.
 
 Absolute time and position are left out on purpose: the first frame and the frame border
 are artifacts of the simulator, not cues a deployed tracker has. Video-wide counts (how
@@ -22,7 +25,8 @@ four video types hold one kind only (a "noise" video has no real object, a "pers
 no clutter), so such counts tell the video's type rather than the track's nature.
 Measured: they raise gradient boosting's pooled ROC-AUC at k = 3 from 0.81 to 0.91 and
 lower it within mixed videos from 0.88 to 0.80. Only the clutter-map count reads other
-tracks, and only near the track.
+tracks, and only near the track. (The classical clutter-map scorer counts earlier
+detections within its own tuned radius: ``earlier_detections_nearby``.)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 
 from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import to_tracker_frame
+from tp_models.tracks.running import HANDMADE_FEATURES, ClutterGrid, RunningFeatures
 
 
 def born(observed: np.ndarray) -> np.ndarray:
@@ -115,30 +120,26 @@ def earlier_detections_nearby(
     track: np.ndarray,
     radius: float,
     include_own_track: bool = False,
-    queries: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per detection (or per index in ``queries``): detections of the same video within
-    ``radius`` px at earlier frames, of other tracks unless ``include_own_track``.
+    """Per detection: detections of the same video within ``radius`` px at earlier frames,
+    of other tracks unless ``include_own_track`` (the classical clutter map's count, for
+    whole batches: ``past_detections_nearby``).
 
-    position (N, 2) px, frame / video / track (N,): one entry per detection. The one
-    definition of the clutter-map count, for whole batches (``past_detections_nearby``),
-    rows of a sequence and the online scorer (which queries only the newest frame).
+    position (N, 2) px, frame / video / track (N,): one entry per detection.
     """
     from scipy.spatial import cKDTree
 
-    queries = np.arange(len(frame)) if queries is None else np.asarray(queries)
-    if queries.size == 0:
+    if len(frame) == 0:
         return np.zeros(0, dtype=np.float64)
     # Each video sits on its own plane, far beyond any radius: one tree for all videos.
     xyz = np.column_stack([position.astype(np.float64), video * (4.0 * radius + 1e6)])
-    pairs = cKDTree(xyz[queries]).sparse_distance_matrix(
-        cKDTree(xyz), radius, output_type="ndarray"
-    )
-    query, other = queries[pairs["i"]], pairs["j"]
+    tree = cKDTree(xyz)
+    pairs = tree.sparse_distance_matrix(tree, radius, output_type="ndarray")
+    query, other = pairs["i"], pairs["j"]
     keep = frame[other] < frame[query]
     if not include_own_track:
         keep &= track[other] != track[query]
-    return np.bincount(pairs["i"][keep], minlength=queries.size).astype(np.float64)
+    return np.bincount(query[keep], minlength=len(frame)).astype(np.float64)
 
 
 def past_detections_nearby(
@@ -155,13 +156,9 @@ def past_detections_nearby(
     return counts
 
 
-# The clutter-map radius of the hand-made features, in px of the store's frames; tracks
-# that carry their own frame size (imported from videos of any size) are counted in the
-# tracker's frame (``tracker.to_tracker_frame``), so a larger frame gives the same counts.
 # CLUTTER_COUNT: the ``TrackBatch.extras`` key under which a caller that has re-aligned
 # tracks in time (each from its own first frame) passes the counts made while frames were
 # still shared.
-HANDMADE_CLUTTER_RADIUS = 4.0
 CLUTTER_COUNT = "clutter_count"
 
 
@@ -171,16 +168,43 @@ def clutter_map_counts(
     video: np.ndarray,
     track: np.ndarray,
     frame_size: np.ndarray | tuple[float, float] | None = None,
-    queries: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The hand-made clutter-map count (``earlier_detections_nearby`` at
-    ``HANDMADE_CLUTTER_RADIUS``) of detections seen in frames of ``frame_size`` (height,
-    width; one or (N, 2)), or in the store's pixels when None."""
+    """(N,) the hand-made clutter-map count of each detection: births of other tracks of its
+    video near it at earlier frames, decayed (``running.ClutterGrid``). One entry per
+    detection: position (N, 2) px seen in frames of ``frame_size`` (height, width; one or
+    (N, 2); None: the store's pixels), frame / video / track (N,). A track is born at its
+    first detection. O(N) memory, one pass over the frames that have detections; a
+    detection without a finite position counts 0 and is no birth."""
+    position = np.asarray(position, dtype=np.float64)
     if frame_size is not None:
         position = to_tracker_frame(position, frame_size)
-    return earlier_detections_nearby(
-        position, frame, video, track, HANDMADE_CLUTTER_RADIUS, queries=queries
-    )
+    frame = np.asarray(frame, dtype=np.int64)
+    counts = np.zeros(len(frame))
+    usable = np.flatnonzero(np.isfinite(position).all(axis=1))
+    if not usable.size:
+        return counts
+    plane = np.unique(np.asarray(video)[usable], return_inverse=True)[1].reshape(-1)
+    keys = np.column_stack([plane, np.asarray(track)[usable]])
+    owner = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+    order = np.lexsort((frame[usable], owner))
+    is_first = np.ones(usable.size, dtype=bool)
+    is_first[order[1:]] = owner[order[1:]] != owner[order[:-1]]
+    birth_of = np.empty(owner.max() + 1, dtype=np.int64)
+    birth_of[owner[is_first]] = np.flatnonzero(is_first)
+    grid = ClutterGrid(int(plane.max()) + 1)
+    cell = grid.cells(position[usable])
+    birth = birth_of[owner]
+    by_frame = np.argsort(frame[usable], kind="stable")
+    frames = frame[usable][by_frame]
+    bounds = np.flatnonzero(np.diff(frames)) + 1
+    for group in np.split(by_frame, bounds):
+        now = int(frame[usable[group[0]]])
+        grid.advance(now)
+        own = grid.own_birth(cell[group], cell[birth[group]], now - frame[usable[birth[group]]])
+        counts[usable[group]] = np.maximum(grid.nearby(plane[group], cell[group]) - own, 0.0)
+        born = group[is_first[group]]
+        grid.add(plane[born], cell[born])
+    return counts
 
 
 def handmade_clutter_counts(batch: TrackBatch) -> np.ndarray:
@@ -198,68 +222,20 @@ def handmade_clutter_counts(batch: TrackBatch) -> np.ndarray:
     return counts
 
 
-HANDMADE_FEATURES = (
-    "hits",
-    "misses",
-    "frames_since_hit",
-    "hits_last_3",
-    "hits_last_5",
-    "net_displacement",
-    "path_length",
-    "speed",
-    "mean_step",
-    "area",
-    "mean_area",
-    "area_change",
-    "loglik_latest",
-    "loglik_mean",
-    "loglik_min",
-    "clutter_count",
-)
-
-
 def handmade_features(batch: TrackBatch) -> np.ndarray:
-    """(B, T, len(HANDMADE_FEATURES)) float64 online features (see module); NaN before birth."""
+    """(B, T, len(HANDMADE_FEATURES)) float64 online features (see module); NaN before birth.
+
+    The batch driver of ``running.RunningFeatures``: one step per frame over all tracks."""
     observed = batch.observed
-    frames = np.arange(batch.frames)[None, :]
-    alive = born(observed)
-    hits = hits_so_far(observed)
-    birth = np.argmax(observed, axis=1)[:, None]
-    age = frames - birth + 1
-    misses = age - hits
-    since_hit = frames - latest_index(observed)
-    moved = net_displacement(batch.position, observed)
-    path = path_length(batch.position, observed)
-    life = np.maximum(latest_index(observed) - birth, 1)
-    area = latest(batch.area, observed)
-    area_sum = np.cumsum(np.where(observed, np.nan_to_num(batch.area), 0.0), axis=1)
-    first_area = first_value(batch.area, observed)[:, None]
-    finite = observed & np.isfinite(batch.loglik)
-    loglik = np.where(finite, batch.loglik, 0.0).astype(np.float64)
-    n_loglik = np.cumsum(finite, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        loglik_mean = np.where(n_loglik > 0, np.cumsum(loglik, axis=1) / n_loglik, np.nan)
-        area_change = area / first_area - 1.0
-    loglik_min = np.fmin.accumulate(np.where(finite, batch.loglik, np.nan), axis=1)
     clutter = handmade_clutter_counts(batch)
-    columns = [
-        hits,
-        misses,
-        since_hit,
-        window_hits(observed, 3),
-        window_hits(observed, 5),
-        moved,
-        path,
-        moved / life,
-        path / np.maximum(hits - 1, 1),
-        area,
-        area_sum / np.maximum(hits, 1),
-        area_change,
-        latest(np.where(finite, batch.loglik, np.nan), finite),
-        loglik_mean,
-        loglik_min,
-        latest(clutter, observed),
-    ]
-    out = np.stack([np.broadcast_to(c, observed.shape).astype(np.float64) for c in columns], -1)
-    out[~alive] = np.nan
+    state = RunningFeatures(len(batch))
+    out = np.empty((*observed.shape, len(HANDMADE_FEATURES)))
+    for t in range(batch.frames):
+        out[:, t] = state.step(
+            observed[:, t],
+            batch.position[:, t],
+            batch.area[:, t],
+            batch.loglik[:, t],
+            clutter[:, t],
+        )
     return out

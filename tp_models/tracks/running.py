@@ -1,0 +1,220 @@
+"""The hand-made track features as running state: O(1) memory and work per track and frame.
+
+``RunningFeatures`` keeps, for N tracks, what the features of the next frame need (counts,
+sums, first and latest values, a bit mask of the last frames' hits) and ``step`` turns one
+frame of them into ``HANDMADE_FEATURES``. ``ClutterGrid`` is the clutter-map count's
+memory: decayed counts of track births per cell, one plane per video. Both are the only
+implementation: the batch features (``features.handmade_features``, a loop over frames),
+rows of a tracker's file (``features.clutter_map_counts``) and the online scorer (one
+frame per call) drive the same objects, so they compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tp_models.perception.tracker import TRACKER_FRAME
+
+HANDMADE_FEATURES = (
+    "hits",
+    "misses",
+    "frames_since_hit",
+    "hits_last_3",
+    "hits_last_5",
+    "net_displacement",
+    "path_length",
+    "speed",
+    "mean_step",
+    "area",
+    "mean_area",
+    "area_change",
+    "loglik_latest",
+    "loglik_mean",
+    "loglik_min",
+    "clutter_count",
+)
+
+# The clutter-map count (in the tracker's frame, ``tracker.TRACKER_FRAME``): births of other
+# tracks in the 3 x 3 cells of CLUTTER_CELL px around a detection, at earlier frames, each
+# weighted by 2^(-age / CLUTTER_HALF_LIFE) so a stream of any length keeps a bounded count.
+CLUTTER_CELL = 4.0
+CLUTTER_HALF_LIFE = 250.0
+
+
+class RunningFeatures:
+    """``HANDMADE_FEATURES`` of N tracks, one frame at a time (see module docstring).
+
+    Every track steps through every frame from its first observation on; a frame before a
+    track's first observation leaves it untouched and gives NaN features.
+    """
+
+    _FIELDS = {
+        "born": False,
+        "age": 0.0,  # frames since the first observation, this one counted
+        "hits": 0.0,
+        "since_hit": 0.0,
+        "recent": 0,  # bit i: a hit i frames ago
+        "life": 0.0,  # frames from the first to the latest observation
+        "first_x": np.nan,
+        "first_y": np.nan,
+        "last_x": np.nan,
+        "last_y": np.nan,
+        "path": 0.0,
+        "first_area": np.nan,
+        "area": np.nan,
+        "area_sum": 0.0,
+        "loglik": np.nan,
+        "loglik_sum": 0.0,
+        "loglik_n": 0.0,
+        "loglik_min": np.nan,
+        "clutter": np.nan,
+    }
+
+    def __init__(self, count: int = 0):
+        self.state = {k: np.full(count, v) for k, v in self._FIELDS.items()}
+        self.state["recent"] = self.state["recent"].astype(np.int64)
+        self.state["born"] = self.state["born"].astype(bool)
+
+    def __len__(self) -> int:
+        return int(self.state["born"].size)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.nbytes for v in self.state.values())
+
+    def add(self, count: int) -> None:
+        """``count`` new tracks, nothing seen yet, after the existing ones."""
+        fresh = RunningFeatures(count).state
+        self.state = {k: np.concatenate([v, fresh[k]]) for k, v in self.state.items()}
+
+    def keep(self, index: np.ndarray) -> None:
+        """Only the tracks at ``index`` stay, in that order."""
+        self.state = {k: v[index] for k, v in self.state.items()}
+
+    def step(
+        self,
+        observed: np.ndarray,
+        position: np.ndarray,
+        area: np.ndarray,
+        loglik: np.ndarray,
+        clutter: np.ndarray,
+    ) -> np.ndarray:
+        """(N, len(HANDMADE_FEATURES)) float64 features at this frame, NaN before a track's
+        first observation. observed (N,) bool; position (N, 2), area, loglik, clutter (N,):
+        this frame's values, read only where observed."""
+        s = self.state
+        obs = np.asarray(observed, dtype=bool)
+        first = obs & ~s["born"]
+        s["born"] |= obs
+        born = s["born"]
+        x, y = (np.asarray(position[:, i], dtype=np.float64) for i in (0, 1))
+        area = np.asarray(area, dtype=np.float64)
+
+        s["age"] += born
+        s["hits"] += obs
+        s["since_hit"] = np.where(obs, 0.0, s["since_hit"] + born)
+        s["recent"] = np.where(born, ((s["recent"] << 1) | obs) & 0b11111, 0)
+        s["life"] = np.where(obs, s["age"] - 1.0, s["life"])
+        step = np.hypot(x - s["last_x"], y - s["last_y"])
+        s["path"] += np.where(obs & np.isfinite(step), step, 0.0)
+        for name, value in (("x", x), ("y", y)):
+            s[f"first_{name}"] = np.where(first, value, s[f"first_{name}"])
+            s[f"last_{name}"] = np.where(obs, value, s[f"last_{name}"])
+        s["first_area"] = np.where(first, area, s["first_area"])
+        s["area"] = np.where(obs, area, s["area"])
+        s["area_sum"] += np.where(obs, np.nan_to_num(area), 0.0)
+        finite = obs & np.isfinite(loglik)
+        loglik = np.where(finite, loglik, np.nan).astype(np.float64)
+        s["loglik"] = np.where(finite, loglik, s["loglik"])
+        s["loglik_sum"] += np.where(finite, loglik, 0.0)
+        s["loglik_n"] += finite
+        s["loglik_min"] = np.fmin(s["loglik_min"], loglik)
+        s["clutter"] = np.where(obs, np.asarray(clutter, dtype=np.float64), s["clutter"])
+
+        moved = np.hypot(s["last_x"] - s["first_x"], s["last_y"] - s["first_y"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loglik_mean = np.where(s["loglik_n"] > 0, s["loglik_sum"] / s["loglik_n"], np.nan)
+            area_change = s["area"] / s["first_area"] - 1.0
+        columns = [
+            s["hits"],
+            s["age"] - s["hits"],
+            s["since_hit"],
+            _bits(s["recent"] & 0b111),
+            _bits(s["recent"]),
+            moved,
+            s["path"],
+            moved / np.maximum(s["life"], 1.0),
+            s["path"] / np.maximum(s["hits"] - 1.0, 1.0),
+            s["area"],
+            s["area_sum"] / np.maximum(s["hits"], 1.0),
+            area_change,
+            s["loglik"],
+            loglik_mean,
+            s["loglik_min"],
+            s["clutter"],
+        ]
+        out = np.stack(columns, axis=-1)
+        out[~born] = np.nan
+        return out
+
+
+def _bits(mask: np.ndarray) -> np.ndarray:
+    """Number of set bits of small non-negative ints, as float64."""
+    count = np.zeros(mask.shape)
+    for bit in range(5):
+        count += (mask >> bit) & 1
+    return count
+
+
+class ClutterGrid:
+    """Decayed counts of track births per ``CLUTTER_CELL`` cell of the tracker's frame, one
+    plane per video: the clutter-map count's whole memory, whatever the stream's length.
+
+    Call ``advance(frame)`` before each frame; ``nearby`` reads the 3 x 3 cells around
+    positions (births of earlier frames only, when called before ``add`` of this frame).
+    Positions beyond the frame count in its border cells.
+    """
+
+    def __init__(self, planes: int = 1):
+        self.shape = tuple(math.ceil(side / CLUTTER_CELL) for side in TRACKER_FRAME)  # (y, x)
+        # One cell of margin on every side: the 3 x 3 read never leaves the array.
+        self.counts = np.zeros((planes, self.shape[0] + 2, self.shape[1] + 2))
+        self.frame: int | None = None
+        self.decay = 0.5 ** (1.0 / CLUTTER_HALF_LIFE)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.counts.nbytes)
+
+    def advance(self, frame: int) -> None:
+        """Age every count to ``frame`` (frames only move forward)."""
+        if self.frame is not None and frame > self.frame:
+            self.counts *= self.decay ** (frame - self.frame)
+        self.frame = frame
+
+    def cells(self, position: np.ndarray) -> np.ndarray:
+        """(N, 2) int (row, column) cell of positions (N, 2) px (x, y) in the tracker's frame,
+        offset by the margin."""
+        column = np.clip(position[:, 0] // CLUTTER_CELL, 0, self.shape[1] - 1)
+        row = np.clip(position[:, 1] // CLUTTER_CELL, 0, self.shape[0] - 1)
+        return np.column_stack([row, column]).astype(np.int64) + 1
+
+    def nearby(self, plane: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """(N,) decayed births in the 3 x 3 cells around each ``cell`` of its ``plane``."""
+        total = np.zeros(len(cell))
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                total += self.counts[plane, cell[:, 0] + dy, cell[:, 1] + dx]
+        return total
+
+    def add(self, plane: np.ndarray, cell: np.ndarray) -> None:
+        """One birth at each ``cell`` of its ``plane``, at the current frame."""
+        np.add.at(self.counts, (plane, cell[:, 0], cell[:, 1]), 1.0)
+
+    def own_birth(self, cell: np.ndarray, birth_cell: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """(N,) what a track's own birth (at ``birth_cell``, ``age`` frames ago, > 0) adds to
+        ``nearby(cell)``: a track's own past is not clutter."""
+        close = (np.abs(cell - birth_cell) <= 1).all(axis=1) & (age > 0)
+        return np.where(close, self.decay**age, 0.0)
