@@ -4,8 +4,9 @@
 (``--sequence`` picks the sequence model), 1 torch thread. At track ages 10, 200, 2,000
 and 20,000 frames:
 
-- p50 and p99 milliseconds of one ``OnlineScorer.update`` (one frame for all tracks),
-  over ``--repeats`` consecutive frames starting at that age;
+- p50 and p99 milliseconds of one ``OnlineScorer.update`` (one frame for all tracks) at
+  that age, over ``--repeats`` frames each fed to a copy of the scorer taken at that age
+  (so a cost that grows with age is not averaged over later ages; the model is shared);
 - the floor, measured in the same run: the sequence model's bare ``step(x, cache)`` for
   the same number of tracks at the same age (its own cache, warmed by bare steps), and
   the ratio update / floor;
@@ -17,14 +18,16 @@ and 20,000 frames:
   costs without the cache).
 
 Ages are reached honestly, by feeding frames one by one (one scorer walks through the
-ages in order; the time that takes is reported). An age the model cannot reach (the
-transformer's positional encoding stops at ``max_len``), or that warming would not reach
-within ``--warm-budget`` seconds, is reported as not reached with the reason.
+ages in order; the time that takes is reported, and the warmed state is what is copied).
+An age the model cannot reach (the transformer's positional encoding stops at
+``max_len``), or that warming would not reach within ``--warm-budget`` seconds, is
+reported as not reached with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -122,15 +125,21 @@ def failure(error: BaseException) -> str:
 
 class Walker:
     """Something stateful advanced one frame at a time (the scorer, or the bare sequence
-    step on its own cache): brought to an age by feeding frames, then timed.
+    step on its own cache): brought to an age by feeding frames, then timed at that age.
 
     ``age`` is the number of frames fed; the next frame fed is the tracks' ``age + 1``-th.
     Once a frame fails, the walker is dead and says why; warming time is charged against
     ``budget_s``, shared by all ages.
     """
 
-    def __init__(self, make: Callable[[], Any], frame: Callable[[Any, int], Any], budget_s: float):
-        self.make, self.frame = make, frame
+    def __init__(
+        self,
+        make: Callable[[], Any],
+        frame: Callable[[Any, int], Any],
+        budget_s: float,
+        shared: nn.Module,
+    ):
+        self.make, self.frame, self.shared = make, frame, shared
         self.budget_s = budget_s
         self.warm_s = 0.0  # all warming so far
         self.state: Any = None
@@ -190,18 +199,42 @@ class Walker:
         self.age += 1
         return True
 
-    def time(self, repeats: int) -> tuple[list[float], str | None]:
-        """Seconds of each of ``repeats`` frames (fewer, with the reason, if one fails)."""
+    def time(self, repeats: int) -> tuple[list[float], str | None, str]:
+        """Seconds of each of ``repeats`` frames, all at the same track age: each is fed to
+        a copy of the state (the model's weights shared), so the walker stays where it
+        is. A state that cannot be copied is timed over ``repeats`` consecutive frames
+        instead. Also: why fewer (None when all ran) and how it was timed."""
         times: list[float] = []
         if self.dead:
-            return times, self.dead
-        for _ in range(repeats):
-            began = time.perf_counter()
-            if not self._feed():
-                return times, self.dead
-            times.append(time.perf_counter() - began)
+            return times, self.dead, ""
+        try:
+            with torch.inference_mode():
+                self._copy()
+        except Exception as error:  # noqa: BLE001 - reported, the walk times it instead
+            how = f"consecutive frames from this age on (state not copyable: {failure(error)})"
+            for _ in range(repeats):
+                began = time.perf_counter()
+                if not self._feed():
+                    return times, self.dead, how
+                times.append(time.perf_counter() - began)
+        else:
+            how = "at this age (state copied before each frame)"
+            for _ in range(repeats):
+                with torch.inference_mode():
+                    trial = self._copy()
+                began = time.perf_counter()
+                try:
+                    self.frame(trial, self.age)
+                except Exception as error:  # noqa: BLE001 - reported, not raised
+                    return times, f"failed at track age {self.age + 1:,}: {failure(error)}", how
+                times.append(time.perf_counter() - began)
+                del trial
         self.last_p50_s = float(np.median(times))
-        return times, None
+        return times, None, how
+
+    def _copy(self) -> Any:
+        memo = {id(m): m for m in self.shared.modules()}
+        return copy.deepcopy(self.state, memo)
 
 
 def build_model(sequence: str | None, max_len: int | None):
@@ -250,8 +283,8 @@ def run(
         with torch.inference_mode():
             sequence.step(x, cache)
 
-    scorer = Walker(lambda: OnlineScorer(model), update, warm_budget_s)
-    floor = Walker(new_cache, bare_step, warm_budget_s)
+    scorer = Walker(lambda: OnlineScorer(model), update, warm_budget_s, model)
+    floor = Walker(new_cache, bare_step, warm_budget_s, model)
     rows = []
     for age in ages:
         row: dict[str, Any] = {"age": age}
@@ -260,7 +293,7 @@ def run(
         if why is None:
             row["state_bytes"] = state_bytes(scorer.state)
             row["state_bytes_per_track"] = round(row["state_bytes"] / n_tracks)
-            times, why = scorer.time(repeats)
+            times, why, row["update_timed"] = scorer.time(repeats)
         if why is None:
             row.update(update_p50_ms=ms(times, 50), update_p99_ms=ms(times, 99))
         row["update_not_reached"] = why
@@ -268,7 +301,7 @@ def run(
         if why is None:
             bytes_ = state_bytes(floor.state)
             row["sequence_cache_bytes_per_track"] = round(bytes_ / n_tracks)
-            times, why = floor.time(repeats)
+            times, why, row["floor_timed"] = floor.time(repeats)
         if why is None:
             row.update(floor_p50_ms=ms(times, 50), floor_p99_ms=ms(times, 99))
         row["floor_not_reached"] = why
@@ -326,6 +359,8 @@ def lines_of(results: dict[str, Any]) -> list[str]:
             if r.get("rerun_p50_ms") is not None:
                 text += f"; re-running the sequence p50 {r['rerun_p50_ms']} ms"
             out.append(text + f" (warmed {r['warm_frames']:,} frames in {r['warm_s']} s)")
+            if not r["update_timed"].startswith("at this age"):
+                out.append(f"{'':8}timed over {r['update_timed']}")
         if r["floor_not_reached"]:
             out.append(f"{'':8}floor not reached: {r['floor_not_reached']}")
         else:
