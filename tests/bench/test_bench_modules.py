@@ -95,3 +95,15 @@ def test_state_bytes_counts_each_storage_once_and_skips_the_model():
         arrays=[array, array[1:], {"again": array}],
     )
     assert state_bytes(holder) == 10 * 4 * 4 + 5 * 2 * 8
+
+
+def test_memory_verdict_needs_the_same_bytes_at_every_age_reached():
+    from bench.online import memory_verdict
+
+    def row(age, per_track):
+        return {"age": age, "state_bytes": per_track * 100, "state_bytes_per_track": per_track}
+
+    same = [row(10, 900), row(200, 900), {"age": 2000}, row(20000, 900)]
+    assert memory_verdict(same) == {"constant": True, "ages": [10, 200, 20000], "growth": 1.0}
+    assert memory_verdict([row(10, 900), row(200, 1800)])["constant"] is False
+    assert memory_verdict([row(10, 900)])["constant"] is None
