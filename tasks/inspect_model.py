@@ -44,13 +44,17 @@ def confusion_figure(
 def attention_figures(
     model: ModularTrackingPipeline, test: TrackBatch, tracks: np.ndarray, out: Path
 ) -> list[Path]:
-    """Last-layer attention of a few tracks (one persistent, one transient when possible)."""
+    """Last-layer attention of a few tracks (one persistent, one transient when possible);
+    none for a sequence model without attention (the GRU)."""
     model.eval()
     # Inputs of the whole test batch first: some read other tracks of the same video.
     inputs = {k: v[torch.as_tensor(tracks)] for k, v in model.tensors(test).items()}
     with torch.inference_mode():
         outputs = model(inputs, return_intermediates=True)
-    last = max(int(k.split("_")[1]) for k in outputs if k.startswith("attention_"))
+    layers = [int(k.split("_")[1]) for k in outputs if k.startswith("attention_")]
+    if not layers:
+        return []
+    last = max(layers)
     weights = outputs[f"attention_{last}"].float().numpy()
     figures = []
     for row, track in enumerate(tracks):

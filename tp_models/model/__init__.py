@@ -29,6 +29,7 @@ from tp_models.model.interfaces import (
     TrackInputs,
 )
 from tp_models.model.pipeline import build_pipeline, checkpoint_dict, load_pipeline, save_checkpoint
+from tp_models.model.recurrent import GRUSequence
 from tp_models.model.sequence import SimpleTransformerSequence
 from tp_models.model.training import FitResult, TrainConfig, fit, validation_metrics
 
@@ -38,6 +39,7 @@ __all__ = [
     "MagVitFeatureExtractor",
     "FeatureExtractor",
     "FitResult",
+    "GRUSequence",
     "ModelConfig",
     "ModularTrackingPipeline",
     "PersistenceHead",

@@ -275,6 +275,7 @@ _LOG_SCALED = frozenset(HANDMADE_FEATURES) - {
     "loglik_mean",
     "loglik_min",
 }
+_LOG_COLUMNS = np.array([name in _LOG_SCALED for name in HANDMADE_FEATURES])
 TRACK_FEATURE_NAMES: tuple[str, ...] = (*HANDMADE_FEATURES, "has_innovation", "has_area")
 TRACK_FEATURES_INPUT = "track_features"  # the input key they travel under
 
@@ -306,16 +307,15 @@ def track_feature_inputs(batch: TrackBatch, frame_size: FrameSize) -> np.ndarray
 def track_feature_columns(raw: np.ndarray) -> np.ndarray:
     """(..., len(TRACK_FEATURE_NAMES)) float32 model inputs from (..., len(HANDMADE_FEATURES))
     ``handmade_features`` values: the one transform of the batch and the online scorer."""
-    columns = []
-    for i, name in enumerate(HANDMADE_FEATURES):
-        value = raw[..., i]
-        columns.append(
-            np.log1p(np.maximum(value, 0.0)) if name in _LOG_SCALED else np.arcsinh(value)
-        )
+    out = np.empty((*raw.shape[:-1], len(TRACK_FEATURE_NAMES)), dtype=np.float64)
+    scaled = out[..., : len(HANDMADE_FEATURES)]
+    scaled[..., _LOG_COLUMNS] = np.log1p(np.maximum(raw[..., _LOG_COLUMNS], 0.0))
+    scaled[..., ~_LOG_COLUMNS] = np.arcsinh(raw[..., ~_LOG_COLUMNS])
     born = np.isfinite(raw[..., 0])
-    columns.append(born & np.isfinite(raw[..., HANDMADE_FEATURES.index("loglik_latest")]))
-    columns.append(born & np.isfinite(raw[..., HANDMADE_FEATURES.index("area")]))
-    return np.nan_to_num(np.stack(columns, axis=-1), nan=0.0).astype(np.float32)
+    out[..., -2] = born & np.isfinite(raw[..., HANDMADE_FEATURES.index("loglik_latest")])
+    out[..., -1] = born & np.isfinite(raw[..., HANDMADE_FEATURES.index("area")])
+    out[np.isnan(out)] = 0.0
+    return out.astype(np.float32)
 
 
 def batch_to_tensors(

@@ -176,8 +176,8 @@ class OnlineScorer:
     def _observations(self, frame_ids: np.ndarray, rows: Any) -> tuple[Tensor, ...]:
         """Per live slot: observed flag, position, area (0 unless observed), in the model's
         frame; the slots of ``frame_ids``; the rows' own positions (N, 2) and areas (N,)."""
-        slot_of = {int(i): s for s, i in enumerate(self.ids)}
-        slots = torch.as_tensor([slot_of[int(i)] for i in frame_ids], dtype=torch.int64)
+        by_id = np.argsort(self.ids)
+        slots = torch.as_tensor(by_id[np.searchsorted(self.ids, frame_ids, sorter=by_id)])
         observed = torch.zeros(self.n_live, dtype=torch.bool)
         observed[slots] = True
         pos = torch.zeros(self.n_live, 2)

@@ -160,12 +160,12 @@ class RunningFeatures:
         return out
 
 
+_SET_BITS = np.array([bin(i).count("1") for i in range(32)], dtype=np.float64)
+
+
 def _bits(mask: np.ndarray) -> np.ndarray:
-    """Number of set bits of small non-negative ints, as float64."""
-    count = np.zeros(mask.shape)
-    for bit in range(5):
-        count += (mask >> bit) & 1
-    return count
+    """Number of set bits of ints in 0..31, as float64."""
+    return _SET_BITS[mask]
 
 
 class ClutterGrid:

@@ -98,6 +98,22 @@ class TrackRows:
             return self.take(~self.outside_frame())
         raise ValueError(f"outside policy {policy!r} is not one of {OUTSIDE_POLICIES}")
 
+    def split_at_gaps(self, max_gap: int | None) -> TrackRows:
+        """The rows with each track cut where it went unseen for more than ``max_gap``
+        frames, every piece a track of its own (ids 1, 2, ... in the order of the original
+        ids, then time): what an online scorer does when it forgets a track and its id
+        comes back. None: the rows as they are."""
+        if max_gap is None or not len(self):
+            return self
+        order = np.lexsort((self.frame, self.track_id))
+        new_piece = np.ones(len(self), dtype=bool)
+        same_track = self.track_id[order][1:] == self.track_id[order][:-1]
+        close = np.diff(self.frame[order]) <= max_gap + 1  # max_gap unseen frames between
+        new_piece[1:] = ~(same_track & close)
+        piece = np.empty(len(self), dtype=np.int64)
+        piece[order] = np.cumsum(new_piece)
+        return dataclasses.replace(self, track_id=piece)
+
     def renumbered(self, offset: np.ndarray | int, n_frames: int) -> TrackRows:
         """The same rows with ``offset`` subtracted from their frames, in ``n_frames``."""
         return dataclasses.replace(self, frame=self.frame - offset, n_frames=n_frames)
