@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.tp_models.batches import track_batch
 from tasks.inspect_model import attention_figures
+from tests.tp_models.batches import track_batch
 from tp_models.model import ModelConfig, build_pipeline
 
 SMALL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32, "feature_dim": 16}
