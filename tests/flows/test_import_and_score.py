@@ -197,6 +197,39 @@ def test_score_looks_the_model_up_once(imported, tmp_path, monkeypatch):
     assert calls == {"get_model_version_by_alias": 1, "get_run": 1}
 
 
+def test_a_local_score_needs_no_prefect_api(imported, tmp_path, monkeypatch, capfd):
+    """With no Prefect API configured, one group of files scores in this process: no
+    temporary server, the same file as the flow writes, the same one-sentence errors."""
+    import flows.local_services
+    from flows.cli import main
+    from flows.score import score
+    from tasks.specs import ScoreSpec
+
+    uri = imported["trained"]["model_uri"]
+    source = imported["files"][0]
+    score(ScoreSpec(files=(source,), out=str(tmp_path / "by-flow"), model_uri=uri))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_PROFILES_PATH", str(tmp_path / "no-profiles.toml"))
+
+    def no_server():
+        raise AssertionError("a local score started a Prefect server")
+
+    monkeypatch.setattr(flows.local_services, "reserve_prefect_api", no_server)
+    assert main(["score", source, "--out", str(tmp_path / "here"), "--model-uri", uri]) == 0
+    name = Path(source).name
+    here = (tmp_path / "here" / name).read_text()
+    assert here == (tmp_path / "by-flow" / name).read_text()
+    capfd.readouterr()
+    bad = tmp_path / "bad" / "bad.txt"
+    bad.parent.mkdir()
+    bad.write_text("1,1,10,10,5,5,1\n2,1,11,x,5,5,1\n")
+    out = tmp_path / "out"
+    assert main(["score", str(bad), "--out", str(out), "--model-uri", uri]) == 2
+    captured = capfd.readouterr().err
+    assert "Traceback" not in captured and captured.count("'x' is not a finite number") == 1
+    assert captured.strip().splitlines()[-1].startswith("error: ") and not out.exists()
+
+
 # ---- tp score never loses a file: issue 21 --------------------------------------------------
 
 
