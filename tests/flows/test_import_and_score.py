@@ -415,3 +415,25 @@ def test_import_keeps_clips_or_drops_rows_outside_the_frame_and_counts_them(
         assert main(["import-tracks", str(tracks), "--store", str(store), "--outside", policy]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["rows_outside_frame"] == 1 and summary["outside_policy"] == policy
+
+
+def test_an_id_seen_again_at_frame_1e9_imports_as_small_items(imported, tmp_path, capsys):
+    """One row at frame 10^9 asked for 96.9 GiB; the sequence is now cut where it has no
+    rows, and a frame a store cannot number is one sentence."""
+    from flows.cli import main
+
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    (tracks.parent / "seqinfo.ini").unlink()  # its seqLength would refuse the frame
+    first = tracks.read_text().splitlines()[0].split(",")
+    tracks.write_text(tracks.read_text() + ",".join(["1000000000", *first[1:]]) + "\n")
+    store = tmp_path / "late.zarr"
+    assert main(["import-tracks", str(tracks), "--store", str(store)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["items"] == 2
+    from storage.store import Store
+
+    assert Store.open(str(store)).frames <= 100
+    tracks.write_text(tracks.read_text() + ",".join(["3000000000", *first[1:]]) + "\n")
+    assert main(["import-tracks", str(tracks), "--store", str(tmp_path / "x.zarr")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "3000000000" in error and str(tracks) in error
