@@ -16,7 +16,7 @@ from typing import Any
 
 from storage.errors import UserError
 from tp_models.core.scorer import PersistenceScorer
-from tp_models.serving.rows import score_rows
+from tp_models.serving.rows import TrackLifeError, score_rows
 from tp_models.tracks.files import TrackFileError, read_tracks, write_scored
 
 
@@ -33,7 +33,10 @@ def score_file(
         track_file = read_tracks(path)
     except TrackFileError as exc:
         raise TrackInputError(str(exc)) from None
-    scores = score_rows(model, track_file.rows)
+    try:
+        scores = score_rows(model, track_file.rows)
+    except TrackLifeError as exc:
+        raise TrackInputError(f"{path}: {exc}.") from None
     written = write_scored(track_file, scores, scores >= threshold, out)
     return {
         "file": str(path),

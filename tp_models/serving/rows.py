@@ -16,6 +16,14 @@ from tp_models.tracks.table import TrackRows, rows_to_batch
 # 64 tracks of up to 512 frames (any life the default model encodes) are batched as before,
 # while a track of 200,000 frames is scored alone instead of padding 63 others to its life.
 CELLS_PER_BATCH = 64 * 512
+# Scorers read every frame of a track's life, gaps included: a track alone costs ~60 bytes
+# a frame here. Beyond this life (~39 hours at 30 fps; ~250 MB) an id is refused, not
+# allocated (an id reused at frame 10^9 asked for 12.1 GiB).
+MAX_LIFE = 2**22
+
+
+class TrackLifeError(ValueError):
+    """A track whose life (first to last frame) is longer than ``MAX_LIFE`` frames."""
 
 
 def score_rows(
@@ -40,6 +48,13 @@ def score_rows(
     last = np.zeros(ids.size, dtype=np.int64)
     np.maximum.at(last, track_index, rows.frame)
     life = last - first + 1
+    longest = int(np.argmax(life)) if ids.size else 0
+    if ids.size and life[longest] > MAX_LIFE:
+        raise TrackLifeError(
+            f"track {ids[longest]} spans frames {first[longest]} to {last[longest]}, a life of "
+            f"{life[longest]} frames, and scoring reads every frame of a life (at most "
+            f"{MAX_LIFE}); give the rows after the long gap an id of their own"
+        )
     # The clutter-map count compares tracks at the same frame: count it before aligning.
     clutter = clutter_map_counts(
         np.column_stack([rows.x, rows.y]),
