@@ -493,6 +493,9 @@ def read_ground_truth(
     return _read(path, frame_size, n_frames, ground_truth=True)
 
 
+_WRITE_BLOCK = 65_536  # rows written at a time
+
+
 def write_scored(
     track_file: TrackFile,
     p_persistent: np.ndarray,
@@ -512,17 +515,21 @@ def write_scored(
     out = Path(out)
     if out.is_dir():
         out = out / track_file.path.name
-    body = [
-        f"{line},{p:.6f},{int(c)}"
-        for line, p, c in zip(track_file.lines, p_persistent, confirmed, strict=True)
-    ]
-    if track_file.header is not None:
-        body.insert(0, f"{track_file.header},{','.join(SCORE_COLUMNS)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write("\n".join(body) + "\n")
+            if track_file.header is not None:
+                stream.write(f"{track_file.header},{','.join(SCORE_COLUMNS)}\n")
+            for start in range(0, n, _WRITE_BLOCK):  # the output is never whole in memory
+                stop = start + _WRITE_BLOCK
+                block = zip(
+                    track_file.lines[start:stop],
+                    p_persistent[start:stop].tolist(),
+                    confirmed[start:stop].tolist(),
+                    strict=True,
+                )
+                stream.write("".join(f"{line},{p:.6f},{int(c)}\n" for line, p, c in block))
         os.replace(temporary, out)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
