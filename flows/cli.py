@@ -340,7 +340,7 @@ def _add_spec_arguments(parser: argparse.ArgumentParser, command: Command) -> No
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every command; with `only`, the options of that command alone (the specs import torch,
     seconds that `tp info` or `tp --help` need not pay)."""
-    from storage.store import DEFAULT_STORE
+    from storage.paths import DEFAULT_STORE
 
     parser = argparse.ArgumentParser(
         prog="tp", description="Track persistence pipeline: data, tracks, models, evaluation."
