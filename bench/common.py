@@ -31,8 +31,16 @@ class Measured:
     stdout: str
 
 
-def run_measured(args: Sequence[str], env: dict[str, str] | None = None) -> Measured:
-    """Run a command to completion; wall time and peak RSS summed over its process tree."""
+class MemoryLimitExceeded(RuntimeError):
+    """The measured command passed its memory limit and was stopped."""
+
+
+def run_measured(
+    args: Sequence[str], env: dict[str, str] | None = None, limit_mb: float | None = None
+) -> Measured:
+    """Run a command to completion; wall time and peak RSS summed over its process tree.
+    With `limit_mb`, a tree that passes it is killed (`MemoryLimitExceeded`): a benchmark
+    of a size that does not fit yet must not take the machine down."""
     began = time.perf_counter()
     proc = subprocess.Popen(
         list(args),
@@ -52,6 +60,9 @@ def run_measured(args: Sequence[str], env: dict[str, str] | None = None) -> Meas
                 procs = [root, *root.children(recursive=True)]
                 total = sum(p.memory_info().rss for p in procs if p.is_running())
                 peak = max(peak, total / 1e6)
+                if limit_mb is not None and peak > limit_mb:
+                    for each in reversed(procs):
+                        each.kill()
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -62,6 +73,8 @@ def run_measured(args: Sequence[str], env: dict[str, str] | None = None) -> Meas
     seconds = time.perf_counter() - began
     stop.set()
     sampler.join()
+    if limit_mb is not None and peak > limit_mb:
+        raise MemoryLimitExceeded(f"{' '.join(args)} passed {limit_mb:.0f} MB and was stopped")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}")
     return Measured(seconds, peak, stdout)

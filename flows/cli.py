@@ -75,6 +75,9 @@ class Command:
     skip: tuple[str, ...] = ()  # spec fields that are not options (derived from the store)
     positional: str | None = None  # a spec field given as the command's argument(s)
     writes_store: bool = False  # takes the store's lock; the store must be writable
+    # `module:function` doing the flow's work without Prefect, used when no Prefect API is
+    # configured and the flow module's `needs_prefect(spec)` is false (no temporary server)
+    in_process: str | None = None
 
 
 COMMANDS = (
@@ -142,6 +145,7 @@ COMMANDS = (
         "ScoreSpec",
         "flows.score:score",
         positional="files",
+        in_process="flows.score:score_in_process",
     ),
     Command(
         "retrain",
@@ -181,15 +185,22 @@ def _print_json(data: Any) -> None:
 
 
 def run_stage(command: Command, args: argparse.Namespace) -> int:
-    from flows.local_services import local_services, reserve_prefect_api
-
-    server = reserve_prefect_api()  # before anything imports Prefect
+    from flows.local_services import configured_api_url, local_services, reserve_prefect_api
     from flows.preflight import preflight, store_of
-    from storage.chunked import one_check_per_command
-    from storage.lock import store_lock
-    from tasks.specs import parse
+    from tasks.specs import parse  # imports no Prefect
 
     spec = parse(_spec_class(command), spec_values(args))
+    if command.in_process and not configured_api_url():
+        flow_module = importlib.import_module(command.flow.split(":")[0])  # no Prefect either
+        if not flow_module.needs_prefect(spec):
+            preflight(spec, command.writes_store)
+            result = _function(command.in_process)(spec)  # runs the flow's own `check`
+            _show(command, spec, result, args)
+            return 0
+    server = reserve_prefect_api()  # before anything imports Prefect
+    from storage.chunked import one_check_per_command
+    from storage.lock import store_lock
+
     preflight(spec, command.writes_store)
     module = command.flow.split(":")[0]
     check = getattr(importlib.import_module(module), "check", None)
@@ -329,7 +340,7 @@ def _add_spec_arguments(parser: argparse.ArgumentParser, command: Command) -> No
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every command; with `only`, the options of that command alone (the specs import torch,
     seconds that `tp info` or `tp --help` need not pay)."""
-    from storage.store import DEFAULT_STORE
+    from storage.paths import DEFAULT_STORE
 
     parser = argparse.ArgumentParser(
         prog="tp", description="Track persistence pipeline: data, tracks, models, evaluation."

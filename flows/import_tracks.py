@@ -24,9 +24,19 @@ from storage.errors import ParameterError
 from storage.imported import IMPORTED, IMPORTED_TYPES, ITEM_FRAME_SIZE
 from storage.store import Store, replacing
 from storage.tracks import tracker_key
-from tasks.import_tracks import Sequence, item_arrays, item_type, plan_items, read_sequence
+from tasks.import_tracks import (
+    MAX_FIRST_FRAME,
+    Sequence,
+    item_arrays,
+    item_cells,
+    item_labels,
+    item_type,
+    plan_items,
+    read_sequence,
+)
 from tasks.specs import ImportSpec
 from tp_models.model import ModelConfig
+from tp_models.tracks.arrays import empty_track_arrays
 
 MODEL_FRAME = ModelConfig().frame_size[0]  # the frame every item's positions are mapped into
 
@@ -66,6 +76,12 @@ def source_config(spec: ImportSpec, sequences: list[Sequence]) -> dict[str, Any]
 def check(spec: ImportSpec) -> list[Sequence]:
     """Every file read and labelled, the store writable: or one sentence, nothing written."""
     sequences = read_sequences(spec)
+    for path, sequence in zip(spec.files, sequences, strict=True):
+        if len(sequence.rows) and int(sequence.rows.frame.max()) > MAX_FIRST_FRAME:
+            raise ParameterError(
+                f"files: {path!r} has frame {int(sequence.rows.frame.max())}, beyond the "
+                f"{MAX_FIRST_FRAME} a store can number; renumber the file's frames."
+            )
     ChunkedGroup.check(
         spec.store, "", kind="dataset", config=_dataset_config(spec, sequences, []), overwrite=True
     )
@@ -91,17 +107,14 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
     logger = get_run_logger()
     began = time.perf_counter()
     sequences = check(spec)
-    items = plan_items(sequences, spec.window)
+    items = plan_items(sequences, spec.window, item_cells(spec.items_per_chunk))
     config = _dataset_config(spec, sequences, items)
     # A failed import leaves no store of its own behind (a replaced one is moved back).
     with replacing(spec.store, spec.overwrite, keep_partial=False):
         store = Store.create_imported(spec.store, config, len(items), spec.overwrite)
         dataset = store.dataset
-        capacity = max(1, *(int(np.unique(item["rows"].track_id).size) for item in items))
-        arrays = [
-            item_arrays(item["rows"], sequences[item["source"]].matches, capacity, store.frames)
-            for item in items
-        ]
+        labels = [item_labels(item["rows"], sequences[item["source"]].matches) for item in items]
+        capacity = max(1, *(label.size for label in labels))
         for chunk in range(dataset.n_chunks):
             if dataset.verify_chunk(chunk):
                 continue
@@ -110,7 +123,7 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
             dataset.write_chunk(
                 chunk,
                 {
-                    "video_type": np.array([item_type(a["label"][0]) for a in arrays[start:stop]]),
+                    "video_type": np.array([item_type(label) for label in labels[start:stop]]),
                     ITEM_FRAME_SIZE: np.array(
                         [item["rows"].frame_size for item in part], dtype=np.float32
                     ),
@@ -125,14 +138,19 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
             if tracks.verify_chunk(chunk):
                 continue
             start, stop = tracks.bounds(chunk)
+            # One chunk of items in memory at a time: the import follows a chunk's cells.
+            arrays = empty_track_arrays(stop - start, capacity, store.frames)
+            for i, item in enumerate(items[start:stop]):
+                matches = sequences[item["source"]].matches
+                item_arrays(item["rows"], matches, capacity, store.frames, arrays, i)
             tracks.write_chunk(
                 chunk,
-                {name: np.concatenate([a[name] for a in arrays[start:stop]]) for name in arrays[0]},
+                arrays,
                 parent_checksum=dataset.stored_checksum(chunk),  # else `--verify` calls it stale
             )
         tracks.finalize()
         store.mark_last_tracks(tracks)
-    labels = np.concatenate([a["label"][0, : a["n_tracks"][0]] for a in arrays])
+    labels = np.concatenate(labels)
     summary = {
         "store": spec.store,
         "tracks_group": tracks.group.path,

@@ -17,6 +17,9 @@ from contextlib import contextmanager, suppress
 
 from storage.errors import StoreError
 
+# Here, not in storage.store: the CLI and the specs name it without importing Zarr (~0.8 s).
+DEFAULT_STORE = "data/store.zarr"
+
 FILE_SCHEME = "file://"
 
 

@@ -29,8 +29,6 @@ from tp_models.tracks.arrays import MAX_TRACKS
 from tp_models.world.config import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
 from tp_models.world.splits import split_videos
 
-DEFAULT_STORE = "data/store.zarr"
-
 # Root attribute naming the tracks group extracted last: the default for every command
 # that reads tracks, so nobody has to repeat tracker options to find them again.
 LAST_TRACKS = "last_tracks"

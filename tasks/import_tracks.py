@@ -65,16 +65,61 @@ def read_sequence(path: str, gt: str | None, match: MatchConfig, outside: str = 
     )
 
 
-def windows(rows: TrackRows, window: int) -> list[tuple[int, TrackRows]]:
-    """(first frame, rows renumbered from 1) of each item of a sequence."""
-    length = window or rows.n_frames
+# The store keeps every item dense (tracks x frames; 29 bytes a cell over its arrays) and
+# the import builds one chunk of items at a time: a chunk may hold this many cells (~490 MB).
+CHUNK_CELLS = 2**24
+# Item first frames are stored as int32.
+MAX_FIRST_FRAME = int(np.iinfo(np.int32).max)
+
+
+def item_cells(items_per_chunk: int) -> int:
+    """The most (tracks x frames) cells one item may have."""
+    return max(1, CHUNK_CELLS // items_per_chunk)
+
+
+def windows(
+    rows: TrackRows, window: int, max_cells: int | None = None
+) -> list[tuple[int, TrackRows]]:
+    """(first frame, rows renumbered from 1) of each item of a sequence: windows of
+    `window` frames that hold rows (frames without rows cost nothing), or the whole sequence.
+
+    Without `window`, a sequence whose one dense item would exceed `max_cells` (tracks x
+    frames) is cut automatically into the widest windows that stay within it (as if that
+    `window` were given: a track crossing a cut is two tracks), each trimmed to the frames
+    of its rows, so an id seen again at frame 10^9 costs two small items, not 10^9 frames.
+    """
+    n_tracks = int(np.unique(rows.track_id).size)
+    if not window and (max_cells is None or n_tracks * int(rows.n_frames) <= max_cells):
+        return [(1, rows)]
+    trim = not window
+    length = window or _widest_window(rows, max_cells or 1)
+    index = (rows.frame - 1) // length
+    order = np.argsort(index, kind="stable")  # input order within each window
+    present, starts = np.unique(index[order], return_index=True)
     items = []
-    for first in range(1, rows.n_frames + 1, length):
-        n_frames = min(length, rows.n_frames - first + 1)
-        inside = (rows.frame >= first) & (rows.frame < first + n_frames)
-        part = rows.take(inside)
+    for k, lo, hi in zip(present, starts, [*starts[1:], len(order)], strict=True):
+        part = rows.take(order[lo:hi])
+        if trim:
+            first = int(part.frame.min())
+            n_frames = int(part.frame.max()) - first + 1
+        else:
+            first = int(k) * length + 1
+            n_frames = min(length, rows.n_frames - first + 1)
         items.append((first, part.renumbered(first - 1, n_frames)))
     return items
+
+
+def _widest_window(rows: TrackRows, max_cells: int) -> int:
+    """The widest power-of-two window whose every window has tracks x width <= max_cells."""
+    _, track = np.unique(rows.track_id, return_inverse=True)
+    width = 1 << max(0, int(rows.n_frames - 1).bit_length())
+    while width > 1:
+        pairs = np.unique(((rows.frame - 1) // width) * (track.max() + 1) + track)
+        busiest = np.bincount(pairs // (track.max() + 1)).max()
+        if busiest * width <= max_cells:
+            break
+        width //= 2
+    return width
 
 
 def item_type(label: np.ndarray) -> int:
@@ -88,31 +133,51 @@ def item_type(label: np.ndarray) -> int:
 
 
 def item_arrays(
-    rows: TrackRows, matches: TrackMatches | None, capacity: int, frames: int
+    rows: TrackRows,
+    matches: TrackMatches | None,
+    capacity: int,
+    frames: int,
+    out: dict[str, np.ndarray] | None = None,
+    index: int = 0,
 ) -> dict[str, np.ndarray]:
-    """One item's tracks as one row of the store's padded track arrays."""
-    arrays = empty_track_arrays(1, capacity, frames)
+    """One item's tracks as row `index` of the store's padded track arrays `out` (filled in
+    place: a chunk's arrays are made once), or as a one-row set of its own."""
+    arrays = empty_track_arrays(1, capacity, frames) if out is None else out
     if len(rows) == 0:
         return arrays
     batch, _, _ = rows_to_batch(rows, None if matches is None else matches.labels())
     n, t = len(batch), batch.frames
     for name in ("position", "observed", "area", "color", "loglik"):
-        arrays[name][0, :n, :t] = getattr(batch, name)
-    arrays["label"][0, :n] = batch.label
-    arrays["kind"][0, :n] = np.where(batch.label == 1, KIND_PERSISTENT, KIND_EMPTY)
-    arrays["n_tracks"][0] = n
+        arrays[name][index, :n, :t] = getattr(batch, name)
+    arrays["label"][index, :n] = batch.label
+    arrays["kind"][index, :n] = np.where(batch.label == 1, KIND_PERSISTENT, KIND_EMPTY)
+    arrays["n_tracks"][index] = n
     if matches is not None:  # per track, ascending id: the order of rows_to_batch
-        index = np.searchsorted(matches.track_id, np.unique(rows.track_id))
+        found = np.searchsorted(matches.track_id, np.unique(rows.track_id))
         limits = np.iinfo(np.int16)
-        arrays["object"][0, :n] = np.clip(matches.gt_id[index], limits.min, limits.max)
-        arrays["purity"][0, :n] = matches.fraction[index]
+        arrays["object"][index, :n] = np.clip(matches.gt_id[found], limits.min, limits.max)
+        arrays["purity"][index, :n] = matches.fraction[found]
     return arrays
 
 
-def plan_items(sequences: list[Sequence], window: int) -> list[dict[str, Any]]:
-    """Every item of every sequence: its source, first frame and rows."""
+def plan_items(
+    sequences: list[Sequence], window: int, max_cells: int | None = None
+) -> list[dict[str, Any]]:
+    """Every item of every sequence: its source, first frame and rows (`windows`)."""
     items = []
     for source, sequence in enumerate(sequences):
-        for first, rows in windows(sequence.rows, window):
+        for first, rows in windows(sequence.rows, window, max_cells):
             items.append({"source": source, "first_frame": first, "rows": rows})
     return items
+
+
+def item_labels(rows: TrackRows, matches: TrackMatches | None) -> np.ndarray:
+    """(tracks,) int8 label of each of an item's tracks, ascending id (as `item_arrays`)."""
+    ids = np.unique(rows.track_id)
+    label = np.full(ids.size, -1, dtype=np.int8)
+    if matches is None or matches.track_id.size == 0:
+        return label
+    index = np.minimum(np.searchsorted(matches.track_id, ids), matches.track_id.size - 1)
+    found = matches.track_id[index] == ids
+    label[found] = matches.label[index[found]]
+    return label

@@ -14,12 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from storage.errors import UserError
 from tp_models.core.scorer import PersistenceScorer
-from tp_models.serving.rows import score_rows
+from tp_models.serving.rows import TrackLifeError, score_rows
 from tp_models.tracks.files import TrackFileError, read_tracks, write_scored
 
 
@@ -36,7 +33,10 @@ def score_file(
         track_file = read_tracks(path)
     except TrackFileError as exc:
         raise TrackInputError(str(exc)) from None
-    scores = score_rows(model, track_file.rows)
+    try:
+        scores = score_rows(model, track_file.rows)
+    except TrackLifeError as exc:
+        raise TrackInputError(f"{path}: {exc}.") from None
     written = write_scored(track_file, scores, scores >= threshold, out)
     return {
         "file": str(path),
@@ -48,13 +48,34 @@ def score_file(
     }
 
 
-@task(name="score-files", cache_policy=NO_CACHE, retries=0)  # bad input is not transient
-def score_files(
+def score_group(
     model: PersistenceScorer, threshold: float, jobs: Sequence[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    """`score_file` for each (input, output file) of `jobs`, in one task (a group of files
-    per Dask task)."""
+    """`score_file` for each (input, output file) of `jobs`: the work of one task (a group
+    of files per Dask task), or of a whole local run in this process."""
+    return [score_file(model, threshold, path, out) for path, out in jobs]
+
+
+def score_files_one_thread(
+    model: PersistenceScorer, threshold: float, jobs: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """`score_group` on one torch thread: one per Dask worker process (more would
+    oversubscribe), and measured no slower on 2 cores for a local run."""
     import torch
 
-    torch.set_num_threads(1)  # one task per worker process: threads would oversubscribe
-    return [score_file(model, threshold, path, out) for path, out in jobs]
+    torch.set_num_threads(1)
+    return score_group(model, threshold, jobs)
+
+
+def __getattr__(name: str) -> Any:
+    # `score_files`, the Prefect task, is made on first use: a local run scores in this
+    # process without Prefect, and importing it costs ~1.5 s of a 2-second budget.
+    if name != "score_files":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    # retries=0: bad input is not transient
+    made = task(name="score-files", cache_policy=NO_CACHE, retries=0)(score_files_one_thread)
+    globals()[name] = made
+    return made

@@ -20,9 +20,8 @@ from annotated_types import doc
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from storage.errors import ParameterError
-from storage.paths import absolute
+from storage.paths import DEFAULT_STORE, absolute
 from storage.registry import CANDIDATE, CHAMPION, TOKENIZER_NAME, alias_uri
-from storage.store import DEFAULT_STORE
 from tasks.gate import DEFAULT_NOT_WORSE, GATE_METRICS, unknown_metrics
 from tp_models.core.config import documentation
 from tp_models.core.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device

@@ -197,6 +197,44 @@ def test_score_looks_the_model_up_once(imported, tmp_path, monkeypatch):
     assert calls == {"get_model_version_by_alias": 1, "get_run": 1}
 
 
+def test_a_local_score_needs_no_prefect_api(imported, tmp_path, monkeypatch, capfd):
+    """With no Prefect API configured, one group of files scores in this process: no
+    temporary server, the same file as the flow writes, the same one-sentence errors."""
+    import flows.local_services
+    from flows.cli import main
+    from flows.score import score
+    from tasks.specs import ScoreSpec
+
+    uri = imported["trained"]["model_uri"]
+    source = imported["files"][0]
+    score(ScoreSpec(files=(source,), out=str(tmp_path / "by-flow"), model_uri=uri))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_PROFILES_PATH", str(tmp_path / "no-profiles.toml"))
+
+    def no_server():
+        raise AssertionError("a local score started a Prefect server")
+
+    monkeypatch.setattr(flows.local_services, "reserve_prefect_api", no_server)
+    assert main(["score", source, "--out", str(tmp_path / "here"), "--model-uri", uri]) == 0
+    name = Path(source).name
+    here = (tmp_path / "here" / name).read_text()
+    assert here == (tmp_path / "by-flow" / name).read_text()
+    capfd.readouterr()
+    bad = tmp_path / "bad" / "bad.txt"
+    bad.parent.mkdir()
+    bad.write_text("1,1,10,10,5,5,1\n2,1,11,x,5,5,1\n")
+    out = tmp_path / "out"
+    assert main(["score", str(bad), "--out", str(out), "--model-uri", uri]) == 2
+    captured = capfd.readouterr().err
+    assert "Traceback" not in captured and captured.count("'x' is not a finite number") == 1
+    assert captured.strip().splitlines()[-1].startswith("error: ") and not out.exists()
+    bad.write_text("1,1,10,10,5,5,1\n1000000000,1,11,10,5,5,1\n")  # asked for 12.1 GiB
+    assert main(["score", str(bad), "--out", str(out), "--model-uri", uri]) == 2
+    error = capfd.readouterr().err.strip().splitlines()[-1]
+    assert str(bad) in error and "track 1 spans frames 1 to 1000000000" in error
+    assert not out.exists()
+
+
 # ---- tp score never loses a file: issue 21 --------------------------------------------------
 
 
@@ -382,3 +420,25 @@ def test_import_keeps_clips_or_drops_rows_outside_the_frame_and_counts_them(
         assert main(["import-tracks", str(tracks), "--store", str(store), "--outside", policy]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["rows_outside_frame"] == 1 and summary["outside_policy"] == policy
+
+
+def test_an_id_seen_again_at_frame_1e9_imports_as_small_items(imported, tmp_path, capsys):
+    """One row at frame 10^9 asked for 96.9 GiB; the sequence is now cut where it has no
+    rows, and a frame a store cannot number is one sentence."""
+    from flows.cli import main
+
+    tracks = _copy_sequence(imported, tmp_path / "seq")
+    (tracks.parent / "seqinfo.ini").unlink()  # its seqLength would refuse the frame
+    first = tracks.read_text().splitlines()[0].split(",")
+    tracks.write_text(tracks.read_text() + ",".join(["1000000000", *first[1:]]) + "\n")
+    store = tmp_path / "late.zarr"
+    assert main(["import-tracks", str(tracks), "--store", str(store)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["items"] == 2
+    from storage.store import Store
+
+    assert Store.open(str(store)).frames <= 100
+    tracks.write_text(tracks.read_text() + ",".join(["3000000000", *first[1:]]) + "\n")
+    assert main(["import-tracks", str(tracks), "--store", str(tmp_path / "x.zarr")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "3000000000" in error and str(tracks) in error

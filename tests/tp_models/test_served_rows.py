@@ -59,3 +59,9 @@ def test_not_a_checkpoint_is_refused(tmp_path):
     torch.save({"format": "something-else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="neither a model nor a tokenizer checkpoint"):
         load_served(tmp_path / "other.pt")
+
+
+def test_an_id_seen_at_frames_1_and_1e9_is_one_sentence_not_gigabytes(tmp_path):
+    rows = pd.DataFrame(EXAMPLE_ROWS).iloc[:2].assign(id=1, frame=[1, 10**9])
+    with pytest.raises(ServedInputError, match=r"track 1 spans frames 1 to 1000000000"):
+        _served(tmp_path).predict(rows)

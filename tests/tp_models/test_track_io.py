@@ -209,3 +209,27 @@ def test_text_in_a_number_cell_of_line_1_names_that_cell(tmp_path) -> None:
     path = bad(tmp_path, "1,1,ten,10,5,5,1\n2,1,11,10,5,5,1\n")
     with pytest.raises(TrackFileError, match=r"line 1, column 'bb_left'"):
         read_tracks(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,7,10.5,20,5,8,0.9\n2,7,11,21.25,5,8,0.8,-1,-1,-1\n",  # MOTChallenge, 7 and 10 cols
+        "1, 7 ,10.5,20,5,8\n2,7.0,11,21,5,8\n3,1e3,1,1,2,2\n",  # spaces, whole-number floats
+        "frame,id,x,y,label,w,h\n1,9223372036854775807,3.5,4,car,2,2\n2,-4,1,1,bus,2,2\n",
+        "id,frame,y,x,conf\n5,1,0.1,0.2,0.5\n5,3,1e-3,2E2,1\n",  # CSV, other order, no boxes
+    ],
+)
+def test_the_fast_reader_gives_the_cell_by_cell_numbers(tmp_path, monkeypatch, text) -> None:
+    import tp_models.tracks.files as files
+
+    path = tmp_path / "tracks.txt"
+    path.write_text(text)
+    fast = read_tracks(path)
+    monkeypatch.setattr(files, "_parsed", lambda lines, columns: None)
+    careful = read_tracks(path)
+    for name in ("frame", "track_id", "x", "y", "w", "h", "conf"):
+        got, expected = getattr(fast.rows, name), getattr(careful.rows, name)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    assert fast.lines == careful.lines and fast.rows.frame_size == careful.rows.frame_size

@@ -14,7 +14,7 @@ from tp_models.perception.detect import detect
 from tp_models.perception.tracker import TrackerConfig, innovation_loglik, track_detections
 from tp_models.scorers.counting import TrackLength
 from tp_models.serving.rows import score_rows
-from tp_models.tracks.table import rows_to_batch
+from tp_models.tracks.table import TrackRows, rows_to_batch
 from tp_models.world.config import SceneConfig
 from tp_models.world.simulate import assign_video_types, simulate
 
@@ -87,3 +87,35 @@ def test_positions_are_normalised_by_each_track_s_own_frame() -> None:
     big = kinematic_features(mapped, observed, (128, 128))
     torch.testing.assert_close(big[..., :2], small[..., :2])  # x, y in -1..1 either way
     assert batch.select(np.array([1, 3])).frame_size is None
+
+
+def test_score_rows_memory_follows_rows_not_a_long_life() -> None:
+    # The 0.7 MB file: 20,000 one-row tracks and one id seen at frames 1 and
+    # 200,000. One dense (tracks x longest life) batch asked for ~60 GiB; per-bucket
+    # batches cost the rows of a bucket times its own longest life.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    frame = np.concatenate([rng.integers(1, 200_001, n), [1, 200_000]])
+    track_id = np.concatenate([np.arange(1, n + 1), [n + 1, n + 1]])
+    rows = TrackRows(
+        frame=frame,
+        track_id=track_id,
+        x=rng.random(n + 2) * 1900,
+        y=rng.random(n + 2) * 1060,
+        w=np.full(n + 2, 30.0),
+        h=np.full(n + 2, 60.0),
+        conf=np.full(n + 2, np.nan),
+        frame_size=(1080, 1920),
+        n_frames=200_000,
+    )
+    tracemalloc.start()
+    try:
+        scores = score_rows(TrackLength(), rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(scores[:n], 1.0)
+    np.testing.assert_array_equal(scores[n:], [1.0, 2.0])
+    assert peak < 200e6, f"score_rows peaked at {peak / 1e6:.0f} MB"

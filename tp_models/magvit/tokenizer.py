@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from annotated_types import Ge, doc
 from torch import nn
-from vector_quantize_pytorch import LFQ
 
 from tp_models.core.config import known_fields
 from tp_models.magvit.layers import (
@@ -235,6 +234,10 @@ class MagVitTokenizer(nn.Module):
         # Both LFQ loss weights are 1: the LFQ's own weighted sum is ignored, the training
         # loop weighs the unweighted terms (TokenizerTrainConfig holds the weights). The
         # commitment weight must be > 0 or LFQ skips computing that term.
+        # Imported here: it costs ~2 s (einx, torch._dynamo), and every command that only
+        # reads TokenizerConfig (all of them, through the specs) should not pay for it.
+        from vector_quantize_pytorch import LFQ
+
         self.quantizer = LFQ(
             dim=self.config.latent_dim,
             codebook_size=self.config.codebook_size,

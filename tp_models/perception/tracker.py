@@ -281,6 +281,13 @@ class InnovationFilter:
     def keep(self, index: np.ndarray) -> None:
         self.state, self.cov, self.born = self.state[index], self.cov[index], self.born[index]
 
+    def coast(self) -> None:
+        """A frame without observations: ``step`` with none observed, predicting only."""
+        born = self.born
+        self.state[born], self.cov[born] = _predict(
+            self.state[born], self.cov[born], self.transition, self.process
+        )
+
     def step(self, position: np.ndarray, observed: np.ndarray) -> np.ndarray:
         """(N,) float32 log-likelihood of this frame's observations (NaN where none or at a
         track's first); position (N, 2) px, any value where unobserved; observed (N,)."""
@@ -318,8 +325,15 @@ def innovation_loglik(
     """
     observed = np.asarray(observed, dtype=bool)
     kalman = InnovationFilter(config, observed.shape[0])
-    columns = [kalman.step(position[:, t], observed[:, t]) for t in range(observed.shape[1])]
-    return np.stack(columns, axis=1) if columns else np.zeros(observed.shape, np.float32)
+    out = np.full(observed.shape, np.nan, dtype=np.float32)
+    # Frames where no track is observed (long gaps of start-aligned imported tracks) only
+    # predict: the same arithmetic as ``step``, without its per-frame bookkeeping.
+    for t, any_observed in enumerate(observed.any(axis=0)):
+        if any_observed:
+            out[:, t] = kalman.step(position[:, t], observed[:, t])
+        else:
+            kalman.coast()
+    return out
 
 
 def _gather(detections: Detections, track_det: np.ndarray, loglik: np.ndarray) -> VideoTracks:

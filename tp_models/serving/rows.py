@@ -4,24 +4,43 @@ what the online scorer does one frame at a time.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from tp_models.core.batch import TrackBatch
 from tp_models.core.scorer import PersistenceScorer
 from tp_models.tracks.features import CLUTTER_COUNT, clutter_map_counts
 from tp_models.tracks.table import TrackRows, rows_to_batch
 
+# A bucket holds at most this many (track, frame) cells, unless one track alone is longer:
+# 64 tracks of up to 512 frames (any life the default model encodes) are batched as before,
+# while a track of 200,000 frames is scored alone instead of padding 63 others to its life.
+CELLS_PER_BATCH = 64 * 512
+# Scorers read every frame of a track's life, gaps included: a track alone costs ~60 bytes
+# a frame here. Beyond this life (~39 hours at 30 fps; ~250 MB) an id is refused, not
+# allocated (an id reused at frame 10^9 asked for 12.1 GiB).
+MAX_LIFE = 2**22
+
+
+class TrackLifeError(ValueError):
+    """A track whose life (first to last frame) is longer than ``MAX_LIFE`` frames."""
+
 
 def score_rows(
-    scorer: PersistenceScorer, rows: TrackRows, tracks_per_batch: int = 64
+    scorer: PersistenceScorer,
+    rows: TrackRows,
+    tracks_per_batch: int = 64,
+    cells_per_batch: int = CELLS_PER_BATCH,
 ) -> np.ndarray:
     """(N,) float64: the scorer's score of each row's track at that row's frame, in input
     order. Online: a row's score uses frames <= its own frame only (the scorer contract).
 
     Scorers read a track from its first observation on (frames before it are masked
     padding), so each track is scored over its own life only, start-aligned, and tracks of
-    similar life are scored together: a long sequence of short tracks costs the rows it
-    has, not tracks x sequence length.
+    similar life are scored together. Each bucket's batch is built from that bucket's rows
+    alone (at most ``tracks_per_batch`` tracks and, unless one track is longer by itself,
+    ``cells_per_batch`` tracks x frames): memory follows the rows and the longest life of a
+    bucket, never the sequence's frame span, and a lone long-lived track costs its own life.
     """
     ids, track_index = np.unique(rows.track_id, return_inverse=True)
     first = np.full(ids.size, np.iinfo(np.int64).max)
@@ -29,46 +48,60 @@ def score_rows(
     last = np.zeros(ids.size, dtype=np.int64)
     np.maximum.at(last, track_index, rows.frame)
     life = last - first + 1
-    offset = first[track_index] - 1  # each row's frame counted from its track's first
-    aligned = rows.renumbered(offset, int(life.max()))
-    batch, track_index, frame_index = rows_to_batch(aligned)
+    longest = int(np.argmax(life)) if ids.size else 0
+    if ids.size and life[longest] > MAX_LIFE:
+        raise TrackLifeError(
+            f"track {ids[longest]} spans frames {first[longest]} to {last[longest]}, a life of "
+            f"{life[longest]} frames, and scoring reads every frame of a life (at most "
+            f"{MAX_LIFE}); give the rows after the long gap an id of their own"
+        )
     # The clutter-map count compares tracks at the same frame: count it before aligning.
-    clutter = np.zeros(batch.observed.shape)
-    clutter[track_index, frame_index] = clutter_map_counts(
+    clutter = clutter_map_counts(
         np.column_stack([rows.x, rows.y]),
         rows.frame,
         np.zeros(len(rows)),
         rows.track_id,
         rows.frame_size,
     )
-    batch.extras[CLUTTER_COUNT] = clutter
     scores = np.empty(len(rows), dtype=np.float64)
     by_life = np.argsort(life, kind="stable")
-    row_rank = np.argsort(by_life)[track_index]  # each row's track, in life order
+    rank = np.empty(ids.size, dtype=np.int64)
+    rank[by_life] = np.arange(ids.size)
+    row_rank = rank[track_index]  # each row's track, in life order
     row_order = np.argsort(row_rank, kind="stable")
     sorted_rank = row_rank[row_order]
-    for start in range(0, ids.size, tracks_per_batch):
-        tracks = by_life[start : start + tracks_per_batch]
-        part = batch.select(tracks)
-        frames = int(life[tracks].max())
-        part = _first_frames(part, frames)
-        lo, hi = np.searchsorted(sorted_rank, [start, start + tracks.size])
+    for start, stop in _buckets(life[by_life], tracks_per_batch, cells_per_batch):
+        lo, hi = np.searchsorted(sorted_rank, [start, stop])
         mine = row_order[lo:hi]
+        # Tracks renumbered by life rank: the bucket's batch holds them in life order.
+        part_rows = dataclasses.replace(
+            rows.take(mine),
+            track_id=row_rank[mine] - start,
+            frame=rows.frame[mine] - first[track_index[mine]] + 1,
+            n_frames=int(life[by_life[stop - 1]]),
+        )
+        part, track, frame = rows_to_batch(part_rows)
+        counts = np.zeros(part.observed.shape)
+        counts[track, frame] = clutter[mine]
+        part.extras[CLUTTER_COUNT] = counts
         values = np.asarray(scorer.score(part), dtype=np.float64)
-        scores[mine] = values[row_rank[mine] - start, frame_index[mine]]
+        scores[mine] = values[track, frame]
     return scores
 
 
-def _first_frames(batch: TrackBatch, frames: int) -> TrackBatch:
-    """The batch cut to its first ``frames`` frames."""
-    return TrackBatch(
-        position=batch.position[:, :frames],
-        observed=batch.observed[:, :frames],
-        area=batch.area[:, :frames],
-        color=batch.color[:, :frames],
-        loglik=batch.loglik[:, :frames],
-        label=batch.label,
-        video=batch.video,
-        extras={k: v[:, :frames] for k, v in batch.extras.items()},
-        frame_size=batch.frame_size,
-    )
+def _buckets(
+    sorted_life: np.ndarray, tracks_per_batch: int, cells_per_batch: int
+) -> list[tuple[int, int]]:
+    """[start, stop) ranges of tracks in ascending life: at most ``tracks_per_batch`` each,
+    and at most ``cells_per_batch`` tracks x longest life unless a track is alone."""
+    buckets = []
+    start, n = 0, sorted_life.size
+    while start < n:
+        stop = min(start + tracks_per_batch, n)
+        # Lives ascend: the bucket [start, stop) costs (stop - start) * life[stop - 1].
+        while stop - start > 1 and (stop - start) * int(sorted_life[stop - 1]) > cells_per_batch:
+            limit = max(cells_per_batch // int(sorted_life[stop - 1]), 1)
+            stop = start + min(limit, stop - start - 1)
+        buckets.append((start, stop))
+        start = stop
+    return buckets

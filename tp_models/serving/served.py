@@ -34,7 +34,7 @@ import torch
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.model.pipeline import CHECKPOINT_FORMAT as MODEL_FORMAT
 from tp_models.model.pipeline import load_pipeline
-from tp_models.serving.rows import score_rows
+from tp_models.serving.rows import TrackLifeError, score_rows
 from tp_models.tracks.table import TrackRows
 
 REQUIRED_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "conf")
@@ -154,7 +154,10 @@ class ServedPersistenceModel:
         for seq in names:
             rows = np.arange(len(table)) if sequences is None else np.flatnonzero(sequences == seq)
             frame_size = _frame_size(table, rows, self.pipeline.config.frame_size, seq)
-            scores[rows] = score_rows(self.pipeline, track_rows(table, rows, frame_size, seq))
+            try:
+                scores[rows] = score_rows(self.pipeline, track_rows(table, rows, frame_size, seq))
+            except TrackLifeError as exc:  # a request's mistake: the 400 with its sentence
+                raise ServedInputError(f"{exc} (seq {seq!r})") from None
         return pd.DataFrame(
             {"p_persistent": scores, "confirmed": scores >= self.threshold}, index=table.index
         )

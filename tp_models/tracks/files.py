@@ -103,11 +103,10 @@ def _data_lines(path: Path) -> tuple[list[str], np.ndarray]:
     return lines, np.asarray(numbers, dtype=np.int64)
 
 
-def _split(path: Path, lines: list[str], numbers: np.ndarray, names: tuple[str, ...], need: int):
-    """(N, len(names)) str cells of the first columns; a short line names its first missing
+def _width(path: Path, lines: list[str], numbers: np.ndarray, names: tuple[str, ...], need: int):
+    """How many of the first columns every row has; a short line names its first missing
     column."""
-    fields = [line.split(",") for line in lines]
-    counts = np.fromiter((len(f) for f in fields), dtype=np.int64, count=len(fields))
+    counts = np.fromiter((line.count(",") + 1 for line in lines), np.int64, count=len(lines))
     short = np.flatnonzero(counts < need)
     if short.size:
         i = int(short[0])
@@ -118,8 +117,37 @@ def _split(path: Path, lines: list[str], numbers: np.ndarray, names: tuple[str, 
             f"missing: the row has {counts[i]} columns, at least {need} are needed "
             f"({', '.join(names[:need])})",
         )
-    width = min(len(names), int(counts.min()))
-    return np.array([f[:width] for f in fields], dtype=object), width
+    return min(len(names), int(counts.min()))
+
+
+def _cells(lines: list[str], width: int) -> np.ndarray:
+    """(N, width) str cells of the first columns."""
+    return np.array([line.split(",")[:width] for line in lines], dtype=object)
+
+
+def _parsed(lines: list[str], columns: dict[str, int]) -> dict[str, np.ndarray] | None:
+    """The named columns (name: index) parsed by NumPy's C reader, "id" as exact int64 and
+    the rest as finite float64: the same numbers the cell-by-cell path gives, ~4x faster.
+    None when any cell needs that path (it then names the bad cell)."""
+    names = list(columns)
+    dtype = [(name, np.int64 if name == "id" else np.float64) for name in names]
+    try:
+        table = np.loadtxt(
+            lines,
+            delimiter=",",
+            usecols=[columns[name] for name in names],
+            dtype=dtype,
+            comments=None,
+            ndmin=1,
+        )
+    except (ValueError, OverflowError, TypeError):
+        return None
+    values = {name: np.ascontiguousarray(table[name]) for name in names}
+    if len(table) != len(lines):
+        return None
+    if not all(np.isfinite(v).all() for name, v in values.items() if name != "id"):
+        return None
+    return values
 
 
 def _numbers(path: Path, cells: np.ndarray, numbers: np.ndarray, name: str) -> np.ndarray:
@@ -332,13 +360,17 @@ def _read_mot(
     n_frames: int | None,
     ground_truth: bool,
 ) -> TrackFile:
-    cells, width = _split(path, lines, numbers, MOT_COLUMNS, 6)
-    values = {
-        name: (_whole_numbers if name == "id" else _numbers)(path, cells[:, j], numbers, name)
-        for j, name in enumerate(MOT_COLUMNS[:6])
-    }
+    width = _width(path, lines, numbers, MOT_COLUMNS, 6)
+    used = MOT_COLUMNS[: min(width, 7)]
+    values = _parsed(lines, {name: j for j, name in enumerate(used)})
+    if values is None:
+        cells = _cells(lines, len(used))
+        values = {
+            name: (_whole_numbers if name == "id" else _numbers)(path, cells[:, j], numbers, name)
+            for j, name in enumerate(used)
+        }
     n = len(lines)
-    conf = _numbers(path, cells[:, 6], numbers, "conf") if width > 6 else np.full(n, np.nan)
+    conf = values.pop("conf", np.full(n, np.nan))
     if ground_truth and width > 6:
         keep = conf != 0  # column 7 of MOTChallenge ground truth: the "consider" flag
         lines = [line for line, k in zip(lines, keep, strict=True) if k]
@@ -390,24 +422,19 @@ def _read_csv(
         raise _fail(path, header_line, missing, "missing: give both w and h, or neither")
     if not lines:
         raise _fail(path, header_line + 1, None, "the file has a header but no track rows")
-    cells, _ = _split(path, lines, numbers, names, len(names))
+    _width(path, lines, numbers, names, len(names))
     n = len(lines)
-    columns = {
-        key: (_whole_numbers if key == "id" else _numbers)(
-            path, cells[:, names.index(name)], numbers, name
-        )
-        if name in names
-        else np.full(n, np.nan)
-        for key, name in (
-            ("frame", "frame"),
-            ("id", "id"),
-            ("x", "x"),
-            ("y", "y"),
-            ("w", "w"),
-            ("h", "h"),
-            ("conf", "conf"),
-        )
-    }
+    given = {name: names.index(name) for name in CSV_REQUIRED + CSV_OPTIONAL if name in names}
+    columns = _parsed(lines, given)
+    if columns is None:
+        cells = _cells(lines, len(names))
+        columns = {
+            name: (_whole_numbers if name == "id" else _numbers)(
+                path, cells[:, index], numbers, name
+            )
+            for name, index in given.items()
+        }
+    columns = {name: columns.get(name, np.full(n, np.nan)) for name in CSV_REQUIRED + CSV_OPTIONAL}
     if "w" in names:
         _positive(path, columns["w"], numbers, "w")
         _positive(path, columns["h"], numbers, "h")
@@ -466,6 +493,9 @@ def read_ground_truth(
     return _read(path, frame_size, n_frames, ground_truth=True)
 
 
+_WRITE_BLOCK = 65_536  # rows written at a time
+
+
 def write_scored(
     track_file: TrackFile,
     p_persistent: np.ndarray,
@@ -485,17 +515,21 @@ def write_scored(
     out = Path(out)
     if out.is_dir():
         out = out / track_file.path.name
-    body = [
-        f"{line},{p:.6f},{int(c)}"
-        for line, p, c in zip(track_file.lines, p_persistent, confirmed, strict=True)
-    ]
-    if track_file.header is not None:
-        body.insert(0, f"{track_file.header},{','.join(SCORE_COLUMNS)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write("\n".join(body) + "\n")
+            if track_file.header is not None:
+                stream.write(f"{track_file.header},{','.join(SCORE_COLUMNS)}\n")
+            for start in range(0, n, _WRITE_BLOCK):  # the output is never whole in memory
+                stop = start + _WRITE_BLOCK
+                block = zip(
+                    track_file.lines[start:stop],
+                    p_persistent[start:stop].tolist(),
+                    confirmed[start:stop].tolist(),
+                    strict=True,
+                )
+                stream.write("".join(f"{line},{p:.6f},{int(c)}\n" for line, p, c in block))
         os.replace(temporary, out)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
