@@ -61,7 +61,20 @@ def test_not_a_checkpoint_is_refused(tmp_path):
         load_served(tmp_path / "other.pt")
 
 
-def test_an_id_seen_at_frames_1_and_1e9_is_one_sentence_not_gigabytes(tmp_path):
+def test_an_id_seen_at_frames_1_and_1e9_is_two_tracks_not_gigabytes(tmp_path):
     rows = pd.DataFrame(EXAMPLE_ROWS).iloc[:2].assign(id=1, frame=[1, 10**9])
-    with pytest.raises(ServedInputError, match=r"track 1 spans frames 1 to 1000000000"):
+    served = _served(tmp_path)
+    scores = served.predict(rows)["p_persistent"].to_numpy()
+    # Unseen for longer than the online scorer keeps a track: the id comes back as new.
+    alone = served.predict(rows.iloc[1:].assign(frame=1))["p_persistent"].to_numpy()
+    assert scores[1] == pytest.approx(alone[0], abs=1e-6)
+
+
+def test_a_life_longer_than_scoring_reads_is_one_sentence(tmp_path, monkeypatch):
+    import tp_models.serving.rows
+
+    monkeypatch.setattr(tp_models.serving.rows, "MAX_LIFE", 100)
+    row = pd.DataFrame(EXAMPLE_ROWS).iloc[:1]
+    rows = pd.concat([row.assign(id=1, frame=f) for f in range(1, 151)], ignore_index=True)
+    with pytest.raises(ServedInputError, match=r"track 1 spans frames 1 to 150"):
         _served(tmp_path).predict(rows)

@@ -51,9 +51,13 @@ def test_online_equals_batch_on_a_sequence_far_longer_than_training() -> None:
     assert rows.frame.max() > 4500 and len(rows) > 10_000
     model = trained_like(GRU, seed=2)
     batch = score_rows(model, rows)
-    online = online_scores(model, rows, forget_after=None)  # gaps of any length: one track
+    online = online_scores(model, rows)  # gaps over 30 frames: the id is a new track
     np.testing.assert_allclose(online, batch, atol=1e-5, rtol=0)
     assert batch.std() > 1e-3
+    # Kept whole across every gap (no forgetting), the two still agree.
+    whole = score_rows(model, rows, forget_after=None)
+    np.testing.assert_allclose(online_scores(model, rows, forget_after=None), whole, atol=1e-5)
+    assert np.abs(whole - batch).max() > 1e-3  # the rule changes scores: the test can fail
 
 
 def test_memory_per_live_track_does_not_grow_with_age() -> None:

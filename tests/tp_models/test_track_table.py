@@ -112,10 +112,30 @@ def test_score_rows_memory_follows_rows_not_a_long_life() -> None:
     )
     tracemalloc.start()
     try:
-        scores = score_rows(TrackLength(), rows)
+        # Kept whole across its gap (no forgetting), the long track costs its own life.
+        scores = score_rows(TrackLength(), rows, forget_after=None)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     np.testing.assert_array_equal(scores[:n], 1.0)
     np.testing.assert_array_equal(scores[n:], [1.0, 2.0])
     assert peak < 200e6, f"score_rows peaked at {peak / 1e6:.0f} MB"
+    # By default the id after its 199,998 unseen frames is a new track, as online.
+    np.testing.assert_array_equal(score_rows(TrackLength(), rows)[n:], [1.0, 1.0])
+
+
+def test_split_at_gaps_makes_a_new_track_after_more_than_max_gap_unseen_frames() -> None:
+    rows = TrackRows(
+        frame=np.array([1, 2, 33, 65, 5, 10**9]),
+        track_id=np.array([7, 7, 7, 7, 8, 8]),
+        x=np.zeros(6),
+        y=np.zeros(6),
+        w=np.ones(6),
+        h=np.ones(6),
+        conf=np.ones(6),
+        frame_size=(10, 10),
+        n_frames=10**9,
+    )
+    # 7: frames 2 -> 33 leave 30 unseen (kept), 33 -> 65 leave 31 (cut); 8: cut at 10^9.
+    assert rows.split_at_gaps(30).track_id.tolist() == [1, 1, 1, 2, 3, 4]
+    assert rows.split_at_gaps(None) is rows

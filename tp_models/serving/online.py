@@ -39,9 +39,8 @@ from tp_models.model.features import (
 )
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.perception.tracker import InnovationFilter, to_tracker_frame
+from tp_models.serving.rows import DEFAULT_FORGET_AFTER
 from tp_models.tracks.running import ClutterGrid, RunningFeatures
-
-DEFAULT_FORGET_AFTER = 30  # frames without an observation before a track is forgotten
 
 
 def _column(rows: Any, name: str) -> np.ndarray | None:

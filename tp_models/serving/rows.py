@@ -22,6 +22,11 @@ CELLS_PER_BATCH = 64 * 512
 MAX_LIFE = 2**22
 
 
+# Frames a track may go unseen before it is forgotten: should its id come back, it is a new
+# track (the online scorer's rule, which ``score_rows`` follows so both give the same scores).
+DEFAULT_FORGET_AFTER = 30
+
+
 class TrackLifeError(ValueError):
     """A track whose life (first to last frame) is longer than ``MAX_LIFE`` frames."""
 
@@ -31,6 +36,7 @@ def score_rows(
     rows: TrackRows,
     tracks_per_batch: int = 64,
     cells_per_batch: int = CELLS_PER_BATCH,
+    forget_after: int | None = DEFAULT_FORGET_AFTER,
 ) -> np.ndarray:
     """(N,) float64: the scorer's score of each row's track at that row's frame, in input
     order. Online: a row's score uses frames <= its own frame only (the scorer contract).
@@ -41,7 +47,12 @@ def score_rows(
     alone (at most ``tracks_per_batch`` tracks and, unless one track is longer by itself,
     ``cells_per_batch`` tracks x frames): memory follows the rows and the longest life of a
     bucket, never the sequence's frame span, and a lone long-lived track costs its own life.
+
+    A track unseen for more than ``forget_after`` frames is a new track when its id comes
+    back (``TrackRows.split_at_gaps``), as in the online scorer; None keeps every id whole.
     """
+    given = rows.track_id
+    rows = rows.split_at_gaps(forget_after)
     ids, track_index = np.unique(rows.track_id, return_inverse=True)
     first = np.full(ids.size, np.iinfo(np.int64).max)
     np.minimum.at(first, track_index, rows.frame)
@@ -50,10 +61,11 @@ def score_rows(
     life = last - first + 1
     longest = int(np.argmax(life)) if ids.size else 0
     if ids.size and life[longest] > MAX_LIFE:
+        track = given[track_index == longest][0]
         raise TrackLifeError(
-            f"track {ids[longest]} spans frames {first[longest]} to {last[longest]}, a life of "
+            f"track {track} spans frames {first[longest]} to {last[longest]}, a life of "
             f"{life[longest]} frames, and scoring reads every frame of a life (at most "
-            f"{MAX_LIFE}); give the rows after the long gap an id of their own"
+            f"{MAX_LIFE}); give the rows after a long gap an id of their own"
         )
     # The clutter-map count compares tracks at the same frame: count it before aligning.
     clutter = clutter_map_counts(
