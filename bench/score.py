@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import MemoryLimitExceeded, emit, last_json, median, run_measured
+from tp_models.model.config import SEQUENCE_MODELS
 
 TARGET_ROWS_PER_S = 50_000
 FRAME_SIZE = (1080, 1920)  # (height, width)
@@ -71,8 +72,9 @@ def write_mot_file(path: Path, n_rows: int, seed: int = 0, n_frames: int = 1000)
     return written + len(lines)
 
 
-def register_default_model(folder: Path) -> str:
-    """An untrained default model registered in a SQLite MLflow store under `folder`."""
+def register_default_model(folder: Path, sequence: str | None = None) -> str:
+    """An untrained default model (with ``sequence``, when given, as its sequence model)
+    registered in a SQLite MLflow store under `folder`."""
     import mlflow
 
     from storage.mlflow_store import connect, log_and_register
@@ -82,7 +84,8 @@ def register_default_model(folder: Path) -> str:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     connect()
     checkpoint = folder / "checkpoint.pt"
-    save_checkpoint(build_pipeline(ModelConfig(), seed=0), checkpoint, {"operating_threshold": 0.5})
+    config = ModelConfig(**({"sequence": sequence} if sequence else {}))
+    save_checkpoint(build_pipeline(config, seed=0), checkpoint, {"operating_threshold": 0.5})
     with mlflow.start_run(run_name="bench-score"):
         mlflow.log_params({"model.features": "statistical"})
         version = log_and_register(checkpoint, MODEL_NAME)
@@ -97,12 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-rss-mb", type=float, default=8000, help="stop a `tp score` run that passes this"
     )
+    parser.add_argument(
+        "--sequence",
+        choices=SEQUENCE_MODELS,
+        help="the model's sequence model (default: the config's default)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.rows.split(",")]
     sized, lines = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        uri = register_default_model(folder)
+        uri = register_default_model(folder, args.sequence)
         env = {"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
         for n in sizes:
             result = _measure(folder, n, uri, env, args.repeats, args.max_rss_mb)
