@@ -14,7 +14,7 @@ from tp_models.tracks.features import clutter_map_counts
 from tp_models.tracks.running import CLUTTER_CELL, CLUTTER_HALF_LIFE
 from tp_models.tracks.table import TrackRows
 
-GRU = ModelConfig(d_model=16, n_layers=2, feature_dim=16, sequence="gru")
+GRU = ModelConfig(d_model=16, feature_dim=16, sequence="gru")
 FRAME_SIZE = (480, 640)
 
 

@@ -14,7 +14,6 @@ from tp_models.core.config import known_fields
 
 FEATURE_SETS = ("statistical", "magvit", "hybrid")
 SEQUENCE_MODELS = ("transformer", "gru")
-DEFAULT_LAYERS = {"transformer": 4, "gru": 2}  # measured: see README "Streaming"
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,8 @@ class ModelConfig:
     extractor_hidden_dim: Annotated[int, doc("hidden width of the extractor's MLP")] = 64
     d_model: Annotated[int, doc("width of the sequence model")] = 64
     n_heads: Annotated[int, doc("attention heads of the transformer (must divide d_model)")] = 4
-    n_layers: Annotated[
-        int | None,
-        doc("layers of the sequence model (default: 4 for the transformer, 2 for the GRU)"),
-    ] = None
+    n_layers: Annotated[int, doc("transformer layers")] = 4
+    gru_layers: Annotated[int, doc("GRU layers")] = 2
     ff_dim: Annotated[int, doc("width of each transformer layer's feed-forward block")] = 128
     dropout: Annotated[float, doc("dropout rate while training")] = 0.1
     max_len: Annotated[int, doc("longest track life (steps) the positional encoding covers")] = 500
@@ -75,8 +72,6 @@ class ModelConfig:
             raise ValueError(f"features must be one of {FEATURE_SETS}, got {self.features!r}")
         if self.sequence not in SEQUENCE_MODELS:
             raise ValueError(f"sequence must be one of {SEQUENCE_MODELS}, got {self.sequence!r}")
-        if self.n_layers is None:
-            object.__setattr__(self, "n_layers", DEFAULT_LAYERS[self.sequence])
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         # Normalise JSON lists back to tuples so from_dict(to_dict(c)) == c.

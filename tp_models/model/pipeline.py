@@ -41,7 +41,7 @@ def build_pipeline(config: ModelConfig, seed: int | None = None) -> ModularTrack
 
 def _build_sequence(config: ModelConfig, input_dim: int) -> SequenceModel:
     if config.sequence == "gru":
-        return GRUSequence(input_dim, config.d_model, config.n_layers, config.dropout)
+        return GRUSequence(input_dim, config.d_model, config.gru_layers, config.dropout)
     return SimpleTransformerSequence(
         input_dim=input_dim,
         d_model=config.d_model,
