@@ -18,6 +18,7 @@ import torch
 
 from bench.common import BIN, emit, last_json, median, run_measured
 from tp_models.model import ModelConfig, build_pipeline
+from tp_models.model.config import SEQUENCE_MODELS
 from tp_models.perception.tracker import TrackerConfig
 from tp_models.scorers.track_score import TrackScore
 from tp_models.tracks.arrays import arrays_to_batch, extract_and_label
@@ -86,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default="data/store.zarr", help="store with default tracks")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--sequence", choices=SEQUENCE_MODELS, help="sequence model (default: the config's)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     batch = real_tracks(20_000)
-    model = build_pipeline(ModelConfig(), seed=0)
+    model = build_pipeline(
+        ModelConfig(**({"sequence": args.sequence} if args.sequence else {})), seed=0
+    )
     model_rate = tracks_per_s(model, batch, args.repeats)
     baseline_rate = tracks_per_s(TrackScore(), batch, args.repeats)
     results = {
