@@ -59,11 +59,10 @@ def latency_ms(model, batch, n: int = 300) -> dict[str, float]:
     }
 
 
-def train_run(store: str, tmp: Path) -> dict:
+def train_run(store: str, tmp: Path, options: list[str]) -> dict:
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'bench-mlflow.db'}"}
-    measured = run_measured(
-        [str(BIN / "tp"), "train", "--store", store, "--checkpoints", str(tmp / "ckpt")], env=env
-    )
+    command = [str(BIN / "tp"), "train", "--store", store, "--checkpoints", str(tmp / "ckpt")]
+    measured = run_measured([*command, *options], env=env)
     summary = last_json(measured.stdout)
     (folder,) = [p for p in (tmp / "ckpt").iterdir() if p.is_dir()]
     history = torch.load(folder / "last.pt", weights_only=True)["history"]
@@ -107,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.skip_train:
         with tempfile.TemporaryDirectory() as tmp:
-            results["train"] = train_run(args.store, Path(tmp))
+            options = ["--sequence", args.sequence] if args.sequence else []
+            results["train"] = train_run(args.store, Path(tmp), options)
     lines = [
         f"inference: {model_rate:,.0f} tracks/s of 25 steps (target >= 20,000); classical track "
         f"score {baseline_rate:,.0f} tracks/s; ratio {results['ratio_model_to_track_score']}",
