@@ -303,14 +303,13 @@ class LiveTrackFeatures:
         loglik = self.kalman.step(in_tracker, observed)
         clutter = np.zeros(n)
         if slots.size:
-            self.grid.advance(frame)
             cell = self.grid.cells(in_tracker[slots])
             new = frame == self.birth_frame[slots]
             self.birth_cell[slots[new]] = cell[new]
-            own = self.grid.own_birth(cell, self.birth_cell[slots], frame - self.birth_frame[slots])
             plane = np.zeros(slots.size, dtype=np.int64)
-            clutter[slots] = np.maximum(self.grid.nearby(plane, cell) - own, 0.0)
-            self.grid.add(plane[new], cell[new])
+            clutter[slots] = self.grid.step(
+                frame, plane, cell, self.birth_cell[slots], self.birth_frame[slots]
+            )
         position, areas = np.full((n, 2), np.nan), np.full(n, np.nan)
         position[slots] = xy * self.ratio[::-1]
         areas[slots] = area * self.ratio.prod()

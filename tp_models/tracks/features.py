@@ -183,27 +183,22 @@ def clutter_map_counts(
     usable = np.flatnonzero(np.isfinite(position).all(axis=1))
     if not usable.size:
         return counts
+    frame = frame[usable]
     plane = np.unique(np.asarray(video)[usable], return_inverse=True)[1].reshape(-1)
     keys = np.column_stack([plane, np.asarray(track)[usable]])
     owner = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
-    order = np.lexsort((frame[usable], owner))
-    is_first = np.ones(usable.size, dtype=bool)
-    is_first[order[1:]] = owner[order[1:]] != owner[order[:-1]]
-    birth_of = np.empty(owner.max() + 1, dtype=np.int64)
-    birth_of[owner[is_first]] = np.flatnonzero(is_first)
+    # Each detection's track is born at its first detection: that detection's row.
+    first = np.lexsort((frame, owner))
+    starts = np.r_[True, owner[first[1:]] != owner[first[:-1]]]
+    birth = np.empty(owner.max() + 1, dtype=np.int64)
+    birth[owner[first[starts]]] = first[starts]
+    birth = birth[owner]
     grid = ClutterGrid(int(plane.max()) + 1)
     cell = grid.cells(position[usable])
-    birth = birth_of[owner]
-    by_frame = np.argsort(frame[usable], kind="stable")
-    frames = frame[usable][by_frame]
-    bounds = np.flatnonzero(np.diff(frames)) + 1
-    for group in np.split(by_frame, bounds):
-        now = int(frame[usable[group[0]]])
-        grid.advance(now)
-        own = grid.own_birth(cell[group], cell[birth[group]], now - frame[usable[birth[group]]])
-        counts[usable[group]] = np.maximum(grid.nearby(plane[group], cell[group]) - own, 0.0)
-        born = group[is_first[group]]
-        grid.add(plane[born], cell[born])
+    by_frame = np.argsort(frame, kind="stable")
+    for group in np.split(by_frame, np.flatnonzero(np.diff(frame[by_frame])) + 1):
+        now, mine = int(frame[group[0]]), birth[group]
+        counts[usable[group]] = grid.step(now, plane[group], cell[group], cell[mine], frame[mine])
     return counts
 
 

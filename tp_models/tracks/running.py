@@ -172,9 +172,9 @@ class ClutterGrid:
     """Decayed counts of track births per ``CLUTTER_CELL`` cell of the tracker's frame, one
     plane per video: the clutter-map count's whole memory, whatever the stream's length.
 
-    Call ``advance(frame)`` before each frame; ``nearby`` reads the 3 x 3 cells around
-    positions (births of earlier frames only, when called before ``add`` of this frame).
-    Positions beyond the frame count in its border cells.
+    ``step`` takes one frame's detections at a time, frames in increasing order: each
+    reads the 3 x 3 cells around it (births of earlier frames), then the frame's births are
+    added. Positions beyond the frame count in its border cells.
     """
 
     def __init__(self, planes: int = 1):
@@ -188,7 +188,28 @@ class ClutterGrid:
     def nbytes(self) -> int:
         return int(self.counts.nbytes)
 
-    def advance(self, frame: int) -> None:
+    def step(
+        self,
+        frame: int,
+        plane: np.ndarray,
+        cell: np.ndarray,
+        birth_cell: np.ndarray,
+        birth_frame: np.ndarray,
+    ) -> np.ndarray:
+        """(N,) the clutter-map count of this frame's N detections: births of other tracks
+        in the 3 x 3 cells around each ``cell`` of its ``plane`` at earlier frames, decayed
+        to ``frame``. A detection's own track was born at ``birth_cell``, ``birth_frame``
+        (this frame: it is a birth, added to the map after the counts are read)."""
+        self._advance(frame)
+        age = frame - birth_frame
+        # A track's own past is not clutter: its own birth, if nearby, is taken out.
+        own = (np.abs(cell - birth_cell) <= 1).all(axis=1) & (age > 0)
+        counts = np.maximum(self._nearby(plane, cell) - np.where(own, self.decay**age, 0.0), 0.0)
+        born = age == 0
+        np.add.at(self.counts, (plane[born], cell[born, 0], cell[born, 1]), 1.0)
+        return counts
+
+    def _advance(self, frame: int) -> None:
         """Age every count to ``frame`` (frames only move forward)."""
         if self.frame is not None and frame > self.frame:
             self.counts *= self.decay ** (frame - self.frame)
@@ -201,20 +222,10 @@ class ClutterGrid:
         row = np.clip(position[:, 1] // CLUTTER_CELL, 0, self.shape[0] - 1)
         return np.column_stack([row, column]).astype(np.int64) + 1
 
-    def nearby(self, plane: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    def _nearby(self, plane: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """(N,) decayed births in the 3 x 3 cells around each ``cell`` of its ``plane``."""
         total = np.zeros(len(cell))
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
                 total += self.counts[plane, cell[:, 0] + dy, cell[:, 1] + dx]
         return total
-
-    def add(self, plane: np.ndarray, cell: np.ndarray) -> None:
-        """One birth at each ``cell`` of its ``plane``, at the current frame."""
-        np.add.at(self.counts, (plane, cell[:, 0], cell[:, 1]), 1.0)
-
-    def own_birth(self, cell: np.ndarray, birth_cell: np.ndarray, age: np.ndarray) -> np.ndarray:
-        """(N,) what a track's own birth (at ``birth_cell``, ``age`` frames ago, > 0) adds to
-        ``nearby(cell)``: a track's own past is not clutter."""
-        close = (np.abs(cell - birth_cell) <= 1).all(axis=1) & (age > 0)
-        return np.where(close, self.decay**age, 0.0)
