@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.tp_models.test_online import online_scores, trained_like
+from tests.tp_models.track_files import rows_from_table
 from tp_models.model import ModelConfig
 from tp_models.serving.online import OnlineScorer
 from tp_models.serving.rows import score_rows
@@ -20,7 +21,7 @@ FRAME_SIZE = (480, 640)
 
 def long_sequence(frames: int = 5000, n_tracks: int = 30, seed: int = 0) -> TrackRows:
     """Tracks over ``frames`` frames that vanish for a while and come back under the same
-    id (gaps of up to 300 frames), some living thousands of frames, boxes on most rows."""
+    id (gaps of up to 300 frames), some living thousands of frames, a box on every row."""
     rng = np.random.default_rng(seed)
     rows = []
     for track in range(1, n_tracks + 1):
@@ -32,18 +33,7 @@ def long_sequence(frames: int = 5000, n_tracks: int = 30, seed: int = 0) -> Trac
             position = np.clip(position + velocity + rng.normal(0, 0.5, 2), 0, [639, 479])
             rows.append((frame, track, *position, 20 + 5 * rng.random(), 40.0))
             frame += 1 if rng.random() < 0.97 else int(rng.integers(2, 300))
-    table = np.array(rows)
-    return TrackRows(
-        frame=table[:, 0].astype(np.int64),
-        track_id=table[:, 1].astype(np.int64),
-        x=table[:, 2],
-        y=table[:, 3],
-        w=table[:, 4],
-        h=table[:, 5],
-        conf=np.full(len(table), np.nan),
-        frame_size=FRAME_SIZE,
-        n_frames=frames,
-    )
+    return rows_from_table(np.array(rows), FRAME_SIZE, frames)
 
 
 def test_online_equals_batch_on_a_sequence_far_longer_than_training() -> None:

@@ -35,7 +35,11 @@ def random_rows(seed: int = 0, n_tracks: int = 12, frame_size=(480, 640)) -> Tra
             if rng.random() < 0.8:
                 x, y = origin + velocity * (frame - start) + rng.normal(0, 1, 2)
                 rows.append((frame, track + 1, x, y, 30 + 5 * rng.random(), 60.0))
-    table = np.array(rows)[rng.permutation(len(rows))]
+    return rows_from_table(np.array(rows)[rng.permutation(len(rows))], frame_size)
+
+
+def rows_from_table(table: np.ndarray, frame_size, n_frames: int | None = None) -> TrackRows:
+    """TrackRows of a (N, 6) table of frame, id, x, y, w, h (no confidences)."""
     return TrackRows(
         frame=table[:, 0].astype(np.int64),
         track_id=table[:, 1].astype(np.int64),
@@ -45,5 +49,5 @@ def random_rows(seed: int = 0, n_tracks: int = 12, frame_size=(480, 640)) -> Tra
         h=table[:, 5],
         conf=np.full(len(table), np.nan),
         frame_size=frame_size,
-        n_frames=int(table[:, 0].max()),
+        n_frames=int(table[:, 0].max()) if n_frames is None else n_frames,
     )
