@@ -232,6 +232,14 @@ def test_a_local_score_needs_no_prefect_api(imported, tmp_path, monkeypatch, cap
     bad.write_text("1,1,10,10,5,5,1\n1000000000,1,11,10,5,5,1\n")
     assert main(["score", str(bad), "--out", str(out), "--model-uri", uri]) == 0
     assert len((out / "bad.txt").read_text().splitlines()) == 2
+    # A life longer than the transformer reads (max_len 500): one sentence, nothing written.
+    bad.write_text("".join(f"{f},1,{10 + f % 50},10,5,5,1\n" for f in range(1, 502)))
+    longer = tmp_path / "longer"
+    capfd.readouterr()
+    assert main(["score", str(bad), "--out", str(longer), "--model-uri", uri]) == 2
+    error = capfd.readouterr().err
+    assert "Traceback" not in error and "at most 500 steps" in error.strip().splitlines()[-1]
+    assert not longer.exists()
 
 
 # ---- tp score never loses a file: issue 21 --------------------------------------------------

@@ -10,7 +10,7 @@ from tests.tp_models.test_online import online_scores, trained_like
 from tests.tp_models.track_files import rows_from_table
 from tp_models.model import ModelConfig
 from tp_models.serving.online import OnlineScorer
-from tp_models.serving.rows import score_rows
+from tp_models.serving.rows import TrackLifeError, score_rows
 from tp_models.tracks.features import clutter_map_counts
 from tp_models.tracks.running import CLUTTER_CELL, CLUTTER_HALF_LIFE
 from tp_models.tracks.table import TrackRows
@@ -104,3 +104,13 @@ def test_a_jump_far_ahead_forgets_tracks_without_stepping_every_frame() -> None:
     scorer.update(1, {"track_id": [1], "x": [5.0], "y": [5.0]})
     scorer.update(10**9, {"track_id": [2], "x": [5.0], "y": [5.0]})  # returns at once
     assert scorer.n_live == 1
+
+
+def test_a_life_longer_than_the_transformer_reads_is_one_sentence_the_gru_scores_it() -> None:
+    rows = rows_from_table(
+        np.array([(f, 1, 50.0 + f, 60.0, 20.0, 40.0) for f in range(1, 31)]), FRAME_SIZE
+    )
+    short = ModelConfig(d_model=16, n_heads=2, n_layers=1, ff_dim=32, feature_dim=16, max_len=20)
+    with pytest.raises(TrackLifeError, match=r"track 1 spans frames 1 to 30, .* at most 20 steps"):
+        score_rows(trained_like(short), rows)
+    assert np.isfinite(score_rows(trained_like(GRU), rows)).all()

@@ -77,6 +77,7 @@ class SequenceModel(nn.Module, ABC):
 
     input_dim: int
     output_dim: int
+    max_steps: int | None = None  # the longest track life it reads; None: any
 
     @abstractmethod
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
@@ -179,6 +180,11 @@ class ModularTrackingPipeline(nn.Module):
             for i, weights in enumerate(self.get_attention()):
                 outputs[f"attention_{i}"] = weights
         return outputs
+
+    @property
+    def max_steps(self) -> int | None:
+        """The longest track life (steps) the model reads; None: any."""
+        return self.sequence.max_steps
 
     def get_attention(self) -> list[Tensor]:
         """Per-layer (B, heads, T, T) attention weights of the last forward."""

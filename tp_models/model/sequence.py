@@ -196,7 +196,7 @@ class SimpleTransformerSequence(SequenceModel):
             raise ValueError(f"positions must be 'track' or 'frame', got {positions!r}")
         self.input_dim = input_dim
         self.output_dim = d_model
-        self.max_len = max_len
+        self.max_len = self.max_steps = max_len
         self.causal = causal
         self.positions = positions
         self.store_attention = store_attention

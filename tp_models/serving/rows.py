@@ -60,12 +60,23 @@ def score_rows(
     np.maximum.at(last, track_index, rows.frame)
     life = last - first + 1
     longest = int(np.argmax(life)) if ids.size else 0
-    if ids.size and life[longest] > MAX_LIFE:
+    # A model may read fewer steps of a life than scoring does (the transformer's max_len).
+    model_steps = getattr(scorer, "max_steps", None)
+    limit = MAX_LIFE if model_steps is None else min(MAX_LIFE, model_steps)
+    if ids.size and life[longest] > limit:
         track = given[track_index == longest][0]
-        raise TrackLifeError(
+        span = (
             f"track {track} spans frames {first[longest]} to {last[longest]}, a life of "
-            f"{life[longest]} frames, and scoring reads every frame of a life (at most "
-            f"{MAX_LIFE}); give the rows after a long gap an id of their own"
+            f"{life[longest]} frames"
+        )
+        if limit < MAX_LIFE:
+            raise TrackLifeError(
+                f"{span}, and this model reads at most {limit} steps of a life (a "
+                "transformer's max_len); score with a GRU model (tp train --sequence gru)"
+            )
+        raise TrackLifeError(
+            f"{span}, and scoring reads every frame of a life (at most {MAX_LIFE}); give "
+            "the rows after a long gap an id of their own"
         )
     # The clutter-map count compares tracks at the same frame: count it before aligning.
     clutter = clutter_map_counts(
