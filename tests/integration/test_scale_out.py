@@ -78,6 +78,20 @@ def test_whole_pipeline_on_every_server_at_once(servers, trained):
         _ok(servers.tp("evaluate", "--store", store, "--out", "report", "--json", cwd=cwd))
     )
     assert (cwd / "report").is_dir() and report
+    # Gated retrain, twice: the first challenger becomes @champion, the second is judged
+    # against it by the gate; both decisions are recorded on the PostgreSQL registry.
+    gate = ["--not-worse", "roc_auc_full", "p_d_at_fcr_1pct_full", "--out", "retrain"]
+    nights = [
+        _json(_ok(servers.tp("retrain", "--store", store, *TRAIN, "--seed", seed, *gate, cwd=cwd)))
+        for seed in ("1", "2")
+    ]
+    assert nights[0]["outcome"] == "first champion"
+    assert nights[1]["champion_before"] == nights[0]["challenger"]
+    assert set(nights[1]["metrics"]) == {nights[0]["challenger"], nights[1]["challenger"]}
+    assert nights[1]["outcome"] in {"promoted", "champion kept"}
+    assert nights[1]["champion"] == (
+        nights[1]["challenger"] if nights[1]["promoted"] else nights[0]["challenger"]
+    )
     # Relative tracker files and output folder, two files: one task each on the workers.
     for name in ("a.txt", "b.txt"):
         shutil.copy(tud_campus("test"), cwd / name)
@@ -86,9 +100,9 @@ def test_whole_pipeline_on_every_server_at_once(servers, trained):
     )
     assert sorted(p.name for p in (cwd / "scored").iterdir()) == ["a.txt", "b.txt"]
     assert scored["rows"] == 2 * len(tud_campus("test").read_text().splitlines())
-    # The registered model, served from the registry (weights through MLflow's S3 proxy).
+    # The champion the gate chose, served from the registry (weights through MLflow's S3 proxy).
     port = free_port()
-    serve = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/track-persistence@candidate"]
+    serve = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/track-persistence@champion"]
     serve += ["--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"]
     env = servers.tp_env(PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # mlflow runs `uvicorn`
     with process(serve, log=servers.logs / "serve.log", base_env=env) as server:
