@@ -343,7 +343,7 @@ def load_model(model: str | ModelRecord, device: str = "cpu") -> LoadedModel:
 
     import torch
 
-    from tp_models.model import load_pipeline
+    from tp_models.serving.served import load_scorer
 
     record = model if isinstance(model, ModelRecord) else resolve_model(model)
     if "tokenizer.checkpoint_hash" in record.params:  # logged by `tp train-tokenizer` only
@@ -355,7 +355,7 @@ def load_model(model: str | ModelRecord, device: str = "cpu") -> LoadedModel:
         checkpoint = _download_checkpoint(record, folder)
         try:
             data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            pipeline = load_pipeline(data, map_location=device)
+            pipeline = load_scorer(data, map_location=device)
         except (
             pickle.UnpicklingError,
             RuntimeError,
@@ -411,10 +411,12 @@ def _served_form(checkpoint: Path) -> tuple[Any, Any, list[str]]:
         REQUIRED_COLUMNS,
         ServedPersistenceModel,
         load_served,
+        reads_video,
     )
 
     served = load_served(checkpoint)
-    packages = ["torch", "numpy", "pandas", "mlflow"]
+    # What the packaged tp_models imports to score (skops: gradient boosting's model).
+    packages = ["torch", "numpy", "pandas", "mlflow", "scipy", "scikit-learn", "skops"]
     if isinstance(served, ServedPersistenceModel):
         types = {"frame": "long", "id": "long", "seq": "string", "im_width": "long"}
         types["im_height"] = "long"
@@ -425,7 +427,7 @@ def _served_form(checkpoint: Path) -> tuple[Any, Any, list[str]]:
         outputs = Schema([ColSpec("double", "p_persistent"), ColSpec("boolean", "confirmed")])
         signature = ModelSignature(Schema(columns), outputs)
         # A model that reads video features cannot score rows: no example to run at logging.
-        rows_only = served.pipeline.config.features == "statistical"
+        rows_only = reads_video(served.pipeline) is None
         example = pd.DataFrame(EXAMPLE_ROWS) if rows_only else None
     else:
         size = served.tokenizer.config.spatial_downsample

@@ -10,6 +10,7 @@ import torch
 
 from storage.track_reader import TrackSource
 from tp_models.core.batch import TrackBatch
+from tp_models.core.scorer import PersistenceScorer
 from tp_models.evaluation.metrics import scores_at
 from tp_models.evaluation.plots import plot_attention, plot_confusion
 from tp_models.evaluation.visualize import contact_sheet, draw_positions, save_png
@@ -19,7 +20,7 @@ GOOD, BAD = (60, 255, 60), (255, 60, 60)
 
 
 def full_length_decisions(
-    model: ModularTrackingPipeline, test: TrackBatch, threshold: float
+    model: PersistenceScorer, test: TrackBatch, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(scores at full length, labels, predictions) of the labelled test tracks."""
     values, valid = scores_at(model.score(test), test.observed, "full")
@@ -42,10 +43,12 @@ def confusion_figure(
 
 
 def attention_figures(
-    model: ModularTrackingPipeline, test: TrackBatch, tracks: np.ndarray, out: Path
+    model: PersistenceScorer, test: TrackBatch, tracks: np.ndarray, out: Path
 ) -> list[Path]:
     """Last-layer attention of a few tracks (one persistent, one transient when possible);
-    none for a sequence model without attention (the GRU)."""
+    none for a model without attention (the GRU, a classical family)."""
+    if not isinstance(model, ModularTrackingPipeline):
+        return []
     model.eval()
     # Inputs of the whole test batch first: some read other tracks of the same video.
     inputs = {k: v[torch.as_tensor(tracks)] for k, v in model.tensors(test).items()}
@@ -109,7 +112,7 @@ def error_gallery(
 
 
 def model_figures(
-    model: ModularTrackingPipeline,
+    model: PersistenceScorer,
     source: TrackSource,
     test: TrackBatch,
     report: dict[str, Any],

@@ -25,6 +25,7 @@ from storage.registry import CANDIDATE, CHAMPION, TOKENIZER_NAME, alias_uri
 from tasks.gate import DEFAULT_NOT_WORSE, GATE_METRICS, unknown_metrics
 from tp_models.core.config import documentation
 from tp_models.core.device import DEFAULT_DEVICE, DEVICE_CHOICES, DeviceError, resolve_device
+from tp_models.families.names import FAMILIES, MODEL_FAMILY
 from tp_models.magvit import TokenizerConfig, TokenizerTrainConfig
 from tp_models.model import ModelConfig, TrainConfig
 from tp_models.perception.tracker import TrackerConfig
@@ -49,6 +50,14 @@ TracksKey = Annotated[
     doc("tracks group to use (a key `tp info` lists; default: the last extracted)"),
 ]
 Features = Literal["statistical", "magvit", "hybrid"]
+Family = Annotated[
+    Literal[FAMILIES],  # type: ignore[valid-type]
+    doc(
+        "what to fit: the learned model (its architecture: --sequence) or a classical family "
+        "(gradient boosting, IPDA, the track score, the best M-of-N), fitted or tuned on train "
+        "and calibrated on validation"
+    ),
+]
 Device = Annotated[
     Literal[DEVICE_CHOICES],  # type: ignore[valid-type]
     doc("where the model runs: auto picks a CUDA GPU when there is one"),
@@ -204,6 +213,7 @@ class TrainSpec(Spec):
     )
     retrain: Annotated[bool, doc("train anew even if this training finished before")] = False
     device: Device = DEFAULT_DEVICE
+    family: Family = MODEL_FAMILY
 
 
 class EvaluateSpec(Spec):
@@ -387,6 +397,11 @@ class RetrainSpec(Spec):
     """`retrain`: train a challenger, judge it against `@champion` by the gate, promote or keep."""
 
     train: TrainSpec = TrainSpec()  # the flow always trains anew (a new challenger each run)
+    families: Annotated[
+        tuple[Family, ...],
+        Field(min_length=1),
+        doc("families to fit a challenger of; the best that passes the gate is promoted"),
+    ] = FAMILIES
     gate: Gate = Gate()
     out: Annotated[str, doc("folder for both models' reports")] = "reports/retrain"
 

@@ -38,19 +38,32 @@ from storage.track_reader import TrackSource, shuffled_training_batches
 from tasks.evaluate import comparison, evaluate_scorers
 from tasks.specs import TrainSpec
 from tp_models.evaluation.glossary import MODEL, flat_metrics, headline_metrics
+from tp_models.families.fit import fit_family
+from tp_models.families.fitted import FittedFamily, family_checkpoint, parameters
+from tp_models.families.names import MODEL_FAMILY
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.model.calibration import calibrate
 
 # What a training run does beyond its configs; a change here makes earlier runs not reused.
 PROCEDURE = "fit, then Platt scaling on validation"
+CLASSICAL_PROCEDURE = "fit or tune on train (families.fit), then Platt scaling on validation"
 # Inside a long epoch (tens of minutes on a large imported store), a log line at most this
 # often: a worker's log, CI or `| tee` show progress where no bar is drawn.
 LOG_EVERY_S = 30.0
 
 
-def run_key(fingerprint: str, model: ModelConfig, train: TrainConfig, split_seed: int) -> str:
+def run_key(
+    fingerprint: str,
+    model: ModelConfig,
+    train: TrainConfig,
+    split_seed: int,
+    family: str = MODEL_FAMILY,
+) -> str:
+    inputs = [fingerprint, model.to_dict(), train.to_dict(), split_seed, PROCEDURE]
+    if family != MODEL_FAMILY:  # a classical family reads the seed of `train` only
+        inputs = [fingerprint, family, train.seed, split_seed, CLASSICAL_PROCEDURE]
     text = json.dumps(
-        [fingerprint, model.to_dict(), train.to_dict(), split_seed, PROCEDURE],
+        inputs,
         sort_keys=True,
         default=str,
     )
@@ -76,9 +89,17 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
     os.replace(partial, path)
 
 
-def run_name(model: ModelConfig, train: TrainConfig) -> str:
-    """`train-statistical-seed0`: what the run trained (features) and with which seed."""
-    return f"train-{model.features}-seed{train.seed}"
+def run_name(model: ModelConfig, train: TrainConfig, family: str = MODEL_FAMILY) -> str:
+    """`train-statistical-seed0` (what the model read) or `train-gradient_boosting-seed0`
+    (a classical family), with the seed."""
+    what = model.features if family == MODEL_FAMILY else family
+    return f"train-{what}-seed{train.seed}"
+
+
+def family_name(model: ModelConfig, family: str) -> str:
+    """The family a version is tagged with: the learned model's architecture, or the
+    classical family."""
+    return model.sequence if family == MODEL_FAMILY else family
 
 
 @task(name="train-model", cache_policy=NO_CACHE)  # its inputs are live handles, not values
@@ -98,7 +119,7 @@ def train_model(
     torch.set_num_threads(os.cpu_count() or 1)
     split_seed, train_cfg = spec.split_seed, spec.training
     splits = source.store.splits(split_seed)
-    key = run_key(source.fingerprint, model_cfg, train_cfg, split_seed)
+    key = run_key(source.fingerprint, model_cfg, train_cfg, split_seed, spec.family)
     if spec.retrain:  # e.g. the nightly schedule: same inputs, a new run and model version
         key += "-" + time.strftime("%Y%m%dT%H%M%S")
     folder = Path(spec.checkpoints) / key
@@ -120,7 +141,9 @@ def train_model(
     pipeline = build_pipeline(model_cfg, seed=train_cfg.seed)
     val_batch, _ = source.load(splits["val"])
 
-    name = run_name(model_cfg, train_cfg)
+    name = run_name(model_cfg, train_cfg, spec.family)
+    family = family_name(model_cfg, spec.family)
+    learned = spec.family == MODEL_FAMILY
     with mlflow.start_run(run_id=run_id, run_name=name) as run:
         if run_id is None:
             run_id_file.write_text(run.info.run_id)
@@ -128,7 +151,7 @@ def train_model(
                 {
                     **tags,
                     "git_commit": git_commit(),
-                    "family": model_cfg.sequence,
+                    "family": family,
                     "data.fingerprint": source.fingerprint,
                     "training.seed": str(train_cfg.seed),
                     "comparison": comparison(source.fingerprint, source.tracks_key, split_seed),
@@ -136,9 +159,15 @@ def train_model(
             )
             mlflow.log_params(
                 {
-                    **flat_params("model", model_cfg.to_dict()),
-                    "model.family": model_cfg.sequence,
-                    **flat_params("train", train_cfg.to_dict()),
+                    **(
+                        {
+                            **flat_params("model", model_cfg.to_dict()),
+                            **flat_params("train", train_cfg.to_dict()),
+                        }
+                        if learned
+                        else {"train.seed": str(train_cfg.seed)}
+                    ),
+                    "model.family": family,
                     **flat_params("tracker", source.tracker),
                     "data.store": source.store.url,
                     "data.tracks": source.tracks_key,
@@ -176,6 +205,16 @@ def train_model(
                 latest = ("val_loss", "val_f1_full", "elapsed_seconds")
                 advance(1, **{k: metrics[k] for k in latest if k in metrics})
 
+        if not learned:
+            train_batch, _ = source.load(splits["train"])
+            scorer = fit_family(
+                spec.family, train_batch, val_batch, model_cfg.frame_size, train_cfg.seed
+            )
+            scale, shift = scorer.calibration
+            mlflow.log_params(flat_params("family", parameters(scorer)))
+            return _register(
+                source, scorer, spec, family, name, run, (scale, shift), {}, folder, model_cfg
+            )
         result = fit(
             pipeline,
             shuffled_training_batches(source, splits["train"]),
@@ -192,50 +231,76 @@ def train_model(
             ),
         )
         scale, shift = calibrate(pipeline, val_batch)  # Platt scaling on validation
-        pipeline.name = MODEL
-        report = evaluate_scorers(source, [pipeline], split_seed).report
-        section = report["scorers"][MODEL]
-        test_metrics = flat_metrics(section)
-        # Learning curves lead the run's charts; the test split's check is grouped after them
-        # under `test/` (headline metrics only: report.json of an evaluate run has the rest).
-        mlflow.log_metrics(
-            {
-                **{f"test/{name}": value for name, value in headline_metrics(section).items()},
-                "calibration/scale": scale,
-                "calibration/shift": shift,
-                "best_epoch": result.best_epoch,
-            }
-        )
-        with tempfile.TemporaryDirectory() as staging:
-            checkpoint = Path(staging) / Path(CHECKPOINT_DATA).name
-            threshold = report["scorers"]["model"]["threshold"]  # validated operating point
-            save_checkpoint(pipeline, checkpoint, {"operating_threshold": threshold})
-            version = log_and_register(checkpoint, MODEL_NAME)
-        tag_version(
-            version,
-            {
-                "features": model_cfg.features,
-                "family": model_cfg.sequence,
-                "data.fingerprint": source.fingerprint,
-                "data.split_seed": str(split_seed),
-                "data.tracks": source.tracks_key,
-                "training.seed": str(train_cfg.seed),
-                "training.run_name": name,
-                **headline_tags(headline_metrics(section), f"{name} (test split)", run.info.run_id),
-            },
-        )
-        seconds = float(np.sum([h["epoch_seconds"] for h in result.history]))
-        summary = {
-            "run_id": run.info.run_id,
-            "model_uri": version_uri(version),
-            "model_version": version,
-            "features": model_cfg.features,
+        extra = {
             "epochs": len(result.history),
             "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss,
-            "train_seconds": round(seconds, 1),
-            "test": test_metrics,
+            "train_seconds": round(float(np.sum([h["epoch_seconds"] for h in result.history])), 1),
         }
+        mlflow.log_metric("best_epoch", result.best_epoch)
+        return _register(
+            source, pipeline, spec, family, name, run, (scale, shift), extra, folder, model_cfg
+        )
+
+
+def _register(
+    source: TrackSource,
+    scorer: Any,
+    spec: TrainSpec,
+    family: str,
+    name: str,
+    run: Any,
+    calibration: tuple[float, float],
+    extra: dict[str, Any],
+    folder: Path,
+    model_cfg: ModelConfig,
+) -> dict[str, Any]:
+    """Check a fitted model (learned or classical) on the test split, log it and register
+    it as a version of the persistence model, tagged with its family; its summary."""
+    split_seed = spec.split_seed
+    features = model_cfg.features if spec.family == MODEL_FAMILY else "statistical"
+    scorer.name = MODEL
+    report = evaluate_scorers(source, [scorer], split_seed).report
+    section = report["scorers"][MODEL]
+    # Learning curves lead the run's charts; the test split's check is grouped after them
+    # under `test/` (headline metrics only: report.json of an evaluate run has the rest).
+    mlflow.log_metrics(
+        {
+            **{f"test/{key}": value for key, value in headline_metrics(section).items()},
+            "calibration/scale": calibration[0],
+            "calibration/shift": calibration[1],
+        }
+    )
+    with tempfile.TemporaryDirectory() as staging:
+        checkpoint = Path(staging) / Path(CHECKPOINT_DATA).name
+        metadata = {"operating_threshold": section["threshold"]}  # validated operating point
+        if isinstance(scorer, FittedFamily):
+            torch.save(family_checkpoint(scorer, metadata), checkpoint)
+        else:
+            save_checkpoint(scorer, checkpoint, metadata)
+        version = log_and_register(checkpoint, MODEL_NAME)
+    tag_version(
+        version,
+        {
+            "features": features,
+            "family": family,
+            "data.fingerprint": source.fingerprint,
+            "data.split_seed": str(split_seed),
+            "data.tracks": source.tracks_key,
+            "training.seed": str(spec.training.seed),
+            "training.run_name": name,
+            **headline_tags(headline_metrics(section), f"{name} (test split)", run.info.run_id),
+        },
+    )
+    summary = {
+        "run_id": run.info.run_id,
+        "model_uri": version_uri(version),
+        "model_version": version,
+        "family": family,
+        "features": features,
+        **extra,
+        "test": flat_metrics(section),
+    }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
-    logger.info("trained %s: %s", summary["model_uri"], summary)
+    get_run_logger().info("trained %s: %s", summary["model_uri"], summary)
     return summary

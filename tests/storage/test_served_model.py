@@ -29,6 +29,10 @@ from storage.mlflow_store import (
 )
 from tests.conftest import mlflow_backend
 from tests.integration.helpers import BIN, free_port, process, wait_for
+from tests.tp_models.test_families import labelled
+from tests.tp_models.track_files import random_rows
+from tp_models.families.fit import fit_family
+from tp_models.families.fitted import FittedFamily, family_checkpoint
 from tp_models.magvit import MagVitTokenizer, TokenizerConfig, checkpoint_hash, save_tokenizer
 from tp_models.model import ModelConfig, build_pipeline, save_checkpoint
 from tp_models.serving.rows import score_rows
@@ -88,17 +92,54 @@ def _register(checkpoint: Path, name: str, params: dict[str, str] | None = None)
     return f"models:/{name}@candidate"
 
 
-@pytest.fixture(scope="module")
-def model(registry):
-    """A small persistence model registered with an operating threshold that splits the rows."""
-    pipeline = build_pipeline(SMALL_MODEL, seed=3)
+def gradient_boosting() -> FittedFamily:
+    """A gradient-boosting family fitted on labelled random tracks in a 128-px frame."""
+    train, val = (
+        labelled(random_rows(seed=seed, n_tracks=150, frame_size=(128, 128)), seed)
+        for seed in (1, 2)
+    )
+    return fit_family("gradient_boosting", train, val, (128, 128))
+
+
+@pytest.fixture(scope="module", params=["transformer", "gradient_boosting"])
+def model(registry, request):
+    """A small persistence model, the learned one or a classical family, registered with an
+    operating threshold that splits the rows (each served test runs with both)."""
+    family = request.param
+    learned = family == "transformer"
+    pipeline = build_pipeline(SMALL_MODEL, seed=3) if learned else gradient_boosting()
     rows = tracker_rows()
     scores = score_rows(pipeline, track_rows(rows, np.arange(len(rows)), (128, 128), ""))
     threshold = float(np.median(scores))
-    checkpoint = registry / "model.pt"
-    save_checkpoint(pipeline, checkpoint, {"operating_threshold": threshold})
-    uri = _register(checkpoint, "track-persistence", {"features.checkpoint_hash": "None"})
+    checkpoint = registry / f"model-{family}.pt"
+    metadata = {"operating_threshold": threshold}
+    if learned:
+        save_checkpoint(pipeline, checkpoint, metadata)
+    else:
+        torch.save(family_checkpoint(pipeline, metadata), checkpoint)
+    uri = _register(
+        checkpoint,
+        f"track-persistence-{family.replace('_', '-')}",
+        {"features.checkpoint_hash": "None"},
+    )
     return {"uri": uri, "pipeline": pipeline, "threshold": threshold, "checkpoint": checkpoint}
+
+
+def test_a_pickle_planted_in_the_gradient_boosting_model_is_refused(registry, tmp_path):
+    """The skops payload inside a family checkpoint replaced by a pickle: refused in one
+    sentence by our loader and by MLflow's, and nothing in it runs."""
+    marker = tmp_path / "pwned"
+    checkpoint = family_checkpoint(gradient_boosting())
+    torch.save(checkpoint, tmp_path / "good.pt")
+    uri = _register(tmp_path / "good.pt", "crafted-skops")
+    evil = bytearray(pickle.dumps(WritesMarker(marker)))
+    checkpoint["skops"] = torch.frombuffer(evil, dtype=torch.uint8)
+    torch.save(checkpoint, _artifact_file(uri))
+    with pytest.raises(StoreError, match="weights-only"):
+        load_model(uri)
+    with pytest.raises(ValueError, match="not a skops file of trusted types"):
+        mlflow.pyfunc.load_model(uri)
+    assert not marker.exists()
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,10 @@ point is unchanged, and it travels in the checkpoint with the weights.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from scipy.special import logit
 
 from tp_models.core.batch import TrackBatch
+from tp_models.core.calibration import IDENTITY, as_logit, platt_fit
 from tp_models.evaluation.metrics import pooled_decisions
 from tp_models.model.heads import PersistenceHead
 from tp_models.model.interfaces import ModularTrackingPipeline
@@ -28,17 +27,8 @@ def calibrate(pipeline: ModularTrackingPipeline, val: TrackBatch) -> tuple[float
     head = pipeline.head
     if not isinstance(head, PersistenceHead):
         raise ValueError(f"calibrate needs a PersistenceHead, not {type(head).__name__}")
-    head.calibration.copy_(torch.tensor([1.0, 0.0]))
+    head.calibration.copy_(torch.tensor(IDENTITY))
     labels, probabilities = pooled_decisions(pipeline.score(val), val)
-    if np.unique(labels).size < 2:
-        return 1.0, 0.0
-    from sklearn.linear_model import LogisticRegression
-
-    eps = np.finfo(np.float32).eps
-    logits = logit(np.clip(probabilities, eps, 1.0 - eps)).reshape(-1, 1)
-    fit = LogisticRegression(C=1e6).fit(logits, labels.astype(int))
-    scale, shift = float(fit.coef_[0, 0]), float(fit.intercept_[0])
-    if scale <= 0:
-        return 1.0, 0.0
+    scale, shift = platt_fit(as_logit(probabilities), labels)
     head.calibration.copy_(torch.tensor([scale, shift]))
     return scale, shift

@@ -11,7 +11,6 @@ the sequence model masks them.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from typing import Literal
@@ -22,10 +21,9 @@ from torch import Tensor
 
 from tp_models.core.batch import TrackBatch
 from tp_models.tracks.features import (
-    CLUTTER_COUNT,
     HANDMADE_FEATURES,
-    handmade_clutter_counts,
     handmade_features,
+    in_frame,
 )
 
 KINEMATIC_FEATURE_NAMES: tuple[str, ...] = (
@@ -286,22 +284,7 @@ def track_feature_inputs(batch: TrackBatch, frame_size: FrameSize) -> np.ndarray
     clutter-map count), so they are computed on whole videos, before any minibatch split.
     Tracks with their own frame size are first mapped into the model's ``frame_size``
     (the clutter-map count is made in the tracker's frame, ``tracker.TRACKER_FRAME``)."""
-    if batch.frame_size is not None:
-        clutter = handmade_clutter_counts(batch)  # before the positions are mapped
-        position, area = to_model_frame(
-            torch.as_tensor(batch.position, dtype=torch.float64),
-            torch.as_tensor(batch.area, dtype=torch.float64),
-            torch.as_tensor(batch.frame_size, dtype=torch.float64),
-            frame_size,
-        )
-        batch = dataclasses.replace(
-            batch,
-            position=position.numpy(),
-            area=area.numpy(),  # type: ignore[union-attr]
-            extras={**batch.extras, CLUTTER_COUNT: clutter},
-            frame_size=None,
-        )
-    return track_feature_columns(handmade_features(batch))
+    return track_feature_columns(handmade_features(in_frame(batch, frame_size)))
 
 
 def track_feature_columns(raw: np.ndarray) -> np.ndarray:

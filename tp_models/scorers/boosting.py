@@ -54,7 +54,7 @@ class GradientBoostingScorer:
         if np.unique(y).size < 2:
             # Nothing to separate (a tiny or one-sided store): the best it can say is the
             # base rate, so it scores like a constant (reported, never a crash).
-            self.model = _BaseRate(float(y.mean()) if len(y) else 0.5)
+            self.model = BaseRate(float(y.mean()) if len(y) else 0.5)
             return
         if len(y) > self.max_rows:
             keep = np.random.default_rng(self.seed).choice(len(y), self.max_rows, replace=False)
@@ -78,16 +78,20 @@ class GradientBoostingScorer:
         out = np.full(batch.observed.shape, np.nan)
         alive = born(batch.observed)
         if alive.any():
-            out[alive] = self.model.predict_proba(handmade_features(batch)[alive])[:, 1]
+            out[alive] = self.predict(handmade_features(batch)[alive])
         return out
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(N,) P(persistent) of N rows of ``HANDMADE_FEATURES`` (a fitted scorer's model)."""
+        return self.model.predict_proba(features)[:, 1]
 
     def rule(self, threshold: float) -> str:
         return f"P(persistent) >= {threshold:.3f}"
 
 
 @dataclass(frozen=True)
-class _BaseRate:
-    """What gradient boosting falls back to when train holds one class: its share."""
+class BaseRate:
+    """What gradient boosting falls back to when train holds one class: its share ``p``."""
 
     p: float
 

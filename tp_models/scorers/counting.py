@@ -34,6 +34,33 @@ class TrackLength:
 
 
 @dataclass
+class WindowHits:
+    """Hits in the last ``n`` frames of the track's life: the score of every M-of-N rule with
+    this N (``score >= m`` is m-of-n), so validation chooses M as the threshold."""
+
+    n: int = 3
+    probabilistic = False
+
+    def __post_init__(self) -> None:
+        _check_m_n(1, self.n)
+
+    @property
+    def name(self) -> str:
+        return f"window_hits_{self.n}"
+
+    @property
+    def threshold(self) -> float:
+        return float(math.ceil(self.n / 2))
+
+    def score(self, batch: TrackBatch) -> np.ndarray:
+        observed = batch.observed
+        return np.where(born(observed), window_hits(observed, self.n), np.nan).astype(np.float64)
+
+    def rule(self, threshold: float) -> str:
+        return f"{max(math.ceil(threshold), 0)}-of-{self.n}"
+
+
+@dataclass
 class MOfN:
     """M-of-N with a track-length tie-break, named ``m_of_n_{m}_{n}+length`` (not pure M-of-N).
 

@@ -59,19 +59,44 @@ def existence_probability(
     first = first_frames(observed)
     log_odds = np.full((n_tracks, n_frames), np.nan)
     previous = np.full(n_tracks, np.nan)
-    start = np.log(initial_existence) - np.log1p(-initial_existence)
-    miss_delta = p_detect * gate_probability
     for t in range(n_frames):
-        # Prediction: the track survives the frame, P- = survival * P (log-odds, stably).
-        prior = np.log(survival) + log_expit(previous) - np.log1p(-survival * expit(previous))
-        hit_delta = miss_delta - p_detect * np.nan_to_num(density[:, t]) / clutter_density
-        delta = np.where(observed[:, t], hit_delta, miss_delta)
-        now = prior + np.log1p(-delta)
-        now = np.where(first[:, t], start, now)
-        log_odds[:, t] = now
-        previous = now
+        previous = existence_step(
+            previous,
+            observed[:, t],
+            first[:, t],
+            density[:, t],
+            p_detect,
+            clutter_density,
+            survival,
+            initial_existence,
+            gate_probability,
+        )
+        log_odds[:, t] = previous
     log_odds[~born(observed)] = np.nan
     return expit(log_odds)
+
+
+def existence_step(
+    previous: np.ndarray,
+    observed: np.ndarray,
+    first: np.ndarray,
+    density: np.ndarray,
+    p_detect: float | np.ndarray,
+    clutter_density: float | np.ndarray,
+    survival: float,
+    initial_existence: float,
+    gate_probability: float,
+) -> np.ndarray:
+    """One frame of the IPDA recursion for N tracks: the log-odds of existence after it,
+    from ``previous`` (NaN before birth), which were ``observed``, which were seen for the
+    ``first`` time, and each observation's innovation density (NaN where none)."""
+    # Prediction: the track survives the frame, P- = survival * P (log-odds, stably).
+    prior = np.log(survival) + log_expit(previous) - np.log1p(-survival * expit(previous))
+    miss_delta = p_detect * gate_probability
+    hit_delta = miss_delta - p_detect * np.nan_to_num(density) / clutter_density
+    now = prior + np.log1p(-np.where(observed, hit_delta, miss_delta))
+    start = np.log(initial_existence) - np.log1p(-initial_existence)
+    return np.where(first, start, now)
 
 
 @dataclass

@@ -90,17 +90,7 @@ def log_likelihood_ratio(
     observed = np.asarray(observed, dtype=bool)
     alive = born(observed)
     first = first_frames(observed)
-    loglik = np.asarray(loglik, dtype=np.float64)
-    log_pd = np.log(p_detect)
-    first_term = log_pd + log_new_target - log_false_alarm
-    # An update without an innovation likelihood (should only be the first) restarts
-    # nothing; it is scored like a first observation.
-    hit_term = np.where(np.isfinite(loglik), log_pd - log_false_alarm + loglik, first_term)
-    step = np.where(
-        observed,
-        np.where(first, first_term, hit_term),
-        np.where(alive, np.log1p(-np.asarray(p_detect, dtype=np.float64)), 0.0),
-    )
+    step = llr_increment(observed, first, alive, loglik, p_detect, log_false_alarm, log_new_target)
     total = np.cumsum(step, axis=1)
     deleted = np.logical_or.accumulate(alive & (total <= delete_threshold), axis=1)
     if deleted.any():
@@ -109,3 +99,28 @@ def log_likelihood_ratio(
         frozen = total[np.arange(total.shape[0]), first_deleted]
         total = np.where(deleted, frozen[:, None], total)
     return np.where(alive, total, np.nan)
+
+
+def llr_increment(
+    observed: np.ndarray,
+    first: np.ndarray,
+    alive: np.ndarray,
+    loglik: np.ndarray,
+    p_detect: float | np.ndarray,
+    log_false_alarm: float | np.ndarray,
+    log_new_target: float | np.ndarray,
+) -> np.ndarray:
+    """What one frame adds to the track score, elementwise (any shape: a whole (B, T) batch
+    or one frame of live tracks): the first observation's term, a hit's, a miss's (alive,
+    not observed), or 0 before birth."""
+    loglik = np.asarray(loglik, dtype=np.float64)
+    log_pd = np.log(p_detect)
+    first_term = log_pd + log_new_target - log_false_alarm
+    # An update without an innovation likelihood (should only be the first) restarts
+    # nothing; it is scored like a first observation.
+    hit_term = np.where(np.isfinite(loglik), log_pd - log_false_alarm + loglik, first_term)
+    return np.where(
+        observed,
+        np.where(first, first_term, hit_term),
+        np.where(alive, np.log1p(-np.asarray(p_detect, dtype=np.float64)), 0.0),
+    )

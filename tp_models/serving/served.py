@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tp_models.families.fitted import FAMILY_FORMAT, FittedFamily, load_family
 from tp_models.model.interfaces import ModularTrackingPipeline
 from tp_models.model.pipeline import CHECKPOINT_FORMAT as MODEL_FORMAT
 from tp_models.model.pipeline import load_pipeline
@@ -129,7 +130,7 @@ def track_rows(table: Any, rows: np.ndarray, frame_size: tuple[int, int], seq: s
 class ServedPersistenceModel:
     """Tracker rows in, per-row persistence probabilities out (see the module docstring)."""
 
-    pipeline: ModularTrackingPipeline
+    pipeline: ModularTrackingPipeline | FittedFamily
     threshold: float
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
@@ -142,9 +143,10 @@ class ServedPersistenceModel:
                 f"rows lack the MOTChallenge column(s) {', '.join(missing)}; "
                 f"send {','.join(REQUIRED_COLUMNS)}"
             )
-        if self.pipeline.config.features != "statistical":
+        features = reads_video(self.pipeline)
+        if features:
             raise ServedInputError(
-                f"this model reads {self.pipeline.config.features!r} features of the video, "
+                f"this model reads {features!r} features of the video, "
                 "which tracker rows do not carry; serve a model trained with --features "
                 "statistical"
             )
@@ -153,7 +155,7 @@ class ServedPersistenceModel:
         names = [""] if sequences is None else list(dict.fromkeys(sequences))
         for seq in names:
             rows = np.arange(len(table)) if sequences is None else np.flatnonzero(sequences == seq)
-            frame_size = _frame_size(table, rows, self.pipeline.config.frame_size, seq)
+            frame_size = _frame_size(table, rows, native_frame(self.pipeline), seq)
             try:
                 scores[rows] = score_rows(self.pipeline, track_rows(table, rows, frame_size, seq))
             except TrackLifeError as exc:  # a request's mistake: the 400 with its sentence
@@ -178,8 +180,8 @@ def load_served(path: str | os.PathLike[str]) -> ServedPersistenceModel | Served
     """The served form of a persistence-model or tokenizer checkpoint (read weights-only)."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     kind = checkpoint.get("format") if isinstance(checkpoint, dict) else None
-    if kind == MODEL_FORMAT:
-        return ServedPersistenceModel(load_pipeline(checkpoint), operating_threshold(checkpoint)[0])
+    if kind in (MODEL_FORMAT, FAMILY_FORMAT):
+        return ServedPersistenceModel(load_scorer(checkpoint), operating_threshold(checkpoint)[0])
     # Imported only for tokenizers: its quantizer library takes seconds to import.
     from tp_models.magvit.checkpoint import CHECKPOINT_FORMAT as TOKENIZER_FORMAT
     from tp_models.magvit.checkpoint import load_tokenizer
@@ -188,5 +190,28 @@ def load_served(path: str | os.PathLike[str]) -> ServedPersistenceModel | Served
         return ServedTokenizer(load_tokenizer(path))
     raise ValueError(
         f"{path} is neither a model nor a tokenizer checkpoint (format {kind!r}); "
-        "log it from a checkpoint made by save_checkpoint or save_tokenizer"
+        "log it from a checkpoint made by save_checkpoint, family_checkpoint or save_tokenizer"
     )
+
+
+def load_scorer(
+    checkpoint: dict[str, Any], map_location: str = "cpu"
+) -> ModularTrackingPipeline | FittedFamily:
+    """The persistence model of a checkpoint already read weights-only: a learned pipeline
+    (on ``map_location``) or a fitted classical family (always on the CPU)."""
+    if checkpoint.get("format") == FAMILY_FORMAT:
+        return load_family(checkpoint)
+    return load_pipeline(checkpoint, map_location=map_location)
+
+
+def reads_video(scorer: Any) -> str | None:
+    """The video features a persistence model reads (None: tracker rows are enough)."""
+    features = getattr(getattr(scorer, "config", None), "features", "statistical")
+    return None if features == "statistical" else features
+
+
+def native_frame(scorer: Any) -> tuple[int, int]:
+    """The frame size (height, width) a persistence model was fitted in."""
+    if isinstance(scorer, FittedFamily):
+        return scorer.frame_size
+    return scorer.config.frame_size

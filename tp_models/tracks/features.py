@@ -31,11 +31,31 @@ detections within its own tuned radius: ``earlier_detections_nearby``.)
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import to_tracker_frame
 from tp_models.tracks.running import HANDMADE_FEATURES, ClutterGrid, RunningFeatures
+
+
+def in_frame(batch: TrackBatch, frame_size: tuple[int, int]) -> TrackBatch:
+    """``batch`` with every track's positions and areas mapped from its own frame
+    (``batch.frame_size``) into ``frame_size`` (height, width), where a scorer was fitted;
+    unchanged when the batch has no frame sizes of its own. The clutter-map count is made
+    first, in the tracker's frame (``tracker.TRACKER_FRAME``), as it is for the tracks'
+    own frame."""
+    if batch.frame_size is None:
+        return batch
+    ratio = np.asarray(frame_size, dtype=np.float64) / np.asarray(batch.frame_size, np.float64)
+    return dataclasses.replace(
+        batch,
+        position=batch.position * ratio[:, None, ::-1],
+        area=batch.area * ratio.prod(axis=1)[:, None],
+        extras={**batch.extras, CLUTTER_COUNT: handmade_clutter_counts(batch)},
+        frame_size=None,
+    )
 
 
 def born(observed: np.ndarray) -> np.ndarray:

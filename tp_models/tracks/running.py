@@ -12,10 +12,11 @@ frame per call) drive the same objects, so they compute the same numbers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from tp_models.perception.tracker import TRACKER_FRAME
+from tp_models.perception.tracker import TRACKER_FRAME, InnovationFilter, to_tracker_frame
 
 HANDMADE_FEATURES = (
     "hits",
@@ -229,3 +230,86 @@ class ClutterGrid:
             for dx in (-1, 0, 1):
                 total += self.counts[plane, cell[:, 0] + dy, cell[:, 1] + dx]
         return total
+
+
+class LiveTrackFeatures:
+    """The hand-made track features of the live tracks, one frame at a time: their running
+    statistics (``RunningFeatures``), their Kalman filters (``InnovationFilter``), the
+    sequence's clutter grid (``ClutterGrid``) and where each track was born. Fixed memory per
+    live track plus one grid per sequence: a frame costs the same at any age."""
+
+    def __init__(
+        self,
+        frame_size: tuple[int, int],
+        model_frame: tuple[int, int] | None = None,
+        features: bool = True,
+    ):
+        self.frame_size = (float(frame_size[0]), float(frame_size[1]))
+        # (height, width) model frame / own frame: the batch maps tracks the same way.
+        model_frame = self.frame_size if model_frame is None else model_frame
+        self.ratio = np.asarray(model_frame, dtype=np.float64) / np.asarray(self.frame_size)
+        # Without `features`, only the Kalman filters run (all a likelihood scorer reads).
+        self.running = RunningFeatures() if features else None
+        self.kalman = InnovationFilter()
+        self.grid = ClutterGrid()
+        self.birth_cell = np.zeros((0, 2), dtype=np.int64)
+        self.birth_frame = np.zeros(0, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        kalman = self.kalman.state.nbytes + self.kalman.cov.nbytes + self.kalman.born.nbytes
+        births = self.birth_cell.nbytes + self.birth_frame.nbytes
+        running = 0 if self.running is None else self.running.nbytes
+        return running + kalman + births + self.grid.nbytes
+
+    def add(self, count: int, frame: int) -> None:
+        """``count`` new live slots, first seen at ``frame``."""
+        if self.running is not None:
+            self.running.add(count)
+        self.kalman.add(count)
+        self.birth_cell = np.concatenate([self.birth_cell, np.zeros((count, 2), np.int64)])
+        self.birth_frame = np.concatenate([self.birth_frame, np.full(count, frame)])
+
+    def keep(self, slots: np.ndarray) -> None:
+        """Only the live slots at ``slots`` (ascending) stay."""
+        if self.running is not None:
+            self.running.keep(slots)
+        self.kalman.keep(slots)
+        self.birth_cell, self.birth_frame = self.birth_cell[slots], self.birth_frame[slots]
+
+    def step(self, frame: int, slots: np.ndarray, xy: np.ndarray, area: np.ndarray) -> LiveFrame:
+        """The live tracks at ``frame``: the rows of live ``slots`` at ``xy`` with box
+        ``area`` (NaN without a box), in the sequence's px."""
+        n = len(self.birth_frame)
+        observed = np.zeros(n, dtype=bool)
+        observed[slots] = True
+        in_tracker = np.full((n, 2), np.nan)
+        in_tracker[slots] = to_tracker_frame(xy, self.frame_size)
+        loglik = self.kalman.step(in_tracker, observed)
+        if self.running is None:
+            return LiveFrame(observed, loglik, None)
+        clutter = np.zeros(n)
+        if slots.size:
+            cell = self.grid.cells(in_tracker[slots])
+            new = frame == self.birth_frame[slots]
+            self.birth_cell[slots[new]] = cell[new]
+            plane = np.zeros(slots.size, dtype=np.int64)
+            clutter[slots] = self.grid.step(
+                frame, plane, cell, self.birth_cell[slots], self.birth_frame[slots]
+            )
+        position, areas = np.full((n, 2), np.nan), np.full(n, np.nan)
+        position[slots] = xy * self.ratio[::-1]
+        areas[slots] = area * self.ratio.prod()
+        features = self.running.step(observed, position, areas, loglik, clutter)
+        return LiveFrame(observed, loglik, features)
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """One frame of the live tracks: which were observed, the innovation log-likelihood of
+    each observation (NaN at a miss and at a track's first), and ``HANDMADE_FEATURES``
+    (None when ``LiveTrackFeatures`` keeps only the Kalman filters)."""
+
+    observed: np.ndarray
+    loglik: np.ndarray
+    features: np.ndarray | None
