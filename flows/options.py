@@ -137,7 +137,12 @@ def _add(parser: Any, option: Option) -> None:
     elif _base(annotation) is tuple:
         args = typing.get_args(annotation)
         if len(args) == 2 and args[1] is Ellipsis:
-            kwargs.update(nargs="+", type=args[0])
+            item = _unwrap(args[0])
+            if typing.get_origin(item) is Literal:  # a list of choices
+                kwargs.update(nargs="+", choices=typing.get_args(item), type=str)
+                metavar = None
+            else:
+                kwargs.update(nargs="+", type=item)
         else:
             kwargs.update(nargs=len(args), type=args[0])
             metavar = ("MIN", "MAX") if len(args) == 2 else None

@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow
 
 from flows.naming import name_flow_run
-from flows.retrain import conclude, evaluate_pair
+from flows.retrain import conclude, evaluate_versions
 from storage.errors import ParameterError
 from storage.mlflow_store import connect, require_model
 from storage.registry import champion_version, require_version, version_uri
@@ -34,5 +34,6 @@ def promote(spec: PromoteSpec) -> dict[str, Any]:
     version, champion = str(spec.version), champion_version()
     store = spec.store or require_model(version_uri(version)).get("data.store")
     Store.open(store)  # a clear error if the store is gone
-    reports = evaluate_pair(version, champion, store, Path(spec.out), spec.device)
+    versions = [version] + ([champion] if champion else [])
+    reports = evaluate_versions(versions, store, Path(spec.out), spec.device)
     return conclude(decide(version, champion, reports, spec.gate, by_hand=spec.reason))

@@ -15,8 +15,8 @@ from flows.evaluate import evaluate
 from flows.naming import name_flow_run
 from flows.train import check as check_train
 from flows.train import train
-from storage.registry import Decision, champion_version, record, version_uri
-from tasks.promotion import decide
+from storage.registry import Decision, champion_version, record, version_family, version_uri
+from tasks.promotion import choose
 from tasks.specs import EvaluateSpec, RetrainSpec
 
 
@@ -25,14 +25,15 @@ def check(spec: RetrainSpec) -> None:
     check_train(spec.train)
 
 
-def evaluate_pair(
-    challenger: str, champion: str | None, store: str, out: Path, device: str
+def evaluate_versions(
+    versions: list[str], store: str, out: Path, device: str
 ) -> dict[str, dict[str, Any]]:
-    """Both models' evaluation reports on the same tracks and test split (challenger first:
-    its tracks are the ones the champion is scored on)."""
-    reports = {}
+    """Every version's evaluation report on the same tracks and test split (the first
+    version's tracks are the ones the others are scored on); a version listed twice is
+    evaluated once."""
+    reports: dict[str, dict[str, Any]] = {}
     tracks = None
-    for version in [challenger] + ([champion] if champion not in (None, challenger) else []):
+    for version in dict.fromkeys(versions):
         report = evaluate(
             EvaluateSpec(
                 store=store,
@@ -60,18 +61,25 @@ def conclude(decision: Decision) -> dict[str, Any]:
         "champion": champion_version(),
         "reason": decision.reason,
         "metrics": decision.metrics,
+        "families": decision.families,
     }
 
 
 @flow(name="retrain", log_prints=True)
 def retrain(spec: RetrainSpec = RetrainSpec()) -> dict[str, Any]:
-    """Train a challenger; it becomes `@champion` if it passes `spec.gate` (or is the first)."""
+    """Fit a challenger of every family in `spec.families`; the best of them that passes
+    `spec.gate` against `@champion` becomes the champion (the best, if there is none)."""
     check(spec)  # a deployed run has no CLI to check first
     champion = champion_version()
-    trained = train(spec.train.model_copy(update={"retrain": True}))
-    challenger = str(trained["model_version"])
-    name_flow_run(f"retrain-v{challenger}-vs-" + (f"v{champion}" if champion else "none"))
-    reports = evaluate_pair(
-        challenger, champion, spec.train.store, Path(spec.out), spec.train.device
-    )
-    return conclude(decide(challenger, champion, reports, spec.gate))
+    families: dict[str, str] = {}
+    for family in spec.families:
+        trained = train(spec.train.model_copy(update={"retrain": True, "family": family}))
+        families[str(trained["model_version"])] = trained.get("family", family)
+    challengers = list(families)
+    against = f"v{champion}" if champion else "none"
+    name_flow_run(f"retrain-v{'-v'.join(challengers)}-vs-{against}")
+    if champion is not None:
+        families.setdefault(champion, version_family(champion))
+    versions = challengers + ([champion] if champion else [])
+    reports = evaluate_versions(versions, spec.train.store, Path(spec.out), spec.train.device)
+    return conclude(choose(challengers, champion, reports, spec.gate, families))

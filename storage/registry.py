@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from storage.errors import ParameterError, StoreError
@@ -59,6 +59,7 @@ class Decision:
     gate: dict[str, Any]
     metrics: dict[str, dict[str, float]]  # version -> flat test metrics
     evaluation_runs: dict[str, str]  # version -> evaluate run id
+    families: dict[str, str] = field(default_factory=dict)  # version -> family, if known
 
     @property
     def outcome(self) -> str:
@@ -74,6 +75,7 @@ class Decision:
             f"{TAG}challenger": self.challenger,
             f"{TAG}champion_before": self.champion or "none",
             f"{TAG}gate": json.dumps(self.gate, sort_keys=True),
+            f"{TAG}families": json.dumps(self.families, sort_keys=True),
             **{
                 f"{TAG}metrics.v{version}": json.dumps(values, sort_keys=True)[:5000]
                 for version, values in self.metrics.items()
@@ -82,10 +84,20 @@ class Decision:
 
     def description(self) -> str:
         against = f"champion v{self.champion}" if self.champion else "no champion (first model)"
+        family = self.families.get(self.challenger)
+        challenger = f"v{self.challenger}" + (f" ({family})" if family else "")
         return (
-            f"{self.outcome}: v{self.challenger} against {against}, decided by {self.decided_by}. "
+            f"{self.outcome}: {challenger} against {against}, decided by {self.decided_by}. "
             f"{self.reason} Gate: {json.dumps(self.gate, sort_keys=True)}."
         )
+
+
+def version_family(version: str, name: str = MODEL_NAME) -> str:
+    """The family a registered version is tagged with (versions from before families were
+    tagged are the learned model)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient().get_model_version(name, version).tags.get("family", "model")
 
 
 def champion_version(name: str = MODEL_NAME) -> str | None:
@@ -169,7 +181,8 @@ def record(decision: Decision, name: str = MODEL_NAME) -> None:
 
     client = MlflowClient()
     tags = decision.tags()
-    for version in {decision.challenger, decision.champion} - {None}:
+    # Every version that took part (each family's challenger and the champion).
+    for version in {decision.challenger, decision.champion, *decision.metrics} - {None}:
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
     for run_id in decision.evaluation_runs.values():

@@ -7,13 +7,14 @@ the gate refuses to compare. The decision itself is `storage.registry.Decision`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from storage.errors import StoreError
 from storage.registry import Decision
 from tasks.gate import judge
 from tasks.specs import Gate
-from tp_models.evaluation.glossary import flat_metrics
+from tp_models.evaluation.glossary import METRICS, flat_metrics
 
 
 def incomparable(challenger: dict[str, Any], champion: dict[str, Any], versions: tuple) -> str:
@@ -82,3 +83,52 @@ def decide(
         reason = f"The champion stays: the challenger failed the gate: {verdict.sentence()}."
     promoted = bool(by_hand) or verdict.passed
     return Decision(challenger, champion, promoted, reason, decided_by, **record)
+
+
+def choose(
+    challengers: list[str],
+    champion: str | None,
+    reports: dict[str, dict[str, Any]],
+    gate: Gate,
+    families: dict[str, str],
+) -> Decision:
+    """The gate's decision among several challengers (one per family): they are ranked by
+    the gate's metrics in order (the first decides, ties go to the next; a metric a report
+    lacks ranks last), and the best-ranked one that passes the gate against the champion is
+    promoted. With no champion, the best-ranked becomes the first; when none passes, the
+    decision is the best-ranked's, the champion kept. The reason gives the ranking."""
+    metrics = {v: flat_metrics(reports[v]["scorers"]["model"]) for v in challengers}
+    ranked = sorted(challengers, key=lambda v: rank_key(metrics[v], gate.not_worse), reverse=True)
+    decisions = [decide(version, champion, reports, gate) for version in ranked]
+    chosen = next((d for d in decisions if d.promoted), decisions[0])
+    if len(ranked) > 1:
+        first = gate.not_worse[0]
+        ranking = ", ".join(
+            f"v{v} {families.get(v, '?')} {_value(metrics[v].get(first))}" for v in ranked
+        )
+        passed = [f"v{d.challenger}" for d in decisions if d.promoted]
+        chosen = replace(
+            chosen,
+            reason=(
+                f"Challengers ranked by {', '.join(gate.not_worse)} ({first}: {ranking}); "
+                f"passed the gate: {', '.join(passed) or 'none'}. v{chosen.challenger}: "
+                + chosen.reason
+            ),
+        )
+    return replace(chosen, families=families)
+
+
+def rank_key(metrics: dict[str, float], names: tuple[str, ...]) -> tuple[float, ...]:
+    """Larger is better in every place (lower-is-better metrics negated; missing: -inf)."""
+    key = []
+    for name in names:
+        value = metrics.get(name)
+        if value is None or value != value:  # missing or NaN
+            key.append(float("-inf"))
+        else:
+            key.append(value if METRICS[name].higher_is_better else -value)
+    return tuple(key)
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -449,3 +449,38 @@ def test_an_id_seen_again_at_frame_1e9_imports_as_small_items(imported, tmp_path
     assert main(["import-tracks", str(tracks), "--store", str(tmp_path / "x.zarr")]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "3000000000" in error and str(tracks) in error
+
+
+# ---- every family a model: issue 25 ----------------------------------------------------------
+
+
+def test_a_users_path_import_retrain_score_with_whatever_family_wins(imported, tmp_path, capsys):
+    """import-tracks --gt -> retrain (every family competes) -> tp score with @champion; and
+    tp score with the gradient-boosting version gives that family's own scores, row for
+    row, as it does for the learned model."""
+    from flows.cli import main
+    from storage.mlflow_store import load_model
+    from tp_models.families.fitted import FittedFamily
+    from tp_models.serving.rows import score_rows
+    from tp_models.tracks.files import read_tracks
+
+    gate = ["--not-worse", "roc_auc_full", "p_d_at_fcr_1pct_full"]
+    args = ["retrain", "--store", imported["store"], "--max-epochs", "2", *gate]
+    args += ["--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "retrain")]
+    args += ["--families", "model", "gradient_boosting", "ipda"]
+    assert main(args) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert sorted(decision["families"].values())[:3] == ["gradient_boosting", "ipda", "transformer"]
+    boosting = next(v for v, f in decision["families"].items() if f == "gradient_boosting")
+    source = _copy_sequence(imported, tmp_path / "in")
+    rows = read_tracks(source).rows
+    for uri in (f"models:/track-persistence/{boosting}", "models:/track-persistence@champion"):
+        out = tmp_path / uri.rsplit("/", 1)[1].replace("@", "")
+        assert main(["score", str(source), "--out", str(out), "--model-uri", uri]) == 0
+        capsys.readouterr()
+        model = load_model(uri).pipeline
+        if uri.endswith(boosting):
+            assert isinstance(model, FittedFamily) and model.family == "gradient_boosting"
+        lines = (out / "tracks.txt").read_text().splitlines()
+        p = np.array([float(line.split(",")[-2]) for line in lines])
+        np.testing.assert_allclose(p, score_rows(model, rows), atol=2e-6)

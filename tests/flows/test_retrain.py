@@ -27,9 +27,10 @@ def registry(mlflow_uri, tmp_path_factory):
         yield
 
 
-def retrain_spec(store, folder, **training) -> RetrainSpec:
+def retrain_spec(store, folder, families=("model",), **training) -> RetrainSpec:
     return RetrainSpec.model_validate(
         {
+            "families": list(families),
             "train": {
                 "store": store,
                 "retrain": True,
@@ -120,3 +121,42 @@ def test_bad_input_is_one_sentence(two_nights, capsys):
     assert "unknown metric 'roc_auc_k4'" in capsys.readouterr().err
     assert main(["train", "--device", "cuda"]) == 2  # this CPU machine has no CUDA
     assert "CUDA" in capsys.readouterr().err
+
+
+def test_every_family_competes_and_the_best_that_passes_is_promoted(
+    two_nights, small_store, tmp_path_factory
+):
+    """A night with every family: one challenger each, all judged on the same test split
+    against the champion, ranked by the gate's metrics; the decision names them all."""
+    from tp_models.families.names import CLASSICAL_FAMILIES, FAMILIES
+
+    before = champion_version()
+    folder = tmp_path_factory.mktemp("families")
+    night = retrain(retrain_spec(small_store, folder, families=FAMILIES, max_epochs=2))
+    families = night["families"]
+    challengers = [v for v in families if v != before]
+    assert sorted(families[v] for v in challengers) == sorted(["transformer", *CLASSICAL_FAMILIES])
+    assert set(night["metrics"]) == {*challengers, before}
+    assert night["reason"].startswith("Challengers ranked by roc_auc_full, p_d_at_fcr_1pct_full")
+    ranked = [v for v in challengers]
+    ranked.sort(
+        key=lambda v: tuple(night["metrics"][v].get(m, -1.0) for m in SMALL_STORE_GATE),
+        reverse=True,
+    )
+    champion = night["metrics"][before]
+    passing = [
+        v
+        for v in ranked
+        if all(night["metrics"][v].get(m, -1.0) >= champion[m] - 1e-12 for m in SMALL_STORE_GATE)
+    ]
+    if passing:  # the gate also bounds the latency: a passing one must be recorded as such
+        assert night["promoted"] and night["champion"] == champion_version()
+        assert night["challenger"] in passing
+    else:
+        assert not night["promoted"] and champion_version() == before
+        assert night["challenger"] == ranked[0]
+    client = MlflowClient()
+    for version in challengers:
+        tags = client.get_model_version(MODEL_NAME, version).tags
+        assert json.loads(tags["promotion.families"]) == families
+        assert tags["family"] == families[version]
