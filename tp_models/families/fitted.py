@@ -101,7 +101,10 @@ class FamilyStream:
         self.fitted = fitted
         self.stream: Stream = stream_of(fitted.scorer)
         self.live = LiveTrackFeatures(
-            frame_size, fitted.frame_size, features=self.stream.needs_features
+            frame_size,
+            fitted.frame_size,
+            features=self.stream.needs_features,
+            kalman=self.stream.needs_loglik,
         )
 
     @property

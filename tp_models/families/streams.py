@@ -24,6 +24,7 @@ class Stream(Protocol):
     """A family's online state for N live tracks (see module)."""
 
     needs_features: bool  # reads ``LiveFrame.features`` (else only observed and loglik)
+    needs_loglik: bool  # reads ``LiveFrame.loglik`` (else only who was observed)
 
     def add(self, count: int) -> None: ...
 
@@ -67,6 +68,7 @@ class TrackScoreStream(_Arrays):
     """Blackman's track score (``TrackScore``): the running sum, frozen once deleted."""
 
     needs_features = False
+    needs_loglik = True
     fields = {"born": False, "total": 0.0, "deleted": False}
 
     def __init__(self, scorer: TrackScore):
@@ -94,6 +96,7 @@ class ExistenceStream(_Arrays):
     """IPDA's probability of existence (``IPDAExistence``): one log-odds per track."""
 
     needs_features = False
+    needs_loglik = True
     fields = {"born": False, "log_odds": np.nan}
 
     def __init__(self, scorer: IPDAExistence):
@@ -121,6 +124,7 @@ class WindowStream(_Arrays):
     """Hits in the last n frames (``WindowHits``): a bit mask of the window per track."""
 
     needs_features = False
+    needs_loglik = False
     fields = {"born": False, "window": np.int64(0)}
 
     def __init__(self, scorer: WindowHits):
@@ -138,6 +142,7 @@ class BoostingStream(_Arrays):
     """Gradient boosting (``GradientBoostingScorer``) on this frame's running features."""
 
     needs_features = True
+    needs_loglik = True
     fields: dict[str, Any] = {}
 
     def __init__(self, scorer: GradientBoostingScorer):

@@ -243,13 +243,16 @@ class LiveTrackFeatures:
         frame_size: tuple[int, int],
         model_frame: tuple[int, int] | None = None,
         features: bool = True,
+        kalman: bool = True,
     ):
         self.frame_size = (float(frame_size[0]), float(frame_size[1]))
         # (height, width) model frame / own frame: the batch maps tracks the same way.
         model_frame = self.frame_size if model_frame is None else model_frame
         self.ratio = np.asarray(model_frame, dtype=np.float64) / np.asarray(self.frame_size)
-        # Without `features`, only the Kalman filters run (all a likelihood scorer reads).
+        # Without `features`, only the Kalman filters run (all a likelihood scorer reads);
+        # without `kalman` either, only who was observed (all a hit counter reads).
         self.running = RunningFeatures() if features else None
+        self.filters = kalman or features
         self.kalman = InnovationFilter()
         self.grid = ClutterGrid()
         self.birth_cell = np.zeros((0, 2), dtype=np.int64)
@@ -285,7 +288,7 @@ class LiveTrackFeatures:
         observed[slots] = True
         in_tracker = np.full((n, 2), np.nan)
         in_tracker[slots] = to_tracker_frame(xy, self.frame_size)
-        loglik = self.kalman.step(in_tracker, observed)
+        loglik = self.kalman.step(in_tracker, observed) if self.filters else np.full(n, np.nan)
         if self.running is None:
             return LiveFrame(observed, loglik, None)
         clutter = np.zeros(n)
