@@ -9,6 +9,7 @@ decision points makes each answer a probability. Test is never read.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tp_models.core.batch import TrackBatch
@@ -16,6 +17,7 @@ from tp_models.core.calibration import as_logit, platt_fit
 from tp_models.evaluation.metrics import pooled_decisions
 from tp_models.families.fitted import SCORERS, FittedFamily
 from tp_models.scorers.tuning import grid_search
+from tp_models.tracks.features import CLUTTER_COUNT, handmade_clutter_counts
 
 # family -> (grid, objective) tuned on train; the others fit themselves.
 GRIDS: dict[str, tuple[dict[str, tuple[Any, ...]], str]] = {
@@ -23,6 +25,14 @@ GRIDS: dict[str, tuple[dict[str, tuple[Any, ...]], str]] = {
         {
             "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 3e-3, 1e-2, 3e-2),
+        },
+        "roc_auc",
+    ),
+    "clutter_map": (
+        {
+            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
+            "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
+            "weight": (1.0, 0.3, 3.0, 10.0),
         },
         "roc_auc",
     ),
@@ -45,6 +55,10 @@ def fit_family(
     scorer = kind(seed=seed) if "seed" in SCORERS[family][1] else kind()
     if family in GRIDS:
         grid, objective = GRIDS[family]
+        # Counted once, not at every grid point (a count reads whole videos).
+        train = dataclasses.replace(
+            train, extras={**train.extras, CLUTTER_COUNT: handmade_clutter_counts(train)}
+        )
         grid_search(scorer, grid, train, objective)
     else:
         scorer.fit(train, val)

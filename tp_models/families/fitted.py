@@ -21,6 +21,7 @@ from tp_models.core.calibration import as_logit, platt_apply
 from tp_models.families.names import CLASSICAL_FAMILIES
 from tp_models.families.streams import Stream, stream_of
 from tp_models.scorers.boosting import BaseRate, GradientBoostingScorer
+from tp_models.scorers.clutter_map import StreamingClutterMap
 from tp_models.scorers.counting import WindowHits
 from tp_models.scorers.existence import IPDAExistence
 from tp_models.scorers.track_score import TrackScore
@@ -42,6 +43,10 @@ SCORERS: dict[str, tuple[type, tuple[str, ...]]] = {
     "track_score": (
         TrackScore,
         ("p_detect", "false_alarm_density", "new_target_density", "alpha", "beta"),
+    ),
+    "clutter_map": (
+        StreamingClutterMap,
+        ("p_detect", "false_alarm_density", "new_target_density", "alpha", "beta", "weight"),
     ),
     "m_of_n": (WindowHits, ("n",)),
 }

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tp_models.scorers.boosting import GradientBoostingScorer
+from tp_models.scorers.clutter_map import StreamingClutterMap
 from tp_models.scorers.counting import WindowHits
 from tp_models.scorers.existence import IPDAExistence, existence_step
 from tp_models.scorers.track_score import TrackScore, llr_increment
@@ -65,15 +66,16 @@ class _Arrays:
 
 
 class TrackScoreStream(_Arrays):
-    """Blackman's track score (``TrackScore``): the running sum, frozen once deleted."""
+    """Blackman's track score (``TrackScore``, and the streaming clutter map, which reads
+    each frame's clutter-map counts): the running sum, frozen once deleted."""
 
-    needs_features = False
     needs_loglik = True
     fields = {"born": False, "total": 0.0, "deleted": False}
 
     def __init__(self, scorer: TrackScore):
         super().__init__()
         self.scorer = scorer
+        self.needs_features = isinstance(scorer, StreamingClutterMap)
 
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
@@ -84,7 +86,7 @@ class TrackScoreStream(_Arrays):
             alive,
             frame.loglik,
             scorer.p_detect,
-            np.log(scorer.false_alarm_density),
+            scorer.frame_log_false_alarm(frame.clutter),
             np.log(scorer.new_target_density),
         )
         s["total"] = np.where(s["deleted"], s["total"], s["total"] + increment)

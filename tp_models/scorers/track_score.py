@@ -69,6 +69,11 @@ class TrackScore:
             delete_threshold=self.delete_threshold,
         )
 
+    def frame_log_false_alarm(self, clutter: np.ndarray) -> float | np.ndarray:
+        """ln beta_FA at one frame's detections (a constant here; the streaming clutter
+        map raises it where the clutter-map count is high)."""
+        return float(np.log(self.false_alarm_density))
+
     def rule(self, threshold: float) -> str:
         return f"track score >= {threshold:.2f} (Wald A = {self.threshold:.2f})"
 

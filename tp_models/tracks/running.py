@@ -290,7 +290,7 @@ class LiveTrackFeatures:
         in_tracker[slots] = to_tracker_frame(xy, self.frame_size)
         loglik = self.kalman.step(in_tracker, observed) if self.filters else np.full(n, np.nan)
         if self.running is None:
-            return LiveFrame(observed, loglik, None)
+            return LiveFrame(observed, loglik, None, None)
         clutter = np.zeros(n)
         if slots.size:
             cell = self.grid.cells(in_tracker[slots])
@@ -304,15 +304,17 @@ class LiveTrackFeatures:
         position[slots] = xy * self.ratio[::-1]
         areas[slots] = area * self.ratio.prod()
         features = self.running.step(observed, position, areas, loglik, clutter)
-        return LiveFrame(observed, loglik, features)
+        return LiveFrame(observed, loglik, features, clutter)
 
 
 @dataclass(frozen=True)
 class LiveFrame:
     """One frame of the live tracks: which were observed, the innovation log-likelihood of
-    each observation (NaN at a miss and at a track's first), and ``HANDMADE_FEATURES``
-    (None when ``LiveTrackFeatures`` keeps only the Kalman filters)."""
+    each observation (NaN at a miss and at a track's first), ``HANDMADE_FEATURES`` and the
+    clutter-map count of each observation (both None when ``LiveTrackFeatures`` keeps only
+    the Kalman filters)."""
 
     observed: np.ndarray
     loglik: np.ndarray
     features: np.ndarray | None
+    clutter: np.ndarray | None
