@@ -30,6 +30,9 @@ def test_nightly_retrain_promotes_the_first_model_and_keeps_it_against_a_weaker_
             }
             gate = {"not_worse": ["roc_auc_full", "p_d_at_fcr_1pct_full"]}  # see test_retrain.py
             spec = {"train": train, "gate": gate, "out": str(tmp_path / f"n{night}")}
+            spec["families"] = [
+                "model"
+            ]  # the learned model against itself (families: test_retrain)
             server.run_once("retrain/nightly", spec)
 
         flows = {f["id"]: f["name"] for f in server.post("flows/filter")}

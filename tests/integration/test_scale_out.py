@@ -78,14 +78,31 @@ def test_whole_pipeline_on_every_server_at_once(servers, trained):
         _ok(servers.tp("evaluate", "--store", store, "--out", "report", "--json", cwd=cwd))
     )
     assert (cwd / "report").is_dir() and report
-    # Gated retrain, twice: the first challenger becomes @champion, the second is judged
-    # against it by the gate; both decisions are recorded on the PostgreSQL registry.
+    # Gated retrain, twice: the best of two families becomes @champion (its weights through
+    # MLflow's S3 proxy), a second model is judged against it by the gate; both decisions
+    # are recorded on the PostgreSQL registry.
     gate = ["--not-worse", "roc_auc_full", "p_d_at_fcr_1pct_full", "--out", "retrain"]
     nights = [
-        _json(_ok(servers.tp("retrain", "--store", store, *TRAIN, "--seed", seed, *gate, cwd=cwd)))
-        for seed in ("1", "2")
+        _json(
+            _ok(
+                servers.tp(
+                    "retrain",
+                    "--store",
+                    store,
+                    *TRAIN,
+                    "--seed",
+                    seed,
+                    *gate,
+                    "--families",
+                    *families,
+                    cwd=cwd,
+                )
+            )
+        )
+        for seed, families in (("1", ("model", "gradient_boosting")), ("2", ("model",)))
     ]
     assert nights[0]["outcome"] == "first champion"
+    assert sorted(nights[0]["families"].values()) == ["gradient_boosting", "transformer"]
     assert nights[1]["champion_before"] == nights[0]["challenger"]
     assert set(nights[1]["metrics"]) == {nights[0]["challenger"], nights[1]["challenger"]}
     assert nights[1]["outcome"] in {"promoted", "champion kept"}
