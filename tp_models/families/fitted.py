@@ -110,6 +110,7 @@ class FamilyStream:
             fitted.frame_size,
             features=self.stream.needs_features,
             kalman=self.stream.needs_loglik,
+            clutter=self.stream.needs_clutter,
         )
 
     @property

@@ -24,8 +24,9 @@ from tp_models.tracks.running import LiveFrame
 class Stream(Protocol):
     """A family's online state for N live tracks (see module)."""
 
-    needs_features: bool  # reads ``LiveFrame.features`` (else only observed and loglik)
-    needs_loglik: bool  # reads ``LiveFrame.loglik`` (else only who was observed)
+    needs_features: bool  # reads ``LiveFrame.features``
+    needs_loglik: bool  # reads ``LiveFrame.loglik``
+    needs_clutter: bool  # reads ``LiveFrame.clutter``
 
     def add(self, count: int) -> None: ...
 
@@ -69,13 +70,14 @@ class TrackScoreStream(_Arrays):
     """Blackman's track score (``TrackScore``, and the streaming clutter map, which reads
     each frame's clutter-map counts): the running sum, frozen once deleted."""
 
+    needs_features = False
     needs_loglik = True
     fields = {"born": False, "total": 0.0, "deleted": False}
 
     def __init__(self, scorer: TrackScore):
         super().__init__()
         self.scorer = scorer
-        self.needs_features = isinstance(scorer, StreamingClutterMap)
+        self.needs_clutter = isinstance(scorer, StreamingClutterMap)
 
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
@@ -99,6 +101,7 @@ class ExistenceStream(_Arrays):
 
     needs_features = False
     needs_loglik = True
+    needs_clutter = False
     fields = {"born": False, "log_odds": np.nan}
 
     def __init__(self, scorer: IPDAExistence):
@@ -127,6 +130,7 @@ class WindowStream(_Arrays):
 
     needs_features = False
     needs_loglik = False
+    needs_clutter = False
     fields = {"born": False, "window": np.int64(0)}
 
     def __init__(self, scorer: WindowHits):
@@ -145,6 +149,7 @@ class BoostingStream(_Arrays):
 
     needs_features = True
     needs_loglik = True
+    needs_clutter = True
     fields: dict[str, Any] = {}
 
     def __init__(self, scorer: GradientBoostingScorer):

@@ -101,10 +101,11 @@ class OnlineScorer:
         if ids is None:
             raise ValueError("rows need a 'track_id' column")
         ids = ids.astype(np.int64).reshape(-1)
-        unique, counts = np.unique(ids, return_counts=True)
-        if (counts > 1).any():
+        ordered = np.sort(ids)
+        twice = ordered[1:] == ordered[:-1]
+        if twice.any():
             raise ValueError(
-                f"frame {frame} has track_id {unique[counts > 1][0]} more than once; "
+                f"frame {frame} has track_id {ordered[1:][twice][0]} more than once; "
                 "one row per track"
             )
         xy = np.zeros((0, 2))
@@ -129,14 +130,18 @@ class OnlineScorer:
                         break
                     self.stepper.step(skipped, none, xy[:0], area[:0])
                     self._forget(skipped)
-            new = np.setdiff1d(ids, self.ids)
+            # Each row's live slot; ids not live yet get new slots at the end, in id order.
+            by_id = np.argsort(self.ids)
+            known = self.ids[by_id]
+            at = np.minimum(np.searchsorted(known, ordered), max(known.size - 1, 0))
+            new = ordered[known[at] != ordered] if known.size else ordered
             if new.size:
                 self.ids = np.concatenate([self.ids, new])
                 self.last = np.concatenate([self.last, np.full(new.size, frame)])
                 self.stepper.add(new.size, frame)
+                by_id = np.argsort(self.ids)
             probability = np.zeros(0)
             if self.n_live:
-                by_id = np.argsort(self.ids)
                 slots = by_id[np.searchsorted(self.ids, ids, sorter=by_id)]
                 live = self.stepper.step(frame, slots, xy, np.asarray(area, np.float64))
                 self.last[slots] = frame

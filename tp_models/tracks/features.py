@@ -205,8 +205,9 @@ def clutter_map_counts(
         return counts
     frame = frame[usable]
     plane = np.unique(np.asarray(video)[usable], return_inverse=True)[1].reshape(-1)
-    keys = np.column_stack([plane, np.asarray(track)[usable]])
-    owner = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+    # One number per (video, track): 1-D uniques (a row-wise unique sorts ~10x slower).
+    track_index = np.unique(np.asarray(track)[usable], return_inverse=True)[1].reshape(-1)
+    owner = np.unique(track_index * (int(plane.max()) + 1) + plane, return_inverse=True)[1]
     # Each detection's track is born at its first detection: that detection's row.
     first = np.lexsort((frame, owner))
     starts = np.r_[True, owner[first[1:]] != owner[first[:-1]]]

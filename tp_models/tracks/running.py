@@ -244,15 +244,18 @@ class LiveTrackFeatures:
         model_frame: tuple[int, int] | None = None,
         features: bool = True,
         kalman: bool = True,
+        clutter: bool = True,
     ):
         self.frame_size = (float(frame_size[0]), float(frame_size[1]))
         # (height, width) model frame / own frame: the batch maps tracks the same way.
         model_frame = self.frame_size if model_frame is None else model_frame
         self.ratio = np.asarray(model_frame, dtype=np.float64) / np.asarray(self.frame_size)
-        # Without `features`, only the Kalman filters run (all a likelihood scorer reads);
-        # without `kalman` either, only who was observed (all a hit counter reads).
+        # What runs: the running features (they read the other two), else the Kalman
+        # filters (all a likelihood scorer reads) and the clutter grid as asked; with
+        # neither, only who was observed (all a hit counter reads).
         self.running = RunningFeatures() if features else None
         self.filters = kalman or features
+        self.counts = clutter or features
         self.kalman = InnovationFilter()
         self.grid = ClutterGrid()
         self.birth_cell = np.zeros((0, 2), dtype=np.int64)
@@ -289,7 +292,7 @@ class LiveTrackFeatures:
         in_tracker = np.full((n, 2), np.nan)
         in_tracker[slots] = to_tracker_frame(xy, self.frame_size)
         loglik = self.kalman.step(in_tracker, observed) if self.filters else np.full(n, np.nan)
-        if self.running is None:
+        if not self.counts:
             return LiveFrame(observed, loglik, None, None)
         clutter = np.zeros(n)
         if slots.size:
@@ -300,6 +303,8 @@ class LiveTrackFeatures:
             clutter[slots] = self.grid.step(
                 frame, plane, cell, self.birth_cell[slots], self.birth_frame[slots]
             )
+        if self.running is None:
+            return LiveFrame(observed, loglik, None, clutter)
         position, areas = np.full((n, 2), np.nan), np.full(n, np.nan)
         position[slots] = xy * self.ratio[::-1]
         areas[slots] = area * self.ratio.prod()
@@ -311,8 +316,8 @@ class LiveTrackFeatures:
 class LiveFrame:
     """One frame of the live tracks: which were observed, the innovation log-likelihood of
     each observation (NaN at a miss and at a track's first), ``HANDMADE_FEATURES`` and the
-    clutter-map count of each observation (both None when ``LiveTrackFeatures`` keeps only
-    the Kalman filters)."""
+    clutter-map count of each observation (None when ``LiveTrackFeatures`` does not keep
+    them)."""
 
     observed: np.ndarray
     loglik: np.ndarray
