@@ -61,5 +61,5 @@ def test_nightly_retrain_promotes_the_first_model_and_keeps_it_against_a_weaker_
     assert second.tags["promotion.champion_before"] == "1"
     assert "failed the gate" in second.tags["promotion.reason"]
     assert first.description.startswith("first champion: v1")
-    assert second.description.startswith("champion kept: v2 against champion v1")
+    assert second.description.startswith("champion kept: v2 (transformer) against champion v1")
     assert "@champion" in client.get_registered_model("track-persistence").description
