@@ -15,7 +15,7 @@ from typing import Any
 from tp_models.core.batch import TrackBatch
 from tp_models.core.calibration import as_logit, platt_fit
 from tp_models.evaluation.metrics import pooled_decisions
-from tp_models.families.fitted import SCORERS, FittedFamily
+from tp_models.families.fitted import SCORERS, FittedFamily, parameter_names
 from tp_models.scorers.tuning import grid_search
 from tp_models.tracks.features import CLUTTER_COUNT, handmade_clutter_counts
 
@@ -51,8 +51,8 @@ def fit_family(
     ``val``; both batches in ``frame_size``, the frame the family will score in."""
     if family not in SCORERS:
         raise ValueError(f"unknown family {family!r}; one of {sorted(SCORERS)}")
-    kind, _ = SCORERS[family]
-    scorer = kind(seed=seed) if "seed" in SCORERS[family][1] else kind()
+    kind = SCORERS[family]
+    scorer = kind(seed=seed) if "seed" in parameter_names(kind) else kind()
     if family in GRIDS:
         grid, objective = GRIDS[family]
         # Counted once, not at every grid point (a count reads whole videos).

@@ -11,6 +11,7 @@ types. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,27 +31,25 @@ from tp_models.tracks.running import LiveTrackFeatures
 
 FAMILY_FORMAT = "tp-family-v1"
 
-# family name -> (scorer class, the parameters that rebuild a fitted one)
-SCORERS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "gradient_boosting": (
-        GradientBoostingScorer,
-        ("max_iter", "learning_rate", "max_rows", "seed"),
-    ),
-    "ipda": (
-        IPDAExistence,
-        ("p_detect", "clutter_density", "survival", "initial_existence", "gate_probability"),
-    ),
-    "track_score": (
-        TrackScore,
-        ("p_detect", "false_alarm_density", "new_target_density", "alpha", "beta"),
-    ),
-    "clutter_map": (
-        StreamingClutterMap,
-        ("p_detect", "false_alarm_density", "new_target_density", "alpha", "beta", "weight"),
-    ),
-    "m_of_n": (WindowHits, ("n",)),
+# family name -> its scorer class
+SCORERS: dict[str, type] = {
+    "gradient_boosting": GradientBoostingScorer,
+    "ipda": IPDAExistence,
+    "track_score": TrackScore,
+    "clutter_map": StreamingClutterMap,
+    "m_of_n": WindowHits,
 }
 assert tuple(SCORERS) == CLASSICAL_FAMILIES
+# A scorer's fields that are not its parameters: its name and operating threshold (set by
+# validation), a tuning grid and what tuning found, a fitted model (saved on its own).
+NOT_PARAMETERS = {"name", "threshold", "grid", "fitted", "model"}
+
+
+def parameter_names(kind: type) -> tuple[str, ...]:
+    """The fields of a scorer class that rebuild a fitted one (the model aside)."""
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name not in NOT_PARAMETERS)
+
+
 # The one scikit-learn type a gradient-boosting model needs beyond skops' default trust.
 SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
@@ -132,7 +131,7 @@ class FamilyStream:
 
 def parameters(fitted: FittedFamily) -> dict[str, Any]:
     """The JSON parameters that rebuild ``fitted.scorer`` (the model aside)."""
-    names = SCORERS[fitted.family][1]
+    names = parameter_names(SCORERS[fitted.family])
     out = {name: getattr(fitted.scorer, name) for name in names}
     model = getattr(fitted.scorer, "model", None)
     if isinstance(model, BaseRate):  # gradient boosting's one-class fallback
@@ -166,7 +165,8 @@ def load_family(checkpoint: dict[str, Any]) -> FittedFamily:
     family = checkpoint["family"]
     if family not in SCORERS:
         raise ValueError(f"unknown family {family!r}; one of {sorted(SCORERS)}")
-    kind, names = SCORERS[family]
+    kind = SCORERS[family]
+    names = parameter_names(kind)
     params = dict(checkpoint["params"])
     base_rate = params.pop("base_rate", None)
     unknown = set(params) - set(names)
