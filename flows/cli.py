@@ -28,7 +28,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 EXIT_USAGE = 2
-BENCHMARKS = ("generate", "tracks", "model", "features", "online", "score", "families")  # bench/NAME.py
+# bench/NAME.py
+BENCHMARKS = ("generate", "tracks", "model", "features", "online", "score", "families")
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `tp info --json | head`
 EXIT_SIGNAL = 128  # + the signal's number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM
 
