@@ -9,17 +9,23 @@ from prefect import flow
 
 from flows.naming import name_flow_run
 from flows.progress import progress
-from storage.errors import StoreError
+from storage.errors import ParameterError, StoreError
 from storage.mlflow_store import connect, require_model
 from storage.store import Store
 from storage.track_reader import TrackSource
 from tasks.specs import TrainSpec, checked_device
 from tasks.train import run_name, train_model
+from tp_models.families.names import MODEL_FAMILY
 
 
 def check(spec: TrainSpec) -> TrackSource:
     """Everything the training needs, or a clear error before any work starts."""
     checked_device(spec.device)
+    if spec.family != MODEL_FAMILY and spec.model.features != "statistical":
+        raise ParameterError(
+            f"features: {spec.model.features!r} is what the learned model reads; a classical "
+            f"family ({spec.family}) reads the tracks only: drop --features or --family"
+        )
     connect()  # an unreachable tracking server fails here, not after an hour of training
     store = Store.open(spec.store)
     return TrackSource.open(store, spec.tracks, tokenizer_hash(spec, store))
@@ -33,7 +39,7 @@ def train(spec: TrainSpec = TrainSpec()) -> dict[str, Any]:
     options = {"latent_dim": source.latent_dim} if source.features is not None else {}
     model = dataclasses.replace(spec.model, frame_size=(size, size), extractor_options=options)
     tags = {"features": model.features, "flow": "train"}
-    name_flow_run(run_name(model, spec.training))
+    name_flow_run(run_name(model, spec.training, spec.family))
     features_hash = None if source.features is None else source.features.config["checkpoint_hash"]
     with progress(spec.training.max_epochs, f"train-{model.features}", "epoch") as advance:
         return train_model(source, model, spec, tags, features_hash, advance)

@@ -91,3 +91,10 @@ def test_info_on_missing_store(tmp_path, capsys):
     assert main(["info", "--store", str(tmp_path / "nope.zarr")]) == 2
     assert "tp generate" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "nope.zarr")
+
+
+def test_a_classical_family_with_video_features_is_one_sentence(tiny_store, capsys):
+    args = ["train", "--store", tiny_store, "--family", "ipda", "--features", "hybrid"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "features: 'hybrid'" in err and "--family" in err
