@@ -454,24 +454,44 @@ def test_an_id_seen_again_at_frame_1e9_imports_as_small_items(imported, tmp_path
 # ---- every family a model: issue 25 ----------------------------------------------------------
 
 
-def test_a_users_path_import_retrain_score_with_whatever_family_wins(imported, tmp_path, capsys):
-    """import-tracks --gt -> retrain (every family competes) -> tp score with @champion; and
-    tp score with the gradient-boosting version gives that family's own scores, row for
-    row, as it does for the learned model."""
+def test_a_users_path_import_retrain_score_with_whatever_family_wins(
+    imported, own_registry, tmp_path, capsys
+):
+    """import-tracks --gt -> retrain (the model first, then every family against it, in a
+    registry of this test's own) -> tp score with @champion; and tp score with the
+    gradient-boosting version gives that family's own scores, row for row, as it does for
+    the learned model."""
+    from mlflow import MlflowClient
+
     from flows.cli import main
     from storage.mlflow_store import load_model
+    from storage.registry import MODEL_NAME, champion_version
     from tp_models.families.fitted import FittedFamily
+    from tp_models.families.names import CLASSICAL_FAMILIES
     from tp_models.serving.rows import score_rows
     from tp_models.tracks.files import read_tracks
 
     gate = ["--not-worse", "roc_auc_full", "p_d_at_fcr_1pct_full"]
-    args = ["retrain", "--store", imported["store"], "--max-epochs", "2", *gate]
-    args += ["--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "retrain")]
-    args += ["--families", "model", "gradient_boosting", "ipda"]
-    assert main(args) == 0
+    out = ["--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "retrain")]
+    store = ["--store", imported["store"], "--max-epochs", "2", *gate, *out]
+    # A first night: the learned model alone becomes the champion.
+    assert main(["retrain", *store, "--families", "model"]) == 0
+    before = json.loads(capsys.readouterr().out)["champion"]
+    # Every family against it, ranked by the gate's metrics; the best that passes wins.
+    assert main(["retrain", *store]) == 0
     decision = json.loads(capsys.readouterr().out)
-    assert sorted(decision["families"].values())[:3] == ["gradient_boosting", "ipda", "transformer"]
-    boosting = next(v for v, f in decision["families"].items() if f == "gradient_boosting")
+    families = decision["families"]
+    challengers = [v for v in families if v != before]
+    assert sorted(families[v] for v in challengers) == sorted(["transformer", *CLASSICAL_FAMILIES])
+    assert set(decision["metrics"]) == {*challengers, before}
+    assert decision["reason"].startswith("Challengers ranked by roc_auc_full, p_d_at_fcr_1pct_full")
+    assert decision["champion"] == champion_version()
+    assert decision["champion"] == (decision["challenger"] if decision["promoted"] else before)
+    for version in challengers:
+        tags = MlflowClient().get_model_version(MODEL_NAME, version).tags
+        assert json.loads(tags["promotion.families"]) == families
+        assert tags["family"] == families[version]
+    boosting = next(v for v, f in families.items() if f == "gradient_boosting")
     source = _copy_sequence(imported, tmp_path / "in")
     rows = read_tracks(source).rows
     for uri in (f"models:/track-persistence/{boosting}", "models:/track-persistence@champion"):
