@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/tp bench tracks
 	$(BIN)/tp bench model
 	$(BIN)/tp bench features
+	$(BIN)/tp bench families
 
 clean:
 	rm -rf data/ checkpoints/ reports/ mlruns/ mlflow.db .pytest_cache
