@@ -153,7 +153,8 @@ COMMANDS = (
         "train a challenger; it becomes @champion only if it passes the gate",
         "RetrainSpec",
         "flows.retrain:retrain",
-        skip=("train.model.frame_size", "train.model.extractor_options"),
+        # Each challenger's family comes from --families.
+        skip=("train.model.frame_size", "train.model.extractor_options", "train.family"),
     ),
     Command(
         "promote",

@@ -99,7 +99,9 @@ def choose(
     decision is the best-ranked's, the champion kept. The reason gives the ranking."""
     metrics = {v: flat_metrics(reports[v]["scorers"]["model"]) for v in challengers}
     ranked = sorted(challengers, key=lambda v: rank_key(metrics[v], gate.not_worse), reverse=True)
-    decisions = [decide(version, champion, reports, gate) for version in ranked]
+    # With no champion there is nothing to judge: the best-ranked is the first.
+    judged = ranked if champion is not None else ranked[:1]
+    decisions = [decide(version, champion, reports, gate) for version in judged]
     chosen = next((d for d in decisions if d.promoted), decisions[0])
     if len(ranked) > 1:
         first = gate.not_worse[0]
@@ -107,12 +109,16 @@ def choose(
             f"v{v} {families.get(v, '?')} {_value(metrics[v].get(first))}" for v in ranked
         )
         passed = [f"v{d.challenger}" for d in decisions if d.promoted]
+        verdict = (
+            f"passed the gate: {', '.join(passed) or 'none'}"
+            if champion is not None
+            else "no champion to judge them against"
+        )
         chosen = replace(
             chosen,
             reason=(
                 f"Challengers ranked by {', '.join(gate.not_worse)} ({first}: {ranking}); "
-                f"passed the gate: {', '.join(passed) or 'none'}. v{chosen.challenger}: "
-                + chosen.reason
+                f"{verdict}. v{chosen.challenger}: " + chosen.reason
             ),
         )
     return replace(chosen, families=families)

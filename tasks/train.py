@@ -138,7 +138,6 @@ def train_model(
     if run_id is not None and not run_exists(run_id):
         logger.warning("MLflow run %s is not in %s: logging to a new run", run_id, tracking_uri())
         run_id = None
-    pipeline = build_pipeline(model_cfg, seed=train_cfg.seed)
     val_batch, _ = source.load(splits["val"])
 
     name = run_name(model_cfg, train_cfg, spec.family)
@@ -215,6 +214,7 @@ def train_model(
             return _register(
                 source, scorer, spec, family, name, run, (scale, shift), {}, folder, model_cfg
             )
+        pipeline = build_pipeline(model_cfg, seed=train_cfg.seed)
         result = fit(
             pipeline,
             shuffled_training_batches(source, splits["train"]),

@@ -6,7 +6,7 @@ import pytest
 
 from storage.errors import StoreError
 from tasks.gate import GATE_METRICS, judge
-from tasks.promotion import decide
+from tasks.promotion import choose, decide
 from tasks.specs import Gate, ParameterError, RetrainSpec, parse
 from tp_models.evaluation.glossary import flat_metrics
 
@@ -61,6 +61,31 @@ def test_decide_first_champion_gate_and_refusal():
     assert not same.promoted and "champion already" in same.reason
     by_hand = decide("1", "2", other, gate, by_hand="a person said so")
     assert by_hand.promoted and "could not compare" in by_hand.reason
+
+
+def test_choose_ranks_the_families_and_promotes_the_best_that_passes():
+    gate = Gate()
+    families = {"1": "transformer", "2": "gradient_boosting", "3": "ipda", "9": "transformer"}
+    reports = {
+        "1": report(0.90, 0.9, 2.0),
+        "2": report(0.93, 0.9, 2.0),
+        "3": report(0.60, 0.9, 2.0),
+        "9": report(0.92, 0.9, 2.0),
+    }
+    # Against champion v9: the best-ranked (v2) passes and is promoted; v1 would not pass.
+    night = choose(["1", "2", "3"], "9", reports, gate, families)
+    assert night.promoted and night.challenger == "2" and night.families == families
+    assert (
+        "(roc_auc_k3: v2 gradient_boosting 0.9300, v1 transformer 0.9000, v3 ipda" in night.reason
+    )
+    assert "passed the gate: v2." in night.reason
+    # None passes: the champion stays, and the decision is the best-ranked's.
+    kept = choose(["1", "3"], "9", reports, gate, families)
+    assert not kept.promoted and kept.challenger == "1" and "passed the gate: none" in kept.reason
+    # No champion: the best-ranked is the first, and nothing claims to have passed a gate.
+    first = choose(["1", "2", "3"], None, reports, gate, families)
+    assert first.outcome == "first champion" and first.challenger == "2"
+    assert "no champion to judge them against" in first.reason and "passed" not in first.reason
 
 
 def test_gate_naming_an_unknown_metric_is_one_sentence():

@@ -196,6 +196,8 @@ def load_family(checkpoint: dict[str, Any]) -> FittedFamily:
         raise ValueError("a gradient-boosting checkpoint without its model")
     scale, shift = (float(v) for v in checkpoint["calibration"])
     height, width = (int(v) for v in checkpoint["frame_size"])
-    metadata = checkpoint.get("metadata") or {}
-    threshold = float(metadata.get("operating_threshold") or 0.5)
-    return FittedFamily(family, scorer, (scale, shift), (height, width), threshold)
+    threshold = (checkpoint.get("metadata") or {}).get("operating_threshold")
+    fitted = FittedFamily(family, scorer, (scale, shift), (height, width))
+    if threshold is not None:  # validated at training; else the class's default
+        fitted.threshold = float(threshold)
+    return fitted

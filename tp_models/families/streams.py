@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
+from scipy.special import expit
 
 from tp_models.scorers.boosting import GradientBoostingScorer
 from tp_models.scorers.clutter_map import StreamingClutterMap
@@ -122,7 +123,7 @@ class ExistenceStream(_Arrays):
             scorer.initial_existence,
             scorer.gate_probability,
         )
-        return np.where(alive, 1.0 / (1.0 + np.exp(-s["log_odds"])), np.nan)
+        return np.where(alive, expit(s["log_odds"]), np.nan)
 
 
 class WindowStream(_Arrays):
