@@ -187,6 +187,16 @@ def test_valid_steps() -> None:
         [1, 0, 0, 0, 0, 0],
     ]
     assert valid_step_mask(observed)[0].int().tolist() == [0, 1, 1, 1, 1, 1]
+    # forget_after: at most that many steps past the last observation (a one-hit track of a
+    # long sequence is not labelled to its end).
+    assert valid_step_mask(observed, "end", forget_after=2).int().tolist() == [
+        [0, 1, 1, 1, 1, 1],
+        [0, 0, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+    ]
+    assert valid_step_mask(observed, "end", forget_after=0).equal(
+        valid_step_mask(observed, "last_observation")
+    )
 
 
 def test_appearance_is_off_by_default() -> None:

@@ -247,21 +247,56 @@ def _first_observation_index(observed: Tensor) -> Tensor:
     return observed.to(torch.int8).argmax(dim=1)
 
 
-def valid_step_mask(observed: Tensor, until: Literal["last_observation", "end"] = "end") -> Tensor:
+def valid_step_mask(
+    observed: Tensor,
+    until: Literal["last_observation", "end"] = "end",
+    forget_after: int | None = None,
+) -> Tensor:
     """(B, T) bool: the steps a track's label applies to.
 
     From the first observation to the end of the video (default), or to the last
     observation (the track's life as hindsight sees it) with ``until="last_observation"``.
-    Steps before the first observation are padding and never count.
+    With ``forget_after``, never more than that many steps past the last observation: the
+    scorer forgets a track unseen for longer, so later steps are never scored (a one-hit
+    track of a long sequence is not padded to its end). Steps before the first observation
+    are padding and never count.
     """
     observed = observed.bool()
     started = torch.cumsum(observed.to(torch.int32), dim=1) > 0
-    if until == "end":
-        return started
-    if until != "last_observation":
+    if until not in ("end", "last_observation"):
         raise ValueError(f"until must be 'last_observation' or 'end', got {until!r}")
-    not_over = torch.flip(torch.cumsum(torch.flip(observed.to(torch.int32), [1]), dim=1), [1]) > 0
-    return started & not_over
+    if until == "end" and forget_after is None:
+        return started
+    ahead = 0 if until == "last_observation" else forget_after
+    last = last_observation_index(observed)[:, -1:]
+    steps = torch.arange(observed.shape[1], device=observed.device)
+    return started & (steps <= last + ahead)
+
+
+# Inputs that describe a whole track; every other input is per frame, (B, T, ...).
+PER_TRACK_INPUTS = frozenset({"label", "frame_size"})
+
+
+def start_aligned(inputs: Mapping[str, Tensor], valid: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """The tracks that have ``valid`` steps (a contiguous run from the first observation,
+    ``valid_step_mask``), each moved to begin at its first observation and all cut to the
+    longest run among them: a track's labelled life, not its video's frame span.
+
+    Exact for the models here, which read a track from its first observation on (track
+    positions, leading padding masked) and are causal: the outputs at the valid steps do
+    not change. Steps past a track's run are misses and never read back.
+    """
+    keep = valid.any(dim=1)
+    run, first = valid[keep].sum(dim=1), _first_observation_index(inputs["observed"][keep])
+    steps = torch.arange(int(run.max()) if len(run) else 0, device=valid.device)
+    index = (first.unsqueeze(1) + steps).clamp(max=valid.shape[1] - 1)
+    within = steps < run.unsqueeze(1)  # the valid steps, now from step 0 on
+    aligned = {
+        key: value[keep] if key in PER_TRACK_INPUTS else _gather_frames(value[keep], index)
+        for key, value in inputs.items()
+    }
+    aligned["observed"] = aligned["observed"] & within  # past the run: misses, never read
+    return aligned, within
 
 
 # The hand-made features gradient boosting reads (``tracks.features.handmade_features``),

@@ -31,8 +31,9 @@ from torch import Tensor
 from tp_models.core.batch import TrackBatch
 from tp_models.core.config import known_fields
 from tp_models.core.device import resolve_device
-from tp_models.model.features import valid_step_mask
+from tp_models.model.features import PER_TRACK_INPUTS, start_aligned, valid_step_mask
 from tp_models.model.interfaces import ModularTrackingPipeline
+from tp_models.tracks.table import DEFAULT_FORGET_AFTER
 
 # A factory returning a fresh iterable each epoch (e.g. a reader over a Zarr store), or a
 # re-iterable collection such as a list. A one-shot generator would be empty in epoch 2.
@@ -61,9 +62,16 @@ class TrainConfig:
         str,
         doc(
             "steps that carry the track's label: first observation to the end of the video "
-            "(end) or to the last observation (last)"
+            "(end) or to the last observation (last_observation)"
         ),
     ] = "end"
+    forget_after: Annotated[
+        int | None,
+        doc(
+            "steps past a track's last observation that still carry its label: the scorer's "
+            "forget_after, beyond which it never scores the track (none: to the video's end)"
+        ),
+    ] = DEFAULT_FORGET_AFTER
     online_k: Annotated[int, doc("validation F1 also on the score at the k-th observation")] = 3
     threshold: Annotated[float, doc("decision threshold of the validation F1 while training")] = 0.5
 
@@ -98,10 +106,12 @@ def _seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def labelled_steps(observed: Tensor, label: Tensor, until: str) -> Tensor:
+def labelled_steps(observed: Tensor, label: Tensor, config: TrainConfig) -> Tensor:
     """(B, T) bool: the steps that carry the track's label (``valid_step_mask``) of tracks
     whose label is known (>= 0); every loss and metric counts exactly these steps."""
-    return valid_step_mask(observed, until) & (label >= 0).unsqueeze(1)  # type: ignore[arg-type]
+    until = config.valid_until
+    steps = valid_step_mask(observed, until, config.forget_after)  # type: ignore[arg-type]
+    return steps & (label >= 0).unsqueeze(1)
 
 
 def masked_bce(logits: Tensor, label: Tensor, valid: Tensor) -> Tensor:
@@ -115,8 +125,10 @@ def masked_bce(logits: Tensor, label: Tensor, valid: Tensor) -> Tensor:
 @dataclass
 class _DeviceBatch:
     """One TrackBatch as model inputs (with ``label``) on the training device, plus its
-    labelled steps: converted once, then only indexed on the device. The labelled steps
-    per track are kept on the host, so minibatch step counts never wait for the GPU."""
+    labelled steps: converted once, then only indexed on the device. Only tracks with
+    labelled steps are kept, each start-aligned and cut to its labelled life
+    (``start_aligned``). The labelled steps per track are kept on the host, so minibatch
+    step counts and lengths never wait for the GPU."""
 
     inputs: dict[str, Tensor]
     valid: Tensor  # labelled_steps(...), on the device
@@ -130,7 +142,7 @@ def _to_device_batch(
     batch: TrackBatch, pipeline: ModularTrackingPipeline, config: TrainConfig, device: torch.device
 ) -> _DeviceBatch:
     host = pipeline.tensors(batch, with_label=True)
-    valid = labelled_steps(host["observed"], host["label"], config.valid_until)
+    host, valid = start_aligned(host, labelled_steps(host["observed"], host["label"], config))
     return _DeviceBatch(
         inputs={k: v.to(device) for k, v in host.items()},
         valid=valid.to(device),
@@ -157,21 +169,42 @@ def _device_batches(
     return lambda: cached
 
 
+# Minibatches are packed by life within pools of this many, drawn at random: each costs
+# its longest labelled life, not its sequence's length, and still mixes tracks of the pool.
+PACKING_POOL = 32
+
+
+def packed_minibatches(steps_per_track: Tensor, size: int, shuffle: bool) -> list[Tensor]:
+    """Track indices of each minibatch of ``size`` tracks, packed by labelled life so that
+    a minibatch costs its longest life, not its sequence's length. Shuffled: tracks in
+    random pools of ``PACKING_POOL`` minibatches are sorted by life, cut into minibatches,
+    and those come in random order (drawn from the CPU generator: the same on every
+    device). Not shuffled: in order of life."""
+    n = len(steps_per_track)
+    order = torch.randperm(n) if shuffle else torch.arange(n)
+    pool = size * PACKING_POOL if shuffle else max(n, 1)
+    parts = [p[torch.argsort(steps_per_track[p], stable=True)] for p in torch.split(order, pool)]
+    chunks = list(torch.cat(parts).split(size)) if parts else []
+    if shuffle:
+        chunks = [chunks[i] for i in torch.randperm(len(chunks)).tolist()]
+    return chunks
+
+
 def _minibatches(
-    batch: _DeviceBatch, config: TrainConfig
+    batch: _DeviceBatch, size: int, shuffle: bool
 ) -> Iterable[tuple[dict[str, Tensor], Tensor, int]]:
-    """(inputs, labelled steps, number of labelled steps) per minibatch, shuffled with the
-    CPU generator (the same order on every device); the step counts come from the host
-    copy, and the order goes to the device once per batch, not once per step."""
-    n, size = len(batch), config.batch_size
-    order = torch.randperm(n) if config.shuffle else torch.arange(n)
-    per_track = batch.steps_per_track.index_select(0, order)
-    counts = F.pad(per_track, (0, -n % size)).view(-1, size).sum(dim=1).tolist()
-    order = order.to(batch.valid.device)
-    for count, start in zip(counts, range(0, n, size), strict=True):
-        index = order[start : start + size]
-        inputs = {k: v.index_select(0, index) for k, v in batch.inputs.items()}
-        yield inputs, batch.valid.index_select(0, index), int(count)
+    """(inputs, labelled steps, number of labelled steps) per minibatch
+    (``packed_minibatches``), each cut to its longest labelled life. Counts and lengths come
+    from the host copy; indices go to the device once per minibatch."""
+    steps = batch.steps_per_track
+    for index in packed_minibatches(steps, size, shuffle):
+        length, count = int(steps[index].max()), int(steps[index].sum())
+        on_device = index.to(batch.valid.device)
+        inputs = {
+            k: v.index_select(0, on_device) if k in PER_TRACK_INPUTS else v[on_device, :length]
+            for k, v in batch.inputs.items()
+        }
+        yield inputs, batch.valid[on_device, :length], count
 
 
 def _train_epoch(
@@ -190,7 +223,7 @@ def _train_epoch(
     loss_sum: Tensor | float = 0.0
     steps, tracks = 0, 0
     for batch in batches:
-        for inputs, valid, count in _minibatches(batch, config):
+        for inputs, valid, count in _minibatches(batch, config.batch_size, config.shuffle):
             if count == 0:
                 continue
             total = masked_bce(pipeline(inputs)["logits"], inputs["label"], valid)
@@ -260,19 +293,20 @@ def _evaluate_device_batches(
     try:
         with pipeline.attention_storage(False):
             for batch in batches:
-                out = pipeline(batch.inputs)
-                bce = masked_bce(out["logits"], batch.inputs["label"], batch.valid)
-                loss_sum = loss_sum + bce.double()  # float64, as Python floats summed it
-                steps += int(batch.steps_per_track.sum())  # counted on the host copy
-                rows = torch.arange(len(batch), device=batch.valid.device)
-                k_idx = _kth_observation_or_last_valid(
-                    batch.inputs["observed"], batch.valid, config.online_k
-                )
-                prob = out["persistence"]
-                keeps.append(batch.valid.any(dim=1))  # labelled tracks with a labelled step
-                labels.append(batch.inputs["label"] > 0.5)
-                full.append(prob[rows, _last_true_index(batch.valid)])
-                online.append(prob[rows, k_idx])
+                for inputs, valid, count in _minibatches(batch, config.batch_size, False):
+                    out = pipeline(inputs)
+                    bce = masked_bce(out["logits"], inputs["label"], valid)
+                    loss_sum = loss_sum + bce.double()  # float64, as Python floats summed it
+                    steps += count  # counted on the host copy
+                    rows = torch.arange(len(valid), device=valid.device)
+                    k_idx = _kth_observation_or_last_valid(
+                        inputs["observed"], valid, config.online_k
+                    )
+                    prob = out["persistence"]
+                    keeps.append(valid.any(dim=1))  # labelled tracks with a labelled step
+                    labels.append(inputs["label"] > 0.5)
+                    full.append(prob[rows, _last_true_index(valid)])
+                    online.append(prob[rows, k_idx])
     finally:
         pipeline.train(was_training)
     if steps == 0:

@@ -39,8 +39,8 @@ from tp_models.model.features import (
     track_velocity,
 )
 from tp_models.model.interfaces import ModularTrackingPipeline
-from tp_models.serving.rows import DEFAULT_FORGET_AFTER
 from tp_models.tracks.running import LiveTrackFeatures
+from tp_models.tracks.table import DEFAULT_FORGET_AFTER
 
 
 def _column(rows: Any, name: str) -> np.ndarray | None:

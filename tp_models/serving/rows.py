@@ -10,7 +10,7 @@ import numpy as np
 
 from tp_models.core.scorer import PersistenceScorer
 from tp_models.tracks.features import CLUTTER_COUNT, clutter_map_counts
-from tp_models.tracks.table import TrackRows, rows_to_batch
+from tp_models.tracks.table import DEFAULT_FORGET_AFTER, TrackRows, rows_to_batch
 
 # A bucket holds at most this many (track, frame) cells, unless one track alone is longer:
 # 64 tracks of up to 512 frames (any life the default model encodes) are batched as before,
@@ -20,11 +20,6 @@ CELLS_PER_BATCH = 64 * 512
 # a frame here. Beyond this life (~39 hours at 30 fps; ~250 MB) an id is refused, not
 # allocated (an id reused at frame 10^9 asked for 12.1 GiB).
 MAX_LIFE = 2**22
-
-
-# Frames a track may go unseen before it is forgotten: should its id come back, it is a new
-# track (the online scorer's rule, which ``score_rows`` follows so both give the same scores).
-DEFAULT_FORGET_AFTER = 30
 
 
 class TrackLifeError(ValueError):

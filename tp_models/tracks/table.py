@@ -22,6 +22,12 @@ _COLUMNS = ("frame", "track_id", "x", "y", "w", "h", "conf")
 OUTSIDE_POLICIES = ("keep", "clip", "drop")
 
 
+# Frames a track may go unseen before it is forgotten: should its id come back, it is a new
+# track (the online scorer's rule, which ``score_rows`` follows so both give the same scores,
+# and training's: steps beyond it carry no label).
+DEFAULT_FORGET_AFTER = 30
+
+
 @dataclass(frozen=True)
 class TrackRows:
     """The rows of ONE sequence, in input order.
