@@ -272,18 +272,28 @@ def cmd_evaluate_baselines(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """A saved report.json as tables: any section (test, heldout), any metrics."""
+    """Saved report.json files as tables: any section (test, heldout), any metrics. Several
+    reports of one evaluation (e.g. one per training seed) print as mean ± sd."""
     from storage.errors import UserError
-    from tp_models.evaluation.report import TABLE_METRICS, format_operating_point, format_table
+    from tp_models.evaluation.report import (
+        TABLE_METRICS,
+        aggregate_reports,
+        format_operating_point,
+        format_table,
+    )
 
-    try:
-        report = json.loads(Path(args.path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"report: cannot read {args.path!r} ({exc}); give a report.json.") from None
-    if args.section != "test":
-        if args.section not in report:
-            raise UserError(f"report: {args.path!r} has no {args.section!r} section.")
-        report = report[args.section]
+    reports = []
+    for path in args.paths:
+        try:
+            report = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"report: cannot read {path!r} ({exc}); give a report.json.") from None
+        if args.section != "test":
+            if args.section not in report:
+                raise UserError(f"report: {path!r} has no {args.section!r} section.")
+            report = report[args.section]
+        reports.append(report)
+    report = reports[0] if len(reports) == 1 else aggregate_reports(reports)
     unknown = [m for m in args.metrics if m not in TABLE_METRICS]
     if unknown:
         raise UserError(f"report: unknown metric {unknown[0]!r}; use {', '.join(TABLE_METRICS)}.")
@@ -366,9 +376,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         add_options(baselines, spec_options(BaselinesSpec))
     baselines.set_defaults(run=cmd_evaluate_baselines)
 
-    report = commands.add_parser("report", help="a saved report.json as tables")
+    report = commands.add_parser("report", help="saved report.json files as tables")
     report.add_argument(
-        "path", help="report.json written by evaluate, pipeline or evaluate-baselines"
+        "paths",
+        nargs="+",
+        metavar="path",
+        help="report.json written by evaluate, pipeline or evaluate-baselines; several "
+        "(e.g. one per training seed) print as mean ± sd",
     )
     report.add_argument("--section", default="test", help="test (default) or heldout")
     report.add_argument(

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
@@ -203,3 +204,17 @@ def test_tp_report_uses_the_glossary_names(three_evaluations, capsys):
     )  # the operating-point table is printed last
     ece = report["scorers"]["model"]["calibration"]["pooled"]["ece"]
     assert f"{ece:.3f}" in model_line
+
+
+def test_tp_report_of_several_reports_prints_mean_and_sd(three_evaluations, capsys):
+    """One report per training seed, as `tp report seed-*/report.json` reads them."""
+    reports = [report for _, report, _ in three_evaluations[:2]]
+    paths = []
+    for i, report in enumerate(reports):
+        paths.append(Path(report["data"]["store"]).parent / f"report-{i}.json")
+        paths[-1].write_text(json.dumps(report))
+    assert main(["report", *map(str, paths)]) == 0
+    printed = capsys.readouterr().out
+    model_line = next(line for line in printed.splitlines() if line.startswith("model "))
+    values = [r["scorers"]["model"]["k"]["full"]["roc_auc"] for r in reports]
+    assert f"{np.mean(values):.3f}±{np.std(values, ddof=1):.3f}" in printed, model_line
