@@ -11,6 +11,7 @@ import pytest
 from tests.tp_models.batches import track_batch
 from tp_models.core.batch import TrackBatch
 from tp_models.core.scorer import FittableScorer, fit_scorers
+from tp_models.evaluation.metrics import pooled_log_loss
 from tp_models.perception.tracker import TrackerConfig
 from tp_models.scorers.boosting import GradientBoostingScorer, NotFittedError
 from tp_models.scorers.clutter_map import ClutterMapScore
@@ -25,6 +26,7 @@ from tp_models.scorers.existence import (
 )
 from tp_models.scorers.roster import classical_baselines, default_baselines
 from tp_models.scorers.track_score import TrackScore
+from tp_models.scorers.tuning import LifeBuckets, grid_search
 from tp_models.tracks.arrays import arrays_to_batch, extract_and_label
 from tp_models.tracks.features import HANDMADE_FEATURES, handmade_features, past_detections_nearby
 from tp_models.world.config import SceneConfig
@@ -158,6 +160,41 @@ def test_ipda_fit_tunes_on_train_only():
     # Always-detected true tracks and sparse false ones: a high P_D explains them better.
     assert scorer.fitted == {"p_detect": 0.95, "clutter_density": 1e-4}
     assert scorer.p_detect == 0.95
+
+
+def test_ipda_tuned_on_lives_alone_as_on_whole_frames():
+    """Short tracks scattered over a long sequence: scored on their lives (``LifeBuckets``),
+    every frame of every life has the same value, and the grid search picks the same point
+    with the same objective."""
+    rng = np.random.default_rng(3)
+    n, frames = 300, 60
+    observed = np.zeros((n, frames), bool)
+    label = (rng.random(n) < 0.3).astype(np.int8)
+    for i in range(n):
+        start = rng.integers(0, frames - 5)
+        life = rng.integers(5, frames - start + 1) if label[i] else rng.integers(1, 5)
+        observed[i, start : start + life] = rng.random(life) < (0.9 if label[i] else 0.5)
+        observed[i, start] = True
+    observed[0] = False  # a track never seen: no life, no value
+    loglik = np.where(observed, rng.normal(-6, 2, observed.shape), np.nan)
+    batch = track_batch(observed, position=10.0, loglik=loglik, label=label)
+    scorer = IPDAExistence()
+    lives = LifeBuckets(batch)
+    assert len(lives.buckets) > 2
+    whole, packed = scorer.score(batch), lives.score(scorer)
+    seen = np.logical_or.accumulate(observed, axis=1)
+    in_life = seen & np.logical_or.accumulate(observed[:, ::-1], axis=1)[:, ::-1]
+    np.testing.assert_array_equal(packed[in_life], whole[in_life])
+    assert np.isnan(packed[~in_life]).all()
+    grid = {"p_detect": (0.9, 0.5, 0.95), "clutter_density": (1e-4, 1e-3), "survival": (0.98, 0.9)}
+    tuned = [IPDAExistence(grid=grid) for _ in range(2)]
+    points = [
+        grid_search(t, grid, batch, "log_loss", per_track=p)
+        for t, p in zip(tuned, (False, True), strict=True)
+    ]
+    assert points[0] == points[1] and points[0] != {}
+    losses = [pooled_log_loss(t.score(batch), batch) for t in tuned]
+    assert losses[0] == losses[1]
 
 
 def test_gradient_boosting_learns_a_separable_toy():

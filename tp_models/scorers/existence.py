@@ -145,7 +145,7 @@ class IPDAExistence:
     def fit(self, train: TrackBatch, val: TrackBatch) -> None:
         """Tune the parameters by log-loss on ``train`` (``val`` is not read)."""
         del val
-        self.fitted = grid_search(self, self.grid, train, "log_loss")
+        self.fitted = grid_search(self, self.grid, train, "log_loss", per_track=True)
 
     def rule(self, threshold: float) -> str:
         return f"P(exists) >= {threshold:.3f}"

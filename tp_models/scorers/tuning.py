@@ -20,6 +20,10 @@ from tp_models.core.batch import TrackBatch
 from tp_models.core.scorer import PersistenceScorer
 from tp_models.evaluation.metrics import mean_roc_auc_by_k, pooled_log_loss
 
+# Tracks of one bucket of ``LifeBuckets`` live at most this many times as long as its
+# shortest: each bucket costs at most twice the lives it holds.
+_LIFE_RATIO = 2
+
 # objective name -> (function of (scores, batch), True when larger is better)
 OBJECTIVES: dict[str, tuple[Callable[[np.ndarray, TrackBatch], float], bool]] = {
     "roc_auc": (mean_roc_auc_by_k, True),
@@ -27,21 +31,84 @@ OBJECTIVES: dict[str, tuple[Callable[[np.ndarray, TrackBatch], float], bool]] = 
 }
 
 
+class LifeBuckets:
+    """A batch's tracks start-aligned and cut to their lives (first to last observation),
+    in buckets of similar life, to score them at the cost of their lives, not of their
+    sequence's length: a one-hit track of a 60-scan sequence costs one frame.
+
+    ``score`` gives the (B, T) scores of the whole batch at every frame of each track's life
+    (NaN elsewhere), which is every frame a decision point reads (``decision_frames``: the
+    k-th and the last observation). Only for scorers that read each track alone from its
+    first observation on: their values there are the same as on the whole batch.
+    """
+
+    def __init__(self, batch: TrackBatch) -> None:
+        observed = np.asarray(batch.observed, dtype=bool)
+        self.shape = observed.shape
+        seen = observed.any(axis=1)
+        self.first = np.argmax(observed, axis=1)
+        last = self.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1)
+        self.life = np.where(seen, last - self.first + 1, 0)
+        order = np.argsort(self.life, kind="stable")
+        order = order[self.life[order] > 0]
+        self.buckets: list[tuple[np.ndarray, TrackBatch]] = []
+        start = 0
+        while start < order.size:
+            shortest = self.life[order[start]]
+            stop = int(np.searchsorted(self.life[order], shortest * _LIFE_RATIO, side="right"))
+            index = order[start:stop]
+            self.buckets.append((index, self._cut(batch, index)))
+            start = stop
+
+    def _cut(self, batch: TrackBatch, index: np.ndarray) -> TrackBatch:
+        length = int(self.life[index].max())
+        frames = np.minimum(self.first[index, None] + np.arange(length), self.shape[1] - 1)
+        rows = index[:, None]
+        part = batch.select(index)
+
+        def cut(values: np.ndarray) -> np.ndarray:
+            return values[rows, frames]
+
+        within = np.arange(length) < self.life[index, None]
+        part.position, part.area = cut(batch.position), cut(batch.area)
+        part.color, part.loglik = cut(batch.color), cut(batch.loglik)
+        part.observed = cut(batch.observed) & within  # past the life: misses, never read
+        per_frame = {k for k, v in batch.extras.items() if v.shape[:2] == self.shape}
+        part.extras.update({k: cut(batch.extras[k]) for k in per_frame})
+        return part
+
+    def score(self, scorer: PersistenceScorer) -> np.ndarray:
+        out = np.full(self.shape, np.nan)
+        for index, part in self.buckets:
+            values = np.asarray(scorer.score(part), dtype=np.float64)
+            life = self.life[index]
+            steps = np.arange(values.shape[1])
+            inside = steps < life[:, None]
+            rows = np.broadcast_to(index[:, None], inside.shape)[inside]
+            frames = (self.first[index, None] + steps)[inside]
+            out[rows, frames] = values[inside]
+        return out
+
+
 def grid_search(
     scorer: PersistenceScorer,
     grid: Mapping[str, Sequence[Any]],
     train: TrackBatch,
     objective: str,
+    per_track: bool = False,
 ) -> dict[str, Any]:
     """Set on ``scorer`` the grid point with the best ``objective`` on ``train``; return it.
 
     Candidates are scored on copies, so a failed candidate never leaves the scorer half set.
     Ties keep the earliest grid point (list the textbook value first). With no labelled
-    track in ``train`` the scorer is left as it was and {} is returned.
+    track in ``train`` the scorer is left as it was and {} is returned. ``per_track``: the
+    scorer reads each track alone from its first observation on, so candidates are scored
+    on the tracks' lives only (``LifeBuckets``), with the same result.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {objective!r}")
     measure, larger_is_better = OBJECTIVES[objective]
+    lives = LifeBuckets(train) if per_track else None
     best: dict[str, Any] = {}
     best_value = None
     names = list(grid)
@@ -50,7 +117,8 @@ def grid_search(
         point = dict(zip(names, values, strict=True))
         for name, value in point.items():
             setattr(candidate, name, value)
-        value = measure(np.asarray(candidate.score(train), dtype=np.float64), train)
+        scores = candidate.score(train) if lives is None else lives.score(candidate)
+        value = measure(np.asarray(scores, dtype=np.float64), train)
         if not np.isfinite(value):
             continue
         sign = 1.0 if larger_is_better else -1.0
