@@ -282,17 +282,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         format_table,
     )
 
-    reports = []
+    reports, loaded = [], []
     for path in args.paths:
         try:
             report = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"report: cannot read {path!r} ({exc}); give a report.json.") from None
+        loaded.append(report)
         if args.section != "test":
             if args.section not in report:
                 raise UserError(f"report: {path!r} has no {args.section!r} section.")
             report = report[args.section]
         reports.append(report)
+    tests = {json.dumps(r.get("data", {}).get("fingerprint")) for r in loaded}
+    if len(tests) > 1:
+        raise UserError(
+            f"report: {args.paths[0]!r} and the others were not scored on the same test "
+            "split (their data fingerprints differ); give reports of one store's evaluation."
+        )
     report = reports[0] if len(reports) == 1 else aggregate_reports(reports)
     unknown = [m for m in args.metrics if m not in TABLE_METRICS]
     if unknown:

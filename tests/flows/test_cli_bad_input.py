@@ -98,3 +98,12 @@ def test_a_classical_family_with_video_features_is_one_sentence(tiny_store, caps
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "features: 'hybrid'" in err and "--family" in err
+
+
+def test_negative_forget_after_is_refused_before_anything_starts(tiny_store, capsys):
+    before = _tree_digest(Path(tiny_store))
+    argv = ["train", "--store", str(tiny_store), "--forget-after", "-1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "forget_after" in err and err.count("\n") == 0
+    assert _tree_digest(Path(tiny_store)) == before

@@ -218,3 +218,17 @@ def test_tp_report_of_several_reports_prints_mean_and_sd(three_evaluations, caps
     model_line = next(line for line in printed.splitlines() if line.startswith("model "))
     values = [r["scorers"]["model"]["k"]["full"]["roc_auc"] for r in reports]
     assert f"{np.mean(values):.3f}±{np.std(values, ddof=1):.3f}" in printed, model_line
+
+
+def test_tp_report_refuses_reports_of_different_test_splits(three_evaluations, capsys):
+    report = three_evaluations[0][1]
+    other = {**report, "data": {**report["data"], "fingerprint": "another-store"}}
+    paths = []
+    for i, content in enumerate((report, other)):
+        paths.append(Path(report["data"]["store"]).parent / f"mixed-{i}.json")
+        paths[-1].write_text(json.dumps(content))
+    before = [p.read_bytes() for p in paths]
+    assert main(["report", *map(str, paths)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not scored on the same test split" in err and err.count("\n") == 0
+    assert [p.read_bytes() for p in paths] == before

@@ -66,7 +66,7 @@ class TrainConfig:
         ),
     ] = "end"
     forget_after: Annotated[
-        int | None,
+        Annotated[int, Ge(0)] | None,
         doc(
             "steps past a track's last observation that still carry its label: the scorer's "
             "forget_after, beyond which it never scores the track (none: to the video's end)"

@@ -18,7 +18,7 @@ import numpy as np
 
 from tp_models.core.batch import TrackBatch
 from tp_models.core.scorer import PersistenceScorer
-from tp_models.evaluation.metrics import mean_roc_auc_by_k, pooled_log_loss
+from tp_models.evaluation.metrics import decision_frames, mean_roc_auc_by_k, pooled_log_loss
 
 # Tracks of one bucket of ``LifeBuckets`` live at most this many times as long as its
 # shortest: each bucket costs at most twice the lives it holds.
@@ -45,9 +45,8 @@ class LifeBuckets:
     def __init__(self, batch: TrackBatch) -> None:
         observed = np.asarray(batch.observed, dtype=bool)
         self.shape = observed.shape
-        seen = observed.any(axis=1)
-        self.first = np.argmax(observed, axis=1)
-        last = self.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1)
+        self.first, seen = decision_frames(observed, 1)  # the first and the last observation
+        last, _ = decision_frames(observed, "full")
         self.life = np.where(seen, last - self.first + 1, 0)
         order = np.argsort(self.life, kind="stable")
         order = order[self.life[order] > 0]
