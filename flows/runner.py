@@ -38,10 +38,16 @@ T = TypeVar("T")
 # simulated and written video. Tasks here hold one bounded chunk at a time, so malloc keeps
 # its dynamic threshold. Transparent huge pages make NumPy zero whole 2 MB pages on a
 # fresh process's first large allocations (measured 4-8 ms/video on the first chunk).
+# The workers' statistical profiler is off: it calls sys._current_frames() every 10 ms,
+# which on CPython 3.11 can deadlock the worker when a garbage collection starts inside it
+# and a GC callback (distributed's GC diagnosis) lets another thread take the GIL
+# (python/cpython#106883). Seen here: a `tp generate` resume hung for minutes, every
+# thread of one worker waiting, its main thread in that callback under trigger_profile.
 WORKER_SETTINGS = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.nanny.pre-spawn-environ.NUMPY_MADVISE_HUGEPAGE": "0",
     "distributed.logging.distributed": "warning",
+    "distributed.worker.profile.enabled": False,
 }
 # A few tasks per worker: balanced load and visible progress at ~60 ms overhead each.
 TASKS_PER_WORKER = 4
