@@ -222,6 +222,7 @@ def all_servers(root: Path) -> Iterator[Servers]:
         dask_port = free_port()
         dask = f"tcp://127.0.0.1:{dask_port}"
         worker_env = {"PREFECT_API_URL": prefect.api, "PREFECT_LOGGING_LEVEL": "WARNING"}
+        worker_env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"  # as the README's
         worker_cwd = root / "worker-cwd"
         worker_cwd.mkdir()
         clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -22,6 +22,7 @@ def test_flow_on_an_existing_dask_cluster(tmp_path, tiny_store):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {"PREFECT_API_URL": str(PREFECT_API_URL.value())}  # workers report to the test API
+    env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"  # as the README's workers
     scheduler = [
         str(BIN / "dask"),
         "scheduler",
