@@ -20,11 +20,11 @@ code for a whole batch (a loop over frames), a tracker's rows and the online sco
 
 Absolute time and position are left out on purpose: the first frame and the frame border
 are artifacts of the simulator, not cues a deployed tracker has. Video-wide counts (how
-many tracks or detections the video has had) are left out too: in this world three of the
-four video types hold one kind only (a "noise" video has no real object, a "persistent" one
-no clutter), so such counts tell the video's type rather than the track's nature.
-Measured: they raise gradient boosting's pooled ROC-AUC at k = 3 from 0.81 to 0.91 and
-lower it within mixed videos from 0.88 to 0.80. Only the clutter-map count reads other
+many tracks or detections the video has had) are not read yet. Until every video type held
+background clutter they told the video's type rather than the track's nature (they raised
+gradient boosting's pooled ROC-AUC at k = 3 from 0.81 to 0.91 and lowered it within mixed
+videos from 0.88 to 0.80); now they carry only the scene's own information
+(``tests/tp_models/test_world_honesty.py``). Only the clutter-map count reads other
 tracks, and only near the track. (The classical clutter-map scorer counts earlier
 detections within its own tuned radius: ``earlier_detections_nearby``.)
 """

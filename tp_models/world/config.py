@@ -28,7 +28,7 @@ PERSISTENT, BRIEF, CLUTTER = 0, 1, 2
 
 # The operating point each video draws, stored per video under these names (shape (N,)).
 # Units: p_detect a probability per object and frame; clutter_density false objects
-# (brief + clutter) visible per pixel^2 per frame, 0 in persistent-only videos; motion_noise
+# (brief + clutter) visible per pixel^2 per frame, in every video type; motion_noise
 # px/frame^2 (std of the per-frame velocity change); clutter_drift and speed_max px/frame;
 # brief_max_frames frames; brief_motion a fraction (0 static, 1 like a persistent object);
 # position_noise px (std per axis); noise_sigma grey levels; heldout: in the held-out region.
@@ -138,19 +138,21 @@ class SceneConfig:
         doc(
             "Per video: false objects (brief + clutter) visible per px^2 per frame, the "
             "classical clutter density beta_FA (5e-6 to 6e-5: 0.08-1.0 false objects per "
-            "128 x 128 frame). The number of brief and clutter objects is drawn (Poisson) so "
-            "that the expected density matches it, given the video's lifetimes, detection "
-            "probability and flicker; counts are capped at MAX_OBJECTS, which binds only for "
-            "brief-only videos at the top of the range with 1-frame brief objects, and "
-            '"brief" and "noise" videos hold at least one object of their kind. Persistent '
-            "videos hold no false objects and store 0."
+            "128 x 128 frame), drawn for every video type alike: persistent videos hold "
+            "background clutter too, so no video-wide count tells a video's type. The number "
+            "of brief and clutter objects is drawn (Poisson) so that the expected density "
+            "matches it, given the video's lifetimes, detection probability and flicker; "
+            "counts are capped at MAX_OBJECTS, which binds only for brief-only videos at the "
+            'top of the range with 1-frame brief objects, and "brief" and "noise" videos hold '
+            "at least one object of their kind."
         ),
     ] = (5e-6, 6e-5)
     mixed_brief_share: Annotated[
         float,
         doc(
-            'Share of a "mixed" video\'s false-object density made by brief objects; the rest '
-            'is clutter. "brief" videos hold brief objects only, "noise" videos clutter only.'
+            'Share of a "persistent" or "mixed" video\'s false-object density made by brief '
+            'objects; the rest is clutter. "brief" videos hold brief objects only, "noise" '
+            "videos clutter only."
         ),
     ] = 0.5
     clutter_on_prob: Annotated[
@@ -230,8 +232,8 @@ class SceneConfig:
         float,
         doc(
             "Held-out region: videos with P_D below this and clutter density above "
-            "heldout_clutter_density_above (the hard corner, ~11 % of videos with false "
-            "objects) are flagged op_heldout; splits.split_videos puts them in their own "
+            "heldout_clutter_density_above (the hard corner, ~11 % of the videos) are "
+            "flagged op_heldout; splits.split_videos puts them in their own "
             '"heldout" split that training never sees, to measure generalisation to an unseen '
             "operating point. The region must cover part of the space, neither none nor all."
         ),
@@ -363,8 +365,7 @@ class SceneConfig:
     def operating_bins(self, p_detect: np.ndarray, clutter_density: np.ndarray) -> np.ndarray:
         """(N,) str bin of each video's operating point, for results by operating point: P_D
         below or above the middle of ``p_detect_range``, crossed with clutter density below
-        or above the middle of ``clutter_density_range`` (persistent-only videos, density 0,
-        are "clutter_low")."""
+        or above the middle of ``clutter_density_range``."""
         pd_mid = float(np.mean(self.p_detect_range))
         fa_mid = float(np.mean(self.clutter_density_range))
         pd = np.where(np.asarray(p_detect) < pd_mid, "pd_low", "pd_high")

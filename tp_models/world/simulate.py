@@ -163,7 +163,7 @@ def simulate(
     for i, (vtype, index) in enumerate(zip(video_types, video_indices, strict=True)):
         rng = video_rng(seed, int(index))
         batch.video_type[i] = vtype
-        point = draw_operating_point(config, int(vtype), rng)
+        point = draw_operating_point(config, rng)
         for name, value in point.items():
             getattr(batch, name)[i] = value
         _simulate_ground_truth(config, int(vtype), point, rng, batch, i)
@@ -182,11 +182,12 @@ def simulate(
 
 
 def draw_operating_point(
-    config: SceneConfig, video_type: int, rng: np.random.Generator
+    config: SceneConfig, rng: np.random.Generator
 ) -> dict[str, float | int | bool]:
     """One video's operating point, keyed like ``OPERATING_POINT_DTYPES``.
 
-    Every value is drawn for every video type (a fixed number of draws), and rounded to
+    Every value is drawn alike for every video type (a fixed number of draws, none of them
+    depending on the type, so no operating point tells a video's type), and rounded to
     float32 before use, so the stored value is exactly the one the video was made with.
     """
 
@@ -195,8 +196,6 @@ def draw_operating_point(
 
     p_detect = uniform("p_detect_range")
     density = uniform("clutter_density_range")
-    if video_type == PERSISTENT:  # persistent videos hold no false objects
-        density = 0.0
     point: dict[str, float | int | bool] = {
         "op_p_detect": p_detect,
         "op_clutter_density": density,
@@ -244,9 +243,7 @@ def object_counts(
     persistent_range = {PERSISTENT: config.persistent_count, 3: config.mixed_persistent_count}
     lo, hi = persistent_range.get(video_type, (0, 0))
     n_persistent = int(rng.integers(lo, hi + 1))
-    brief_share = {PERSISTENT: 0.0, BRIEF: 1.0, CLUTTER: 0.0}.get(
-        video_type, config.mixed_brief_share
-    )
+    brief_share = {BRIEF: 1.0, CLUTTER: 0.0}.get(video_type, config.mixed_brief_share)
     false_frames = float(point["op_clutter_density"]) * config.size**2 * config.frames
     p_detect = float(point["op_p_detect"])
     brief_life = (config.brief_frames[0], int(point["op_brief_max_frames"]))
