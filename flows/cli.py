@@ -282,20 +282,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         format_table,
     )
 
-    reports, loaded = [], []
+    reports, fingerprints = [], set()
     for path in args.paths:
         try:
             report = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"report: cannot read {path!r} ({exc}); give a report.json.") from None
-        loaded.append(report)
+        fingerprints.add(json.dumps(report.get("data", {}).get("fingerprint")))
         if args.section != "test":
             if args.section not in report:
                 raise UserError(f"report: {path!r} has no {args.section!r} section.")
             report = report[args.section]
         reports.append(report)
-    tests = {json.dumps(r.get("data", {}).get("fingerprint")) for r in loaded}
-    if len(tests) > 1:
+    if len(fingerprints) > 1:
         raise UserError(
             f"report: {args.paths[0]!r} and the others were not scored on the same test "
             "split (their data fingerprints differ); give reports of one store's evaluation."
