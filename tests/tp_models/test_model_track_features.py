@@ -11,7 +11,7 @@ from tp_models.model import ModelConfig, build_pipeline, checkpoint_dict, load_p
 from tp_models.model.features import TRACK_FEATURE_NAMES, track_feature_inputs
 from tp_models.serving.rows import score_rows
 from tp_models.tracks.features import earlier_detections_nearby, past_detections_nearby
-from tp_models.tracks.running import CLUTTER_HALF_LIFE
+from tp_models.tracks.running import SCENE_HALF_LIFE
 from tp_models.tracks.table import rows_to_batch
 
 SMALL = ModelConfig(d_model=16, n_heads=2, n_layers=1, ff_dim=32, feature_dim=16)
@@ -34,7 +34,7 @@ def test_the_clutter_map_count_reaches_the_model_from_other_tracks_of_the_video(
     near, far = clutter_scene(40.0), clutter_scene(100.0)
     count = TRACK_FEATURE_NAMES.index("clutter_count")
     # One other track born at (40, 40) four frames earlier, its weight decayed since.
-    decayed = 0.5 ** (4 / CLUTTER_HALF_LIFE)
+    decayed = 0.5 ** (4 / SCENE_HALF_LIFE)
     assert track_feature_inputs(near, (128, 128))[0, 4, count] == pytest.approx(np.log1p(decayed))
     assert track_feature_inputs(far, (128, 128))[0, 4, count] == 0.0
     model = build_pipeline(SMALL, seed=0)

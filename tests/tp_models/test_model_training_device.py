@@ -25,7 +25,7 @@ from tp_models.model import (
 )
 from tp_models.model.features import valid_step_mask
 from tp_models.model.training import _epoch_seed, _seed_everything, packed_minibatches
-from tp_models.tracks.features import CLUTTER_COUNT, handmade_clutter_counts
+from tp_models.tracks.features import SCENE_EXTRAS, handmade_scene_features
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 without_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -159,7 +159,7 @@ def test_evaluate_leaves_unlabelled_tracks_out(data) -> None:
     batch = val[0]
     # Counted on the whole video first: dropping tracks below must not change the others'
     # clutter-map counts, only which tracks the metrics read.
-    batch.extras[CLUTTER_COUNT] = handmade_clutter_counts(batch)
+    batch.extras[SCENE_EXTRAS] = handmade_scene_features(batch)
     unlabelled = batch.select(np.arange(len(batch)))
     unlabelled.label = batch.label.copy()
     unlabelled.label[:50] = -1

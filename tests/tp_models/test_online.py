@@ -82,15 +82,17 @@ def test_a_track_gone_longer_than_forget_after_starts_afresh() -> None:
     assert again == pytest.approx(first[0], abs=1e-6)  # a new track's first score
 
 
-def test_after_every_track_is_forgotten_a_new_one_scores_as_in_a_fresh_scorer() -> None:
+def test_after_every_track_is_forgotten_a_new_one_scores_as_after_any_such_past() -> None:
+    # The scene's memory stays (a track lived in frames 1-3, far from the new one); all of
+    # the forgotten track's own state goes: another track there then gives the same scores.
     model = trained_like(SMALL)
     far = {"track_id": [9], "x": [100.0], "y": [100.0]}
-    scorer = OnlineScorer(model, forget_after=2)
+    scorer, fresh = OnlineScorer(model, forget_after=2), OnlineScorer(model, forget_after=2)
     for frame in (1, 2, 3):
         scorer.update(frame, {"track_id": [7], "x": [10.0 + frame], "y": [10.0]})
+        fresh.update(frame, {"track_id": [5], "x": [20.0 - frame], "y": [30.0]})
     scorer.update(7, {"track_id": [], "x": [], "y": []})  # track 7 is forgotten here
     assert scorer.n_live == 0
-    fresh = OnlineScorer(model, forget_after=2)
     for frame in (10, 11, 13, 14):
         again = scorer.update(frame, far)
         assert again == pytest.approx(fresh.update(frame, far), abs=1e-6)

@@ -11,8 +11,8 @@ from tests.tp_models.track_files import rows_from_table
 from tp_models.model import ModelConfig
 from tp_models.serving.online import OnlineScorer
 from tp_models.serving.rows import TrackLifeError, score_rows
-from tp_models.tracks.features import clutter_map_counts
-from tp_models.tracks.running import CLUTTER_CELL, CLUTTER_HALF_LIFE
+from tp_models.tracks.features import detection_scene_features
+from tp_models.tracks.running import CLUTTER_CELL, SCENE_HALF_LIFE
 from tp_models.tracks.table import TrackRows
 
 GRU = ModelConfig(d_model=16, feature_dim=16, sequence="gru")
@@ -65,7 +65,7 @@ def test_memory_per_live_track_does_not_grow_with_age() -> None:
 
 
 def test_the_clutter_count_is_births_of_other_tracks_nearby_decayed() -> None:
-    decay = 0.5 ** (1 / CLUTTER_HALF_LIFE)
+    decay = 0.5 ** (1 / SCENE_HALF_LIFE)
     # Track 1 is born at (10, 10) at frame 0 and stays; track 2 is born next to it at frame
     # 5 (counts track 1's birth), track 3 far away at frame 5 (counts nothing), track 4 in
     # the same cell at frame 9, after which track 1 is at (10, 10) again.
@@ -74,9 +74,26 @@ def test_the_clutter_count_is_births_of_other_tracks_nearby_decayed() -> None:
     position = np.array(
         [[10, 10], [10 + CLUTTER_CELL, 10], [100, 100], [11, 11], [10, 10], [10 + CLUTTER_CELL, 10]]
     )
-    counts = clutter_map_counts(position, frame, np.zeros(6), track)
+    counts = detection_scene_features(position, frame, np.zeros(6), track)[:, 0]
     expected = [0.0, decay**5, 0.0, decay**9 + decay**4, decay**4, decay**9]
     np.testing.assert_allclose(counts, expected, atol=1e-12)
+
+
+def test_the_scene_rates_are_other_births_and_all_detections_per_frame_decayed() -> None:
+    d = 0.5 ** (1 / SCENE_HALF_LIFE)
+    # The same video as above: births of 1 track at frame 0, 2 at frame 5, 1 at frame 9.
+    frame = np.array([0, 5, 5, 9, 9, 9])
+    track = np.array([1, 2, 3, 4, 1, 2])
+    position = np.array([[10, 10], [14, 10], [100, 100], [11, 11], [10, 10], [14, 10]])
+    scene = detection_scene_features(position, frame, np.zeros(6), track)
+    # Frames since the video's first detection, each weighted by decay^(its age).
+    frames_5 = sum(d**j for j in range(1, 6))
+    frames_9 = sum(d**j for j in range(1, 10))
+    births = [0.0, d**5 / frames_5, d**5 / frames_5]
+    births += [(d**9 + 2 * d**4) / frames_9, 2 * d**4 / frames_9, (d**9 + d**4) / frames_9]
+    detections = [0.0, d**5 / frames_5, d**5 / frames_5] + [(d**9 + 2 * d**4) / frames_9] * 3
+    np.testing.assert_allclose(scene[:, 1], births, atol=1e-12)
+    np.testing.assert_allclose(scene[:, 2], detections, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from tp_models.core.calibration import as_logit, platt_fit
 from tp_models.evaluation.metrics import pooled_decisions
 from tp_models.families.fitted import SCORERS, FittedFamily, parameter_names
 from tp_models.scorers.tuning import grid_search
-from tp_models.tracks.features import CLUTTER_COUNT, handmade_clutter_counts
+from tp_models.tracks.features import SCENE_EXTRAS, handmade_scene_features
 
 # family -> (grid, objective) tuned on train; the others fit themselves.
 GRIDS: dict[str, tuple[dict[str, tuple[Any, ...]], str]] = {
@@ -33,6 +33,7 @@ GRIDS: dict[str, tuple[dict[str, tuple[Any, ...]], str]] = {
             "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
             "weight": (1.0, 0.3, 3.0, 10.0),
+            "scene_weight": (0.0, 1.0, 3.0),
         },
         "roc_auc",
     ),
@@ -55,9 +56,9 @@ def fit_family(
     scorer = kind(seed=seed) if "seed" in parameter_names(kind) else kind()
     if family in GRIDS:
         grid, objective = GRIDS[family]
-        # Counted once, not at every grid point (a count reads whole videos).
+        # Made once, not at every grid point (they read whole videos).
         train = dataclasses.replace(
-            train, extras={**train.extras, CLUTTER_COUNT: handmade_clutter_counts(train)}
+            train, extras={**train.extras, SCENE_EXTRAS: handmade_scene_features(train)}
         )
         grid_search(scorer, grid, train, objective)
     else:

@@ -109,7 +109,7 @@ class FamilyStream:
             fitted.frame_size,
             features=self.stream.needs_features,
             kalman=self.stream.needs_loglik,
-            clutter=self.stream.needs_clutter,
+            scene=self.stream.needs_scene,
         )
 
     @property

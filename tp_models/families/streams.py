@@ -27,7 +27,7 @@ class Stream(Protocol):
 
     needs_features: bool  # reads ``LiveFrame.features``
     needs_loglik: bool  # reads ``LiveFrame.loglik``
-    needs_clutter: bool  # reads ``LiveFrame.clutter``
+    needs_scene: bool  # reads ``LiveFrame.scene``
 
     def add(self, count: int) -> None: ...
 
@@ -69,7 +69,7 @@ class _Arrays:
 
 class TrackScoreStream(_Arrays):
     """Blackman's track score (``TrackScore``, and the streaming clutter map, which reads
-    each frame's clutter-map counts): the running sum, frozen once deleted."""
+    each frame's scene features): the running sum, frozen once deleted."""
 
     needs_features = False
     needs_loglik = True
@@ -78,7 +78,7 @@ class TrackScoreStream(_Arrays):
     def __init__(self, scorer: TrackScore):
         super().__init__()
         self.scorer = scorer
-        self.needs_clutter = isinstance(scorer, StreamingClutterMap)
+        self.needs_scene = isinstance(scorer, StreamingClutterMap)
 
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
@@ -89,7 +89,7 @@ class TrackScoreStream(_Arrays):
             alive,
             frame.loglik,
             scorer.p_detect,
-            scorer.frame_log_false_alarm(frame.clutter),
+            scorer.frame_log_false_alarm(frame.scene),
             np.log(scorer.new_target_density),
         )
         s["total"] = np.where(s["deleted"], s["total"], s["total"] + increment)
@@ -102,7 +102,7 @@ class ExistenceStream(_Arrays):
 
     needs_features = False
     needs_loglik = True
-    needs_clutter = False
+    needs_scene = False
     fields = {"born": False, "log_odds": np.nan}
 
     def __init__(self, scorer: IPDAExistence):
@@ -131,7 +131,7 @@ class WindowStream(_Arrays):
 
     needs_features = False
     needs_loglik = False
-    needs_clutter = False
+    needs_scene = False
     fields = {"born": False, "window": np.int64(0)}
 
     def __init__(self, scorer: WindowHits):
@@ -150,7 +150,7 @@ class BoostingStream(_Arrays):
 
     needs_features = True
     needs_loglik = True
-    needs_clutter = True
+    needs_scene = True
     fields: dict[str, Any] = {}
 
     def __init__(self, scorer: GradientBoostingScorer):

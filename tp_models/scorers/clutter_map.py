@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from tp_models.core.batch import TrackBatch
+from tp_models.perception.tracker import TRACKER_FRAME
 from tp_models.scorers.track_score import TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search
-from tp_models.tracks.features import handmade_clutter_counts, past_detections_nearby
-from tp_models.tracks.running import CLUTTER_CELL, CLUTTER_HALF_LIFE
+from tp_models.tracks.features import handmade_scene_features, past_detections_nearby
+from tp_models.tracks.running import CLUTTER_CELL, SCENE_FEATURES, SCENE_HALF_LIFE
 
 
 @dataclass
@@ -93,36 +94,47 @@ class ClutterMapScore:
 # The 3 x 3 cells a clutter-map count reads, px^2, and the frames its decayed count
 # remembers (the sum of 2^(-age / half-life) over all ages).
 GRID_AREA = (3 * CLUTTER_CELL) ** 2
-GRID_HORIZON = 1.0 / (1.0 - 0.5 ** (1.0 / CLUTTER_HALF_LIFE))
+GRID_HORIZON = 1.0 / (1.0 - 0.5 ** (1.0 / SCENE_HALF_LIFE))
+# The scene's birth rate is per frame over the whole tracker's frame, px^2.
+FRAME_AREA = float(TRACKER_FRAME[0] * TRACKER_FRAME[1])
+_COUNT, _BIRTHS = SCENE_FEATURES.index("clutter_count"), SCENE_FEATURES.index("scene_births")
 
 
 @dataclass
 class StreamingClutterMap(TrackScore):
     """The clutter map a stream can keep: Blackman's track score with beta_FA raised where
-    other tracks were born nearby lately.
+    other tracks were born nearby lately, and where the whole scene has been busy.
 
-    The count is the hand-made features' clutter-map count (``running.ClutterGrid``: births
-    of other tracks in the 3 x 3 cells around the detection, each weighted by
-    2^(-age / half-life)), O(1) per row at any stream length, where ``ClutterMapScore``
-    counts every earlier detection within a radius (batch only). beta_FA is
-    ``false_alarm_density + weight * count / (GRID_AREA * GRID_HORIZON)``: the base density
-    plus the count's rate per px^2 per frame. P_D, the base density and the weight are tuned
-    for ranking on train (``families.fit``).
+    Both come from the hand-made features' scene memory (``running.SceneGrid``), O(1) per
+    row at any stream length, where ``ClutterMapScore`` counts every earlier detection
+    within a radius (batch only): the clutter-map count (births of other tracks in the
+    3 x 3 cells around the detection, each weighted by 2^(-age / half-life)) and the
+    scene's birth rate (births of other tracks per frame, decayed alike). beta_FA is
+    ``false_alarm_density + weight * count / (GRID_AREA * GRID_HORIZON)
+    + scene_weight * births / FRAME_AREA``: the base density plus the local and the
+    scene-wide birth rates per px^2 per frame, the clutter density estimated from the
+    stream so far. P_D, the base density and both weights are tuned for ranking on train
+    (``families.fit``).
     """
 
     weight: float = 1.0
+    scene_weight: float = 0.0
     name: str = "clutter_map_streaming"
 
-    def frame_log_false_alarm(self, clutter: np.ndarray) -> np.ndarray:
-        count = np.nan_to_num(np.asarray(clutter, dtype=np.float64))
-        return np.log(self.false_alarm_density + self.weight * count / (GRID_AREA * GRID_HORIZON))
+    def frame_log_false_alarm(self, scene: np.ndarray) -> np.ndarray:
+        """ln beta_FA at detections whose ``SCENE_FEATURES`` are ``scene`` (..., 3)."""
+        scene = np.nan_to_num(np.asarray(scene, dtype=np.float64))
+        local = self.weight * scene[..., _COUNT] / (GRID_AREA * GRID_HORIZON)
+        return np.log(
+            self.false_alarm_density + local + self.scene_weight * scene[..., _BIRTHS] / FRAME_AREA
+        )
 
     def score(self, batch: TrackBatch) -> np.ndarray:
         return log_likelihood_ratio(
             batch.observed,
             batch.loglik,
             p_detect=self.p_detect,
-            log_false_alarm=self.frame_log_false_alarm(handmade_clutter_counts(batch)),
+            log_false_alarm=self.frame_log_false_alarm(handmade_scene_features(batch)),
             log_new_target=np.log(self.new_target_density),
             delete_threshold=self.delete_threshold,
         )

@@ -69,9 +69,9 @@ class TrackScore:
             delete_threshold=self.delete_threshold,
         )
 
-    def frame_log_false_alarm(self, clutter: np.ndarray) -> float | np.ndarray:
-        """ln beta_FA at one frame's detections (a constant here; the streaming clutter
-        map raises it where the clutter-map count is high)."""
+    def frame_log_false_alarm(self, scene: np.ndarray | None) -> float | np.ndarray:
+        """ln beta_FA at detections with these ``running.SCENE_FEATURES`` (a constant here;
+        the streaming clutter map raises it where the scene has been busy)."""
         return float(np.log(self.false_alarm_density))
 
     def rule(self, threshold: float) -> str:

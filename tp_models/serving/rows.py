@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from tp_models.core.scorer import PersistenceScorer
-from tp_models.tracks.features import CLUTTER_COUNT, clutter_map_counts
+from tp_models.tracks.features import SCENE_EXTRAS, detection_scene_features
 from tp_models.tracks.table import DEFAULT_FORGET_AFTER, TrackRows, rows_to_batch
 
 # A bucket holds at most this many (track, frame) cells, unless one track alone is longer:
@@ -73,8 +73,8 @@ def score_rows(
             f"{span}, and scoring reads every frame of a life (at most {MAX_LIFE}); give "
             "the rows after a long gap an id of their own"
         )
-    # The clutter-map count compares tracks at the same frame: count it before aligning.
-    clutter = clutter_map_counts(
+    # The scene features compare tracks at the same frame: make them before aligning.
+    scene = detection_scene_features(
         np.column_stack([rows.x, rows.y]),
         rows.frame,
         np.zeros(len(rows)),
@@ -99,9 +99,9 @@ def score_rows(
             n_frames=int(life[by_life[stop - 1]]),
         )
         part, track, frame = rows_to_batch(part_rows)
-        counts = np.zeros(part.observed.shape)
-        counts[track, frame] = clutter[mine]
-        part.extras[CLUTTER_COUNT] = counts
+        part_scene = np.zeros((*part.observed.shape, scene.shape[1]))
+        part_scene[track, frame] = scene[mine]
+        part.extras[SCENE_EXTRAS] = part_scene
         values = np.asarray(scorer.score(part), dtype=np.float64)
         scores[mine] = values[track, frame]
     return scores

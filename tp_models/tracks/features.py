@@ -13,20 +13,23 @@ write first (``HANDMADE_FEATURES``):
     latest area, mean area, relative area change since the first observation,
     innovation log-likelihood: latest, mean, minimum,
     clutter-map count: births of other tracks of the video near the latest detection at
-    earlier frames, decayed with a half-life (``clutter_map_counts``).
+    earlier frames, decayed with a half-life,
+    the scene's rates at the latest detection: births of other tracks and detections of the
+    video per frame so far, decayed alike (``detection_scene_features``).
 
 Each is a running statistic (``running.RunningFeatures``): O(1) state per track, the same
 code for a whole batch (a loop over frames), a tracker's rows and the online scorer.
 
 Absolute time and position are left out on purpose: the first frame and the frame border
-are artifacts of the simulator, not cues a deployed tracker has. Video-wide counts (how
-many tracks or detections the video has had) are not read yet. Until every video type held
-background clutter they told the video's type rather than the track's nature (they raised
-gradient boosting's pooled ROC-AUC at k = 3 from 0.81 to 0.91 and lowered it within mixed
-videos from 0.88 to 0.80); now they carry only the scene's own information
-(``tests/tp_models/test_world_honesty.py``). Only the clutter-map count reads other
-tracks, and only near the track. (The classical clutter-map scorer counts earlier
-detections within its own tuned radius: ``earlier_detections_nearby``.)
+are artifacts of the simulator, not cues a deployed tracker has. The scene's rates are
+rates, not counts, so a video's length or a track's start frame does not show through them.
+Until every video type held background clutter, video-wide counts told the video's type
+rather than the track's nature (they raised gradient boosting's pooled ROC-AUC at k = 3
+from 0.81 to 0.91 and lowered it within mixed videos from 0.88 to 0.80); now they carry
+only the scene's own information (``tests/tp_models/test_world_honesty.py``). The
+clutter-map count and the scene's rates are the only features that read other tracks.
+(The classical clutter-map scorer counts earlier detections within its own tuned radius:
+``earlier_detections_nearby``.)
 """
 
 from __future__ import annotations
@@ -37,14 +40,19 @@ import numpy as np
 
 from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import to_tracker_frame
-from tp_models.tracks.running import HANDMADE_FEATURES, ClutterGrid, RunningFeatures
+from tp_models.tracks.running import (
+    HANDMADE_FEATURES,
+    SCENE_FEATURES,
+    RunningFeatures,
+    SceneGrid,
+)
 
 
 def in_frame(batch: TrackBatch, frame_size: tuple[int, int]) -> TrackBatch:
     """``batch`` with every track's positions and areas mapped from its own frame
     (``batch.frame_size``) into ``frame_size`` (height, width), where a scorer was fitted;
-    unchanged when the batch has no frame sizes of its own. The clutter-map count is made
-    first, in the tracker's frame (``tracker.TRACKER_FRAME``), as it is for the tracks'
+    unchanged when the batch has no frame sizes of its own. The scene features are made
+    first, in the tracker's frame (``tracker.TRACKER_FRAME``), as they are for the tracks'
     own frame."""
     if batch.frame_size is None:
         return batch
@@ -53,7 +61,7 @@ def in_frame(batch: TrackBatch, frame_size: tuple[int, int]) -> TrackBatch:
         batch,
         position=batch.position * ratio[:, None, ::-1],
         area=batch.area * ratio.prod(axis=1)[:, None],
-        extras={**batch.extras, CLUTTER_COUNT: handmade_clutter_counts(batch)},
+        extras={**batch.extras, SCENE_EXTRAS: handmade_scene_features(batch)},
         frame_size=None,
     )
 
@@ -176,30 +184,31 @@ def past_detections_nearby(
     return counts
 
 
-# CLUTTER_COUNT: the ``TrackBatch.extras`` key under which a caller that has re-aligned
-# tracks in time (each from its own first frame) passes the counts made while frames were
-# still shared.
-CLUTTER_COUNT = "clutter_count"
+# SCENE_EXTRAS: the ``TrackBatch.extras`` key under which a caller that has re-aligned
+# tracks in time (each from its own first frame) passes the scene features made while
+# frames were still shared.
+SCENE_EXTRAS = "scene_features"
 
 
-def clutter_map_counts(
+def detection_scene_features(
     position: np.ndarray,
     frame: np.ndarray,
     video: np.ndarray,
     track: np.ndarray,
     frame_size: np.ndarray | tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """(N,) the hand-made clutter-map count of each detection: births of other tracks of its
-    video near it at earlier frames, decayed (``running.ClutterGrid``). One entry per
+    """(N, len(SCENE_FEATURES)) what its video's earlier frames tell about each detection
+    (``running.SceneGrid``): the clutter-map count (births of other tracks near it) and the
+    scene's rates (births of other tracks and detections per frame), decayed. One entry per
     detection: position (N, 2) px seen in frames of ``frame_size`` (height, width; one or
     (N, 2); None: the store's pixels), frame / video / track (N,). A track is born at its
     first detection. O(N) memory, one pass over the frames that have detections; a
-    detection without a finite position counts 0 and is no birth."""
+    detection without a finite position gets 0s and is no birth or detection."""
     position = np.asarray(position, dtype=np.float64)
     if frame_size is not None:
         position = to_tracker_frame(position, frame_size)
     frame = np.asarray(frame, dtype=np.int64)
-    counts = np.zeros(len(frame))
+    counts = np.zeros((len(frame), len(SCENE_FEATURES)))
     usable = np.flatnonzero(np.isfinite(position).all(axis=1))
     if not usable.size:
         return counts
@@ -214,7 +223,7 @@ def clutter_map_counts(
     birth = np.empty(owner.max() + 1, dtype=np.int64)
     birth[owner[first[starts]]] = first[starts]
     birth = birth[owner]
-    grid = ClutterGrid(int(plane.max()) + 1)
+    grid = SceneGrid(int(plane.max()) + 1)
     cell = grid.cells(position[usable])
     by_frame = np.argsort(frame, kind="stable")
     for group in np.split(by_frame, np.flatnonzero(np.diff(frame[by_frame])) + 1):
@@ -223,16 +232,17 @@ def clutter_map_counts(
     return counts
 
 
-def handmade_clutter_counts(batch: TrackBatch) -> np.ndarray:
-    """(B, T) ``clutter_map_counts`` at each observation of the batch (0 elsewhere): the
-    ``extras`` counts when a caller passed them, else counted here (whole videos needed)."""
-    given = batch.extras.get(CLUTTER_COUNT)
+def handmade_scene_features(batch: TrackBatch) -> np.ndarray:
+    """(B, T, len(SCENE_FEATURES)) ``detection_scene_features`` at each observation of the
+    batch (0 elsewhere): the ``extras`` ones when a caller passed them, else made here
+    (whole videos needed)."""
+    given = batch.extras.get(SCENE_EXTRAS)
     if given is not None:
         return given
-    counts = np.zeros(batch.observed.shape, dtype=np.float64)
+    counts = np.zeros((*batch.observed.shape, len(SCENE_FEATURES)), dtype=np.float64)
     track, frame = np.nonzero(batch.observed & np.isfinite(batch.position).all(axis=2))
     sizes = None if batch.frame_size is None else batch.frame_size[track]
-    counts[track, frame] = clutter_map_counts(
+    counts[track, frame] = detection_scene_features(
         batch.position[track, frame], frame, batch.video[track], track, sizes
     )
     return counts
@@ -243,7 +253,7 @@ def handmade_features(batch: TrackBatch) -> np.ndarray:
 
     The batch driver of ``running.RunningFeatures``: one step per frame over all tracks."""
     observed = batch.observed
-    clutter = handmade_clutter_counts(batch)
+    scene = handmade_scene_features(batch)
     state = RunningFeatures(len(batch))
     out = np.empty((*observed.shape, len(HANDMADE_FEATURES)))
     for t in range(batch.frames):
@@ -252,6 +262,6 @@ def handmade_features(batch: TrackBatch) -> np.ndarray:
             batch.position[:, t],
             batch.area[:, t],
             batch.loglik[:, t],
-            clutter[:, t],
+            scene[:, t],
         )
     return out

@@ -2,10 +2,11 @@
 
 ``RunningFeatures`` keeps, for N tracks, what the features of the next frame need (counts,
 sums, first and latest values, a bit mask of the last frames' hits) and ``step`` turns one
-frame of them into ``HANDMADE_FEATURES``. ``ClutterGrid`` is the clutter-map count's
-memory: decayed counts of track births per cell, one plane per video. Both are the only
+frame of them into ``HANDMADE_FEATURES``. ``SceneGrid`` is the scene's memory, one plane
+per video: decayed counts of track births per cell (the clutter-map count) and decayed
+scene-wide totals of births, detections and frames (the scene's rates). Both are the only
 implementation: the batch features (``features.handmade_features``, a loop over frames),
-rows of a tracker's file (``features.clutter_map_counts``) and the online scorer (one
+rows of a tracker's file (``features.detection_scene_features``) and the online scorer (one
 frame per call) drive the same objects, so they compute the same numbers.
 """
 
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tp_models.perception.tracker import TRACKER_FRAME, InnovationFilter, to_tracker_frame
+
+# What the scene (``SceneGrid``) tells about a detection, the last of HANDMADE_FEATURES.
+SCENE_FEATURES = ("clutter_count", "scene_births", "scene_detections")
 
 HANDMADE_FEATURES = (
     "hits",
@@ -34,14 +38,17 @@ HANDMADE_FEATURES = (
     "loglik_latest",
     "loglik_mean",
     "loglik_min",
-    "clutter_count",
+    *SCENE_FEATURES,
 )
 
 # The clutter-map count (in the tracker's frame, ``tracker.TRACKER_FRAME``): births of other
 # tracks in the 3 x 3 cells of CLUTTER_CELL px around a detection, at earlier frames, each
-# weighted by 2^(-age / CLUTTER_HALF_LIFE) so a stream of any length keeps a bounded count.
+# weighted by 2^(-age / SCENE_HALF_LIFE) so a stream of any length keeps a bounded count.
+# The scene's rates weigh the whole video's past the same way: births of other tracks and
+# detections per frame, an estimate of the scene's clutter and traffic that follows a
+# drifting scene with the same memory.
 CLUTTER_CELL = 4.0
-CLUTTER_HALF_LIFE = 250.0
+SCENE_HALF_LIFE = 250.0
 
 
 class RunningFeatures:
@@ -70,7 +77,7 @@ class RunningFeatures:
         "loglik_sum": 0.0,
         "loglik_n": 0.0,
         "loglik_min": np.nan,
-        "clutter": np.nan,
+        **{name: np.nan for name in SCENE_FEATURES},
     }
 
     def __init__(self, count: int = 0):
@@ -100,11 +107,11 @@ class RunningFeatures:
         position: np.ndarray,
         area: np.ndarray,
         loglik: np.ndarray,
-        clutter: np.ndarray,
+        scene: np.ndarray,
     ) -> np.ndarray:
         """(N, len(HANDMADE_FEATURES)) float64 features at this frame, NaN before a track's
-        first observation. observed (N,) bool; position (N, 2), area, loglik, clutter (N,):
-        this frame's values, read only where observed."""
+        first observation. observed (N,) bool; position (N, 2), area, loglik (N,), scene
+        (N, len(SCENE_FEATURES)): this frame's values, read only where observed."""
         s = self.state
         obs = np.asarray(observed, dtype=bool)
         first = obs & ~s["born"]
@@ -132,7 +139,9 @@ class RunningFeatures:
         s["loglik_sum"] += np.where(finite, loglik, 0.0)
         s["loglik_n"] += finite
         s["loglik_min"] = np.fmin(s["loglik_min"], loglik)
-        s["clutter"] = np.where(obs, np.asarray(clutter, dtype=np.float64), s["clutter"])
+        scene = np.asarray(scene, dtype=np.float64)
+        for i, name in enumerate(SCENE_FEATURES):
+            s[name] = np.where(obs, scene[:, i], s[name])
 
         moved = np.hypot(s["last_x"] - s["first_x"], s["last_y"] - s["first_y"])
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -154,7 +163,7 @@ class RunningFeatures:
             s["loglik"],
             loglik_mean,
             s["loglik_min"],
-            s["clutter"],
+            *(s[name] for name in SCENE_FEATURES),
         ]
         out = np.stack(columns, axis=-1)
         out[~born] = np.nan
@@ -169,25 +178,31 @@ def _bits(mask: np.ndarray) -> np.ndarray:
     return _SET_BITS[mask]
 
 
-class ClutterGrid:
-    """Decayed counts of track births per ``CLUTTER_CELL`` cell of the tracker's frame, one
-    plane per video: the clutter-map count's whole memory, whatever the stream's length.
+class SceneGrid:
+    """The scene's memory, one plane per video, whatever the stream's length: decayed counts
+    of track births per ``CLUTTER_CELL`` cell of the tracker's frame, and decayed totals of
+    the plane's births, detections and frames since its first detection.
 
     ``step`` takes one frame's detections at a time, frames in increasing order: each
-    reads the 3 x 3 cells around it (births of earlier frames), then the frame's births are
-    added. Positions beyond the frame count in its border cells.
+    reads the memory of earlier frames, then the frame's births and detections are added.
+    Positions beyond the frame count in its border cells.
     """
 
     def __init__(self, planes: int = 1):
         self.shape = tuple(math.ceil(side / CLUTTER_CELL) for side in TRACKER_FRAME)  # (y, x)
         # One cell of margin on every side: the 3 x 3 read never leaves the array.
         self.counts = np.zeros((planes, self.shape[0] + 2, self.shape[1] + 2))
+        self.births = np.zeros(planes)
+        self.detections = np.zeros(planes)
+        self.frames = np.zeros(planes)  # decayed count of frames since the first detection
+        self.started = np.zeros(planes, dtype=bool)
         self.frame: int | None = None
-        self.decay = 0.5 ** (1.0 / CLUTTER_HALF_LIFE)
+        self.decay = 0.5 ** (1.0 / SCENE_HALF_LIFE)
 
     @property
     def nbytes(self) -> int:
-        return int(self.counts.nbytes)
+        totals = (self.births, self.detections, self.frames, self.started)
+        return int(self.counts.nbytes + sum(a.nbytes for a in totals))
 
     def step(
         self,
@@ -197,23 +212,38 @@ class ClutterGrid:
         birth_cell: np.ndarray,
         birth_frame: np.ndarray,
     ) -> np.ndarray:
-        """(N,) the clutter-map count of this frame's N detections: births of other tracks
-        in the 3 x 3 cells around each ``cell`` of its ``plane`` at earlier frames, decayed
-        to ``frame``. A detection's own track was born at ``birth_cell``, ``birth_frame``
-        (this frame: it is a birth, added to the map after the counts are read)."""
+        """(N, len(SCENE_FEATURES)) what the scene tells about this frame's N detections,
+        from earlier frames of its ``plane``, decayed to ``frame``: the clutter-map count
+        (births of other tracks in the 3 x 3 cells around each ``cell``), births of other
+        tracks per frame, detections per frame. A detection's own track was born at
+        ``birth_cell``, ``birth_frame`` (this frame: it is a birth, added after the reads)."""
         self._advance(frame)
+        self.started[plane] = True
         age = frame - birth_frame
-        # A track's own past is not clutter: its own birth, if nearby, is taken out.
-        own = (np.abs(cell - birth_cell) <= 1).all(axis=1) & (age > 0)
-        counts = np.maximum(self._nearby(plane, cell) - np.where(own, self.decay**age, 0.0), 0.0)
+        # A track's own past is not clutter: its own birth is taken out.
+        own = np.where(age > 0, self.decay**age, 0.0)
+        nearby = (np.abs(cell - birth_cell) <= 1).all(axis=1)
+        counts = np.maximum(self._nearby(plane, cell) - np.where(nearby, own, 0.0), 0.0)
+        per_frame = np.maximum(self.frames[plane], 1.0)
+        births = np.maximum(self.births[plane] - own, 0.0) / per_frame
+        detections = self.detections[plane] / per_frame
         born = age == 0
         np.add.at(self.counts, (plane[born], cell[born, 0], cell[born, 1]), 1.0)
-        return counts
+        self.births += np.bincount(plane[born], minlength=self.births.size)
+        self.detections += np.bincount(plane, minlength=self.detections.size)
+        return np.column_stack([counts, births, detections])
 
     def _advance(self, frame: int) -> None:
-        """Age every count to ``frame`` (frames only move forward)."""
+        """Age every count to ``frame`` (frames only move forward); a started plane's frame
+        count gains the frames in between."""
         if self.frame is not None and frame > self.frame:
-            self.counts *= self.decay ** (frame - self.frame)
+            fade = self.decay ** (frame - self.frame)
+            self.counts *= fade
+            self.births *= fade
+            self.detections *= fade
+            # The frames self.frame .. frame - 1, each weighted by decay^(its age at frame).
+            gained = self.decay * (1.0 - fade) / (1.0 - self.decay)
+            self.frames = np.where(self.started, self.frames * fade + gained, 0.0)
         self.frame = frame
 
     def cells(self, position: np.ndarray) -> np.ndarray:
@@ -235,7 +265,7 @@ class ClutterGrid:
 class LiveTrackFeatures:
     """The hand-made track features of the live tracks, one frame at a time: their running
     statistics (``RunningFeatures``), their Kalman filters (``InnovationFilter``), the
-    sequence's clutter grid (``ClutterGrid``) and where each track was born. Fixed memory per
+    sequence's scene memory (``SceneGrid``) and where each track was born. Fixed memory per
     live track plus one grid per sequence: a frame costs the same at any age."""
 
     def __init__(
@@ -244,20 +274,20 @@ class LiveTrackFeatures:
         model_frame: tuple[int, int] | None = None,
         features: bool = True,
         kalman: bool = True,
-        clutter: bool = True,
+        scene: bool = True,
     ):
         self.frame_size = (float(frame_size[0]), float(frame_size[1]))
         # (height, width) model frame / own frame: the batch maps tracks the same way.
         model_frame = self.frame_size if model_frame is None else model_frame
         self.ratio = np.asarray(model_frame, dtype=np.float64) / np.asarray(self.frame_size)
         # What runs: the running features (they read the other two), else the Kalman
-        # filters (all a likelihood scorer reads) and the clutter grid as asked; with
+        # filters (all a likelihood scorer reads) and the scene memory as asked; with
         # neither, only who was observed (all a hit counter reads).
         self.running = RunningFeatures() if features else None
         self.filters = kalman or features
-        self.counts = clutter or features
+        self.scene = scene or features
         self.kalman = InnovationFilter()
-        self.grid = ClutterGrid()
+        self.grid = SceneGrid()
         self.birth_cell = np.zeros((0, 2), dtype=np.int64)
         self.birth_frame = np.zeros(0, dtype=np.int64)
 
@@ -292,34 +322,34 @@ class LiveTrackFeatures:
         in_tracker = np.full((n, 2), np.nan)
         in_tracker[slots] = to_tracker_frame(xy, self.frame_size)
         loglik = self.kalman.step(in_tracker, observed) if self.filters else np.full(n, np.nan)
-        if not self.counts:
+        if not self.scene:
             return LiveFrame(observed, loglik, None, None)
-        clutter = np.zeros(n)
+        scene = np.zeros((n, len(SCENE_FEATURES)))
         if slots.size:
             cell = self.grid.cells(in_tracker[slots])
             new = frame == self.birth_frame[slots]
             self.birth_cell[slots[new]] = cell[new]
             plane = np.zeros(slots.size, dtype=np.int64)
-            clutter[slots] = self.grid.step(
+            scene[slots] = self.grid.step(
                 frame, plane, cell, self.birth_cell[slots], self.birth_frame[slots]
             )
         if self.running is None:
-            return LiveFrame(observed, loglik, None, clutter)
+            return LiveFrame(observed, loglik, None, scene)
         position, areas = np.full((n, 2), np.nan), np.full(n, np.nan)
         position[slots] = xy * self.ratio[::-1]
         areas[slots] = area * self.ratio.prod()
-        features = self.running.step(observed, position, areas, loglik, clutter)
-        return LiveFrame(observed, loglik, features, clutter)
+        features = self.running.step(observed, position, areas, loglik, scene)
+        return LiveFrame(observed, loglik, features, scene)
 
 
 @dataclass(frozen=True)
 class LiveFrame:
     """One frame of the live tracks: which were observed, the innovation log-likelihood of
     each observation (NaN at a miss and at a track's first), ``HANDMADE_FEATURES`` and the
-    clutter-map count of each observation (None when ``LiveTrackFeatures`` does not keep
+    ``SCENE_FEATURES`` of each observation (None when ``LiveTrackFeatures`` does not keep
     them)."""
 
     observed: np.ndarray
     loglik: np.ndarray
     features: np.ndarray | None
-    clutter: np.ndarray | None
+    scene: np.ndarray | None
