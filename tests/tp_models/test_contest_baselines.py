@@ -14,7 +14,7 @@ from tp_models.core.scorer import FittableScorer, fit_scorers
 from tp_models.evaluation.metrics import pooled_log_loss
 from tp_models.perception.tracker import TrackerConfig
 from tp_models.scorers.boosting import GradientBoostingScorer, NotFittedError
-from tp_models.scorers.clutter_map import ClutterMapScore
+from tp_models.scorers.clutter_map import FRAME_AREA, ClutterMapScore, StreamingClutterMap
 from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN
 from tp_models.scorers.existence import (
     IPDAExistence,
@@ -84,6 +84,22 @@ def test_clutter_map_scores_a_track_in_a_busy_cell_lower_than_elsewhere():
     # The quiet track at an empty place scores like the plain track score there (prior
     # density), up to the prior's dilution over the frames seen.
     assert scores[6, 6] > TrackScore().score(batch)[6, 6]
+
+
+def test_streaming_clutter_map_raises_beta_fa_in_a_busy_scene_by_its_birth_rate():
+    # Video 0: five one-frame blips far apart (frames 0..4), then a 3-hit track at frame 6
+    # far from all of them; video 1: the same track alone. Only the scene's rate differs.
+    blips = [path((10.0 + 20 * t, 10.0), range(t, t + 1)) for t in range(5)]
+    busy, alone = path((100.0, 100.0), range(6, 9)), path((100.0, 100.0), range(6, 9))
+    batch = tracks([*blips, busy, alone], [0] * 6 + [1])
+    plain, scene = StreamingClutterMap(), StreamingClutterMap(scene_weight=1.0)
+    np.testing.assert_allclose(plain.score(batch)[5], plain.score(batch)[6], equal_nan=True)
+    assert scene.score(batch)[6, 6] == plain.score(batch)[6, 6]  # no other birth, no rise
+    # Busy: five births in the 6 frames before its first, decayed: beta_FA grows by
+    # ~5 / 6 births per frame over the frame's area.
+    rise = plain.score(batch)[5, 6] - scene.score(batch)[5, 6]
+    expected = math.log(1.0 + (5.0 / 6.0) / FRAME_AREA / plain.false_alarm_density)
+    assert rise == pytest.approx(expected, rel=0.02)
 
 
 def test_clutter_map_is_per_video_and_can_include_the_own_track():

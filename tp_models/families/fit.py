@@ -1,15 +1,15 @@
 """Fitting a family on a store's train split and calibrating it on validation.
 
-Gradient boosting and IPDA fit themselves (``fit``: gradient boosting on every frame of the
-train tracks' lives, IPDA's P_D, clutter density, survival and initial existence by
-log-loss); the track score's P_D and false-alarm density and the M-of-N window are tuned
+Gradient boosting, IPDA and the streaming clutter map fit themselves (``fit``: gradient
+boosting on every frame of the train tracks' lives, IPDA's P_D, clutter density, survival
+and initial existence by log-loss, the clutter map's P_D, base density and weights for
+ranking); the track score's P_D and false-alarm density and the M-of-N window are tuned
 for ranking on train (``tuning.grid_search``). Then a Platt fit on the validation tracks'
 decision points makes each answer a probability. Test is never read.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from tp_models.core.batch import TrackBatch
@@ -17,7 +17,6 @@ from tp_models.core.calibration import as_logit, platt_fit
 from tp_models.evaluation.metrics import pooled_decisions
 from tp_models.families.fitted import SCORERS, FittedFamily, parameter_names
 from tp_models.scorers.tuning import grid_search
-from tp_models.tracks.features import SCENE_EXTRAS, handmade_scene_features
 
 # family -> (grid, objective) tuned on train; the others fit themselves.
 GRIDS: dict[str, tuple[dict[str, tuple[Any, ...]], str]] = {
@@ -25,15 +24,6 @@ GRIDS: dict[str, tuple[dict[str, tuple[Any, ...]], str]] = {
         {
             "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 3e-3, 1e-2, 3e-2),
-        },
-        "roc_auc",
-    ),
-    "clutter_map": (
-        {
-            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
-            "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
-            "weight": (1.0, 0.3, 3.0, 10.0),
-            "scene_weight": (0.0, 1.0, 3.0),
         },
         "roc_auc",
     ),
@@ -56,10 +46,6 @@ def fit_family(
     scorer = kind(seed=seed) if "seed" in parameter_names(kind) else kind()
     if family in GRIDS:
         grid, objective = GRIDS[family]
-        # Made once, not at every grid point (they read whole videos).
-        train = dataclasses.replace(
-            train, extras={**train.extras, SCENE_EXTRAS: handmade_scene_features(train)}
-        )
         grid_search(scorer, grid, train, objective)
     else:
         scorer.fit(train, val)

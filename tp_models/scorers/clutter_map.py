@@ -20,6 +20,7 @@ observed rate. ``radius`` and ``prior_frames`` are tuned on the training split (
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,11 @@ from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import TRACKER_FRAME
 from tp_models.scorers.track_score import TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search
-from tp_models.tracks.features import handmade_scene_features, past_detections_nearby
+from tp_models.tracks.features import (
+    SCENE_EXTRAS,
+    handmade_scene_features,
+    past_detections_nearby,
+)
 from tp_models.tracks.running import CLUTTER_CELL, SCENE_FEATURES, SCENE_HALF_LIFE
 
 
@@ -114,12 +119,30 @@ class StreamingClutterMap(TrackScore):
     + scene_weight * births / FRAME_AREA``: the base density plus the local and the
     scene-wide birth rates per px^2 per frame, the clutter density estimated from the
     stream so far. P_D, the base density and both weights are tuned for ranking on train
-    (``families.fit``).
+    (``fit``).
     """
 
     weight: float = 1.0
     scene_weight: float = 0.0
     name: str = "clutter_map_streaming"
+    grid: dict[str, tuple[Any, ...]] = field(
+        default_factory=lambda: {
+            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
+            "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
+            "weight": (1.0, 0.3, 3.0, 10.0),
+            "scene_weight": (0.0, 1.0, 3.0),
+        }
+    )
+    fitted: dict[str, Any] = field(default_factory=dict)
+
+    def fit(self, train: TrackBatch, val: TrackBatch) -> None:
+        """Tune P_D, the base density and both weights for ranking on ``train`` (``val`` is
+        not read)."""
+        del val
+        # Made once, not at every grid point (they read whole videos).
+        scene = handmade_scene_features(train)
+        train = dataclasses.replace(train, extras={**train.extras, SCENE_EXTRAS: scene})
+        self.fitted = grid_search(self, self.grid, train, "roc_auc")
 
     def frame_log_false_alarm(self, scene: np.ndarray) -> np.ndarray:
         """ln beta_FA at detections whose ``SCENE_FEATURES`` are ``scene`` (..., 3)."""

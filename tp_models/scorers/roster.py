@@ -8,7 +8,7 @@ that a threshold chosen on validation actually applies (so a report never calls 
 "2-of-3"). ``probabilistic`` marks scores that are probabilities (calibration is reported
 for those only).
 
-The contest set (``classical_baselines``) adds the clutter map (``clutter_map``), IPDA and
+The contest set (``classical_baselines``) adds the clutter maps (``clutter_map``), IPDA and
 the parameter oracle (``existence``) and gradient boosting (``boosting``) to the rules here.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from tp_models.core.scorer import PersistenceScorer
 from tp_models.scorers.boosting import GradientBoostingScorer
-from tp_models.scorers.clutter_map import ClutterMapScore
+from tp_models.scorers.clutter_map import ClutterMapScore, StreamingClutterMap
 from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN, TrackLength
 from tp_models.scorers.existence import IPDAExistence, OracleIPDA, OracleTrackScore
 from tp_models.scorers.track_score import TrackScore
@@ -37,8 +37,9 @@ def count_rules() -> list[PersistenceScorer]:
 
 def default_baselines(oracles: bool = True) -> list[PersistenceScorer]:
     """The classical scorers that need no training data: count rules, track score, motion
-    gate, and the clutter map, IPDA and parameter oracle at their textbook parameters (they
-    are tuned on train only when fitted, e.g. by ``build_report(..., train=...)``).
+    gate, and the clutter maps (batch and streaming), IPDA and parameter oracle at their
+    textbook parameters (they are tuned on train only when fitted, e.g. by
+    ``build_report(..., train=...)``).
     `oracles`: only where the data knows each track's true operating point (the synthetic
     world's draws); elsewhere an "oracle" would be a guess printed under a false name."""
     return [
@@ -46,6 +47,7 @@ def default_baselines(oracles: bool = True) -> list[PersistenceScorer]:
         TrackScore(),
         MotionGate(),
         ClutterMapScore(),
+        StreamingClutterMap(),
         IPDAExistence(),
         *((OracleTrackScore(), OracleIPDA()) if oracles else ()),
     ]
