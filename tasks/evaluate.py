@@ -47,7 +47,7 @@ def evaluate_scorers(
 ) -> Evaluation:
     """The report on the test split and the figures written.
 
-    Scorers that learn or tune (gradient boosting, the clutter map, IPDA) are fitted on the
+    Scorers that learn or tune (gradient boosting, the clutter maps, IPDA) are fitted on the
     train split; every threshold is chosen on validation; the test split is only scored.
     """
     splits = source.store.splits(split_seed)

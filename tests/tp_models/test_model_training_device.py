@@ -158,7 +158,7 @@ def test_evaluate_leaves_unlabelled_tracks_out(data) -> None:
     pipeline = build_pipeline(MODEL, seed=2)
     batch = val[0]
     # Counted on the whole video first: dropping tracks below must not change the others'
-    # clutter-map counts, only which tracks the metrics read.
+    # scene features, only which tracks the metrics read.
     batch.extras[SCENE_EXTRAS] = handmade_scene_features(batch)
     unlabelled = batch.select(np.arange(len(batch)))
     unlabelled.label = batch.label.copy()

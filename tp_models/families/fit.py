@@ -16,13 +16,14 @@ from tp_models.core.batch import TrackBatch
 from tp_models.core.calibration import as_logit, platt_fit
 from tp_models.evaluation.metrics import pooled_decisions
 from tp_models.families.fitted import SCORERS, FittedFamily, parameter_names
+from tp_models.scorers.track_score import P_DETECT_GRID
 from tp_models.scorers.tuning import grid_search
 
 # family -> (grid, objective) tuned on train; the others fit themselves.
 GRIDS: dict[str, tuple[dict[str, tuple[Any, ...]], str]] = {
     "track_score": (
         {
-            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
+            "p_detect": P_DETECT_GRID,
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 3e-3, 1e-2, 3e-2),
         },
         "roc_auc",

@@ -37,7 +37,7 @@ class ModelConfig:
         bool,
         doc(
             "also read the hand-made per-frame features gradient boosting reads (counts, "
-            "motion, area, innovation likelihoods, clutter-map count)"
+            "motion, area, innovation likelihoods, clutter-map count, the scene's rates)"
         ),
     ] = True
     sequence: Annotated[

@@ -39,8 +39,9 @@ class SimpleStatisticalExtractor(FeatureExtractor):
 
     ``use_track_features`` adds the hand-made per-frame features gradient boosting reads
     (``features.TRACK_FEATURE_NAMES``: counts, motion summaries, area, innovation
-    likelihoods and the clutter-map count). The clutter-map count reads the other tracks of
-    the video, so these come from the whole batch (``batch_inputs``), not from one track.
+    likelihoods, the clutter-map count and the scene's rates). The last three read the other
+    tracks of the video, so these come from the whole batch (``batch_inputs``), not from one
+    track.
     """
 
     def __init__(

@@ -316,9 +316,10 @@ TRACK_FEATURES_INPUT = "track_features"  # the input key they travel under
 def track_feature_inputs(batch: TrackBatch, frame_size: FrameSize) -> np.ndarray:
     """(B, T, len(TRACK_FEATURE_NAMES)) float32 model inputs from ``handmade_features``,
     0 before the first observation. They read other tracks of the same video (the
-    clutter-map count), so they are computed on whole videos, before any minibatch split.
-    Tracks with their own frame size are first mapped into the model's ``frame_size``
-    (the clutter-map count is made in the tracker's frame, ``tracker.TRACKER_FRAME``)."""
+    clutter-map count and the scene's rates), so they are computed on whole videos, before
+    any minibatch split. Tracks with their own frame size are first mapped into the model's
+    ``frame_size`` (the scene features are made in the tracker's frame,
+    ``tracker.TRACKER_FRAME``)."""
     return track_feature_columns(handmade_features(in_frame(batch, frame_size)))
 
 

@@ -29,14 +29,14 @@ import numpy as np
 
 from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import TRACKER_FRAME
-from tp_models.scorers.track_score import TrackScore, log_likelihood_ratio
+from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search
 from tp_models.tracks.features import (
     SCENE_EXTRAS,
     handmade_scene_features,
     past_detections_nearby,
 )
-from tp_models.tracks.running import CLUTTER_CELL, SCENE_FEATURES, SCENE_HALF_LIFE
+from tp_models.tracks.running import CLUTTER_CELL, SCENE_DECAY, SCENE_FEATURES
 
 
 @dataclass
@@ -99,7 +99,7 @@ class ClutterMapScore:
 # The 3 x 3 cells a clutter-map count reads, px^2, and the frames its decayed count
 # remembers (the sum of 2^(-age / half-life) over all ages).
 GRID_AREA = (3 * CLUTTER_CELL) ** 2
-GRID_HORIZON = 1.0 / (1.0 - 0.5 ** (1.0 / SCENE_HALF_LIFE))
+GRID_HORIZON = 1.0 / (1.0 - SCENE_DECAY)
 # The scene's birth rate is per frame over the whole tracker's frame, px^2.
 FRAME_AREA = float(TRACKER_FRAME[0] * TRACKER_FRAME[1])
 _COUNT, _BIRTHS = SCENE_FEATURES.index("clutter_count"), SCENE_FEATURES.index("scene_births")
@@ -127,7 +127,7 @@ class StreamingClutterMap(TrackScore):
     name: str = "clutter_map_streaming"
     grid: dict[str, tuple[Any, ...]] = field(
         default_factory=lambda: {
-            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
+            "p_detect": P_DETECT_GRID,
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
             "weight": (1.0, 0.3, 3.0, 10.0),
             "scene_weight": (0.0, 1.0, 3.0),

@@ -29,7 +29,7 @@ from scipy.special import expit, log_expit
 
 from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import TrackerConfig, motion_model
-from tp_models.scorers.track_score import TrackScore, log_likelihood_ratio
+from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search
 from tp_models.tracks.features import born, first_frames
 from tp_models.world.config import SceneConfig
@@ -113,7 +113,7 @@ class IPDAExistence:
     threshold: float = 0.5
     grid: dict[str, tuple[Any, ...]] = field(
         default_factory=lambda: {
-            "p_detect": (0.9, 0.5, 0.7, 0.8, 0.95),
+            "p_detect": P_DETECT_GRID,
             "clutter_density": (1e-4, 1e-5, 1e-3, 3e-3, 1e-2, 3e-2),
             "survival": (0.98, 0.9, 0.995),
             "initial_existence": (0.5, 0.1, 0.25),

@@ -14,6 +14,9 @@ import numpy as np
 from tp_models.core.batch import TrackBatch
 from tp_models.tracks.features import born, first_frames
 
+# The P_D values every likelihood scorer's tuning tries (the textbook 0.9 first).
+P_DETECT_GRID = (0.9, 0.5, 0.7, 0.8, 0.95)
+
 
 @dataclass
 class TrackScore:

@@ -5,7 +5,7 @@ sequence read at that frame, without re-running the past: every live track keeps
 feature state (last observation, its velocity, counts; what the causal features of the
 next frame need), the sequence model's cache (``SequenceModel.new_cache``) and, for a model
 that reads the hand-made track features, their running statistics and the sequence's
-clutter grid (``LiveTrackFeatures``).
+scene grid (``LiveTrackFeatures``).
 
 Every live track steps through every frame, observed or not, exactly as in the batch, so
 scores are equal to the batch's (the same code computes both). With the GRU sequence model
@@ -80,7 +80,7 @@ class OnlineScorer:
     @property
     def nbytes(self) -> int:
         """Bytes of the scorer's state (live tracks and everything the scorer keeps of
-        them: a sequence model's cache, running statistics, filters, clutter grid)."""
+        them: a sequence model's cache, running statistics, filters, scene grid)."""
         return self.ids.nbytes + self.last.nbytes + self.stepper.nbytes
 
     def update(self, frame: int, rows: Any) -> np.ndarray:

@@ -49,6 +49,7 @@ HANDMADE_FEATURES = (
 # drifting scene with the same memory.
 CLUTTER_CELL = 4.0
 SCENE_HALF_LIFE = 250.0
+SCENE_DECAY = 0.5 ** (1.0 / SCENE_HALF_LIFE)  # one frame's weight loss
 
 
 class RunningFeatures:
@@ -197,7 +198,7 @@ class SceneGrid:
         self.frames = np.zeros(planes)  # decayed count of frames since the first detection
         self.started = np.zeros(planes, dtype=bool)
         self.frame: int | None = None
-        self.decay = 0.5 ** (1.0 / SCENE_HALF_LIFE)
+        self.decay = SCENE_DECAY
 
     @property
     def nbytes(self) -> int:
