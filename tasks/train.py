@@ -43,6 +43,7 @@ from tp_models.families.fitted import FittedFamily, family_checkpoint, parameter
 from tp_models.families.names import MODEL_FAMILY
 from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
 from tp_models.model.calibration import calibrate
+from tp_models.tracks.running import HANDMADE_FEATURES
 
 # What a training run does beyond its configs; a change here makes earlier runs not reused.
 PROCEDURE = "fit, then Platt scaling on validation"
@@ -59,9 +60,12 @@ def run_key(
     split_seed: int,
     family: str = MODEL_FAMILY,
 ) -> str:
-    inputs = [fingerprint, model.to_dict(), train.to_dict(), split_seed, PROCEDURE]
+    # The hand-made features' names: a model or family fitted on other features is another
+    # run (its checkpoint would not even load).
+    features = list(HANDMADE_FEATURES)
+    inputs = [fingerprint, model.to_dict(), train.to_dict(), split_seed, PROCEDURE, features]
     if family != MODEL_FAMILY:  # a classical family reads the seed of `train` only
-        inputs = [fingerprint, family, train.seed, split_seed, CLASSICAL_PROCEDURE]
+        inputs = [fingerprint, family, train.seed, split_seed, CLASSICAL_PROCEDURE, features]
     text = json.dumps(
         inputs,
         sort_keys=True,

@@ -167,14 +167,12 @@ def test_pyfunc_scores_every_row_once_in_input_order_online(model):
     rows = tracker_rows()
     out = mlflow.pyfunc.load_model(model["uri"]).predict(rows)
     assert list(out.columns) == ["p_persistent", "confirmed"] and out.index.equals(rows.index)
-    # Each row's score is its track's, alone, from its first row up to this row's frame.
+    # Each row's score is the one it gets when the file ends at its frame: its track's past
+    # and the scene's (the other tracks' births and detections so far), nothing later.
     for i, row in rows.iterrows():
-        past = rows[(rows["id"] == row["id"]) & (rows["frame"] <= row["frame"])]
-        past = past.sort_values("frame")
-        alone = score_rows(
-            model["pipeline"], track_rows(past, np.arange(len(past)), (128, 128), "")
-        )
-        assert out.loc[i, "p_persistent"] == pytest.approx(alone[-1], abs=1e-6), i
+        past = rows[rows["frame"] <= row["frame"]]
+        then = score_rows(model["pipeline"], track_rows(past, np.arange(len(past)), (128, 128), ""))
+        assert out.loc[i, "p_persistent"] == pytest.approx(then[past.index.get_loc(i)], abs=1e-6)
     confirmed = out["confirmed"].to_numpy()
     np.testing.assert_array_equal(confirmed, out["p_persistent"].to_numpy() >= model["threshold"])
     assert confirmed.any() and not confirmed.all()
