@@ -130,19 +130,26 @@ class StreamingClutterMap(TrackScore):
             "p_detect": P_DETECT_GRID,
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
             "weight": (1.0, 0.3, 3.0, 10.0),
-            "scene_weight": (0.0, 1.0, 3.0),
+            "scene_weight": (0.0, 0.5, 1.0, 2.0, 3.0),
         }
     )
     fitted: dict[str, Any] = field(default_factory=dict)
 
     def fit(self, train: TrackBatch, val: TrackBatch) -> None:
         """Tune P_D, the base density and both weights for ranking on ``train`` (``val`` is
-        not read)."""
+        not read): the track score's parameters and the local weight with the scene term
+        off, then the scene's weight given them (85 grid points, where every combination
+        would be 400)."""
         del val
         # Made once, not at every grid point (they read whole videos).
         scene = handmade_scene_features(train)
         train = dataclasses.replace(train, extras={**train.extras, SCENE_EXTRAS: scene})
-        self.fitted = grid_search(self, self.grid, train, "roc_auc")
+        local = {name: values for name, values in self.grid.items() if name != "scene_weight"}
+        self.scene_weight = self.grid["scene_weight"][0]
+        self.fitted = grid_search(self, local, train, "roc_auc")
+        self.fitted |= grid_search(
+            self, {"scene_weight": self.grid["scene_weight"]}, train, "roc_auc"
+        )
 
     def frame_log_false_alarm(self, scene: np.ndarray) -> np.ndarray:
         """ln beta_FA at detections whose ``SCENE_FEATURES`` are ``scene`` (..., 3)."""
