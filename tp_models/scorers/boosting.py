@@ -5,10 +5,9 @@ feature), fitted on the train split at every frame of every labelled track's lif
 last observation), so it scores online at any frame like the other scorers. It reads the
 hand-made online features of ``tracks.features.handmade_features`` (hits, misses, motion,
 area, innovation likelihoods, the clutter-map count, the scene's rates), the same ones the
-persistence model
-can read beside its kinematics (``ModelConfig.track_features``). NaN (no value yet, e.g. no
-innovation before the second hit) is handled natively by the model. The output is the
-predicted probability of persistence.
+persistence model can read beside its kinematics (``ModelConfig.track_features``). NaN (no
+value yet, e.g. no innovation before the second hit) is handled natively by the model. The
+output is the predicted probability of persistence.
 """
 
 from __future__ import annotations
