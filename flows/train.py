@@ -26,8 +26,15 @@ def check(spec: TrainSpec) -> TrackSource:
             f"features: {spec.model.features!r} is what the learned model reads; a classical "
             f"family ({spec.family}) reads the tracks only: drop --features or --family"
         )
-    connect()  # an unreachable tracking server fails here, not after an hour of training
     store = Store.open(spec.store)
+    available = store.splits(spec.split_seed)["train"].size
+    if spec.train_videos is not None and spec.train_videos > available:
+        raise ParameterError(
+            f"train_videos: {spec.train_videos} is more than the {available} videos of the "
+            f"train split (split_seed {spec.split_seed}); give at most {available}, or leave "
+            "--train-videos out to train on them all"
+        )
+    connect()  # an unreachable tracking server fails here, not after an hour of training
     return TrackSource.open(store, spec.tracks, tokenizer_hash(spec, store))
 
 
@@ -39,7 +46,7 @@ def train(spec: TrainSpec = TrainSpec()) -> dict[str, Any]:
     options = {"latent_dim": source.latent_dim} if source.features is not None else {}
     model = dataclasses.replace(spec.model, frame_size=(size, size), extractor_options=options)
     tags = {"features": model.features, "flow": "train"}
-    name_flow_run(run_name(model, spec.training, spec.family))
+    name_flow_run(run_name(model, spec))
     features_hash = None if source.features is None else source.features.config["checkpoint_hash"]
     with progress(spec.training.max_epochs, f"train-{model.features}", "epoch") as advance:
         return train_model(source, model, spec, tags, features_hash, advance)

@@ -27,7 +27,7 @@ from storage.paths import absolute, is_local, local_path, remote_filesystem
 from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
 from tp_models.tracks.arrays import MAX_TRACKS
 from tp_models.world.config import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
-from tp_models.world.splits import split_videos
+from tp_models.world.splits import nested_subset, split_videos
 
 # Root attribute naming the tracks group extracted last: the default for every command
 # that reads tracks, so nobody has to repeat tracker options to find them again.
@@ -245,9 +245,14 @@ class Store:
         scene = SceneConfig.from_dict(self.dataset.config["scene"])
         return scene.operating_bins(points["op_p_detect"], points["op_clutter_density"])
 
-    def splits(self, seed: int) -> dict[str, np.ndarray]:
-        """Videos of train / val / test (and "heldout": the held-out operating-point region)."""
-        return split_videos(self.video_types, seed, heldout=self.operating_points.get("op_heldout"))
+    def splits(self, seed: int, train_videos: int | None = None) -> dict[str, np.ndarray]:
+        """Videos of train / val / test (and "heldout": the held-out operating-point region);
+        `train_videos`: only that many of the train videos (`nested_subset`), the rest whole."""
+        heldout = self.operating_points.get("op_heldout")
+        splits = split_videos(self.video_types, seed, heldout=heldout)
+        if train_videos is not None:
+            splits["train"] = nested_subset(splits["train"], self.video_types, train_videos, seed)
+        return splits
 
     @cached_property
     def fingerprint(self) -> str:

@@ -214,6 +214,14 @@ class TrainSpec(Spec):
     retrain: Annotated[bool, doc("train anew even if this training finished before")] = False
     device: Device = DEFAULT_DEVICE
     family: Family = MODEL_FAMILY
+    train_videos: Annotated[
+        int | None,
+        Field(ge=1),
+        doc(
+            "train on this many of the train split's videos, a seeded subset keeping the type "
+            "mix (nested: 1k inside 4k); val and test stay whole (default: all, learning curves)"
+        ),
+    ] = None
 
 
 class EvaluateSpec(Spec):

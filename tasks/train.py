@@ -41,7 +41,7 @@ from tp_models.evaluation.glossary import MODEL, flat_metrics, headline_metrics
 from tp_models.families.fit import fit_family
 from tp_models.families.fitted import FittedFamily, family_checkpoint, parameters
 from tp_models.families.names import MODEL_FAMILY
-from tp_models.model import ModelConfig, TrainConfig, build_pipeline, fit, save_checkpoint
+from tp_models.model import ModelConfig, build_pipeline, fit, save_checkpoint
 from tp_models.model.calibration import calibrate
 from tp_models.tracks.running import HANDMADE_FEATURES
 
@@ -53,19 +53,16 @@ CLASSICAL_PROCEDURE = "fit or tune on train (families.fit), then Platt scaling o
 LOG_EVERY_S = 30.0
 
 
-def run_key(
-    fingerprint: str,
-    model: ModelConfig,
-    train: TrainConfig,
-    split_seed: int,
-    family: str = MODEL_FAMILY,
-) -> str:
+def run_key(fingerprint: str, model: ModelConfig, spec: TrainSpec) -> str:
     # The hand-made features' names: a model or family fitted on other features is another
     # run (its checkpoint would not even load).
     features = list(HANDMADE_FEATURES)
+    train, split_seed = spec.training, spec.split_seed
     inputs = [fingerprint, model.to_dict(), train.to_dict(), split_seed, PROCEDURE, features]
-    if family != MODEL_FAMILY:  # a classical family reads the seed of `train` only
-        inputs = [fingerprint, family, train.seed, split_seed, CLASSICAL_PROCEDURE, features]
+    if spec.family != MODEL_FAMILY:  # a classical family reads the seed of `train` only
+        inputs = [fingerprint, spec.family, train.seed, split_seed, CLASSICAL_PROCEDURE, features]
+    if spec.train_videos is not None:  # (all the train videos keep the keys they had)
+        inputs.append({"train_videos": spec.train_videos})
     text = json.dumps(
         inputs,
         sort_keys=True,
@@ -93,11 +90,12 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
     os.replace(partial, path)
 
 
-def run_name(model: ModelConfig, train: TrainConfig, family: str = MODEL_FAMILY) -> str:
+def run_name(model: ModelConfig, spec: TrainSpec) -> str:
     """`train-statistical-seed0` (what the model read) or `train-gradient_boosting-seed0`
-    (a classical family), with the seed."""
-    what = model.features if family == MODEL_FAMILY else family
-    return f"train-{what}-seed{train.seed}"
+    (a classical family), with the seed, and `-videos1000` when trained on a subset."""
+    what = model.features if spec.family == MODEL_FAMILY else spec.family
+    subset = "" if spec.train_videos is None else f"-videos{spec.train_videos}"
+    return f"train-{what}-seed{spec.training.seed}{subset}"
 
 
 def family_name(model: ModelConfig, family: str) -> str:
@@ -122,8 +120,8 @@ def train_model(
     logger = get_run_logger()
     torch.set_num_threads(os.cpu_count() or 1)
     split_seed, train_cfg = spec.split_seed, spec.training
-    splits = source.store.splits(split_seed)
-    key = run_key(source.fingerprint, model_cfg, train_cfg, split_seed, spec.family)
+    splits = source.store.splits(split_seed, spec.train_videos)
+    key = run_key(source.fingerprint, model_cfg, spec)
     if spec.retrain:  # e.g. the nightly schedule: same inputs, a new run and model version
         key += "-" + time.strftime("%Y%m%dT%H%M%S")
     folder = Path(spec.checkpoints) / key
@@ -144,7 +142,7 @@ def train_model(
         run_id = None
     val_batch, _ = source.load(splits["val"])
 
-    name = run_name(model_cfg, train_cfg, spec.family)
+    name = run_name(model_cfg, spec)
     family = family_name(model_cfg, spec.family)
     learned = spec.family == MODEL_FAMILY
     with mlflow.start_run(run_id=run_id, run_name=name) as run:

@@ -107,3 +107,12 @@ def test_negative_forget_after_is_refused_before_anything_starts(tiny_store, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "forget_after" in err and err.count("\n") == 0
     assert _tree_digest(Path(tiny_store)) == before
+
+
+def test_more_train_videos_than_the_split_holds_is_one_sentence(tiny_store, mlflow_uri, capsys):
+    before = _tree_digest(Path(tiny_store))
+    argv = ["train", "--store", str(tiny_store), "--train-videos", "100000"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "train_videos: 100000 is more than the" in err
+    assert _tree_digest(Path(tiny_store)) == before

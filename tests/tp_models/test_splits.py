@@ -7,7 +7,7 @@ import pytest
 
 from tp_models.world.config import SceneConfig
 from tp_models.world.simulate import assign_video_types, simulate
-from tp_models.world.splits import HELDOUT, SPLITS, split_videos
+from tp_models.world.splits import HELDOUT, SPLITS, nested_subset, split_videos
 
 
 def test_every_video_in_exactly_one_split_with_the_type_mix() -> None:
@@ -42,3 +42,19 @@ def test_heldout_videos_get_their_own_split_and_never_train() -> None:
 def test_heldout_flags_must_match_the_videos() -> None:
     with pytest.raises(ValueError, match="heldout must have one flag per video"):
         split_videos(np.zeros(10, np.int8), seed=0, heldout=np.zeros(9, bool))
+
+
+def test_train_subsets_are_nested_and_keep_the_type_mix() -> None:
+    types = assign_video_types((400, 400, 100, 100), seed=0)
+    train = split_videos(types, seed=0)["train"]
+    small, large = (nested_subset(train, types, n, seed=0) for n in (100, 400))
+    assert (small.size, large.size) == (100, 400)
+    assert np.isin(small, large).all() and np.isin(large, train).all()
+    assert np.all(np.diff(large) > 0)
+    shares = np.bincount(types[train], minlength=4) / train.size
+    for subset in (small, large):
+        counts = np.bincount(types[subset], minlength=4)
+        assert np.abs(counts - shares * subset.size).max() <= 1, counts
+    assert np.array_equal(small, nested_subset(train, types, 100, seed=0))
+    assert not np.array_equal(small, nested_subset(train, types, 100, seed=1))
+    assert np.array_equal(nested_subset(train, types, train.size + 5, seed=0), train)

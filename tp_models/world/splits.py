@@ -20,6 +20,7 @@ SPLITS = ("train", "val", "test")
 HELDOUT = "heldout"
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 _SPLIT_TAG = 0x73706C74  # "splt"
+_SUBSET_TAG = 0x73756273  # "subs"
 
 
 def split_videos(
@@ -56,3 +57,25 @@ def split_videos(
     if heldout is not None:
         splits[HELDOUT] = np.flatnonzero(held).astype(np.int64)
     return splits
+
+
+def nested_subset(videos: np.ndarray, video_types: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """The first `count` of `videos` (sorted indices) in a seeded order that keeps the type mix
+    at every length, so that the subsets of one seed are nested (1k inside 4k inside 16k):
+    a learning curve then adds data and changes nothing else.
+
+    video_types: (N,) the type of every video of the store, indexed by `videos`.
+    """
+    videos = np.asarray(videos, np.int64)
+    if count >= videos.size:
+        return videos
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _SUBSET_TAG]))
+    order = rng.permutation(videos.size)
+    types = np.asarray(video_types)[videos[order]]
+    # Each video's place within its own type, as a fraction: interleaves the types in
+    # proportion, so any prefix holds them in the whole's shares (to one video).
+    place = np.empty(videos.size)
+    for video_type in np.unique(types):
+        members = np.flatnonzero(types == video_type)
+        place[members] = (np.arange(members.size) + 0.5) / members.size
+    return np.sort(videos[order[np.argsort(place, kind="stable")[:count]]])
