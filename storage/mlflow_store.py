@@ -343,6 +343,7 @@ def load_model(model: str | ModelRecord, device: str = "cpu") -> LoadedModel:
 
     import torch
 
+    from tp_models.core.checkpoint import CheckpointMismatchError
     from tp_models.serving.served import load_scorer
 
     record = model if isinstance(model, ModelRecord) else resolve_model(model)
@@ -356,6 +357,11 @@ def load_model(model: str | ModelRecord, device: str = "cpu") -> LoadedModel:
         try:
             data = torch.load(checkpoint, map_location="cpu", weights_only=True)
             pipeline = load_scorer(data, map_location=device)
+        except CheckpointMismatchError as exc:
+            raise StoreError(
+                f"model {record.uri!r} does not fit this version of tp, an earlier one made it "
+                f"({exc}); retrain it with `tp train` and use the new version."
+            ) from None
         except (
             pickle.UnpicklingError,
             RuntimeError,

@@ -9,12 +9,14 @@ import pickle
 
 import numpy as np
 import pytest
+import skops.io
 import torch
 
 from tests.tp_models.test_online import online_scores
 from tests.tp_models.test_streaming import long_sequence
 from tests.tp_models.track_files import random_rows
 from tp_models.core.calibration import IDENTITY
+from tp_models.core.checkpoint import CheckpointMismatchError
 from tp_models.families.fit import fit_family
 from tp_models.families.fitted import FittedFamily, family_checkpoint, load_family
 from tp_models.families.names import CLASSICAL_FAMILIES
@@ -103,6 +105,17 @@ def test_a_pickle_or_an_untrusted_type_in_the_payload_is_refused(fitted) -> None
     other["skops"] = torch.frombuffer(bytearray(skops.io.dumps([1, 2])), dtype=torch.uint8)
     with pytest.raises(ValueError, match="not a gradient-boosting model"):
         load_family(other)
+
+
+def test_a_model_of_an_earlier_version_with_other_inputs_is_refused_by_name(fitted) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    earlier = family_checkpoint(fitted["gradient_boosting"])
+    rng = np.random.default_rng(0)
+    model = HistGradientBoostingClassifier(max_iter=3).fit(rng.random((40, 16)), np.arange(40) % 2)
+    earlier["skops"] = torch.frombuffer(bytearray(skops.io.dumps(model)), dtype=torch.uint8)
+    with pytest.raises(CheckpointMismatchError, match="reads 16 hand-made features"):
+        load_family(earlier)
 
 
 def test_unknown_family_or_parameter_is_refused(fitted) -> None:

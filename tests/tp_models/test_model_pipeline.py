@@ -8,6 +8,7 @@ import torch
 
 from tests.tp_models.batches import track_batch
 from tp_models.core.batch import TrackBatch
+from tp_models.core.checkpoint import CheckpointMismatchError
 from tp_models.model import (
     ModelConfig,
     build_pipeline,
@@ -76,11 +77,17 @@ def test_checkpoint_round_trip_scores_identically(tmp_path) -> None:
 def test_checkpoint_loading_is_strict() -> None:
     checkpoint = checkpoint_dict(build_pipeline(CONFIG, seed=0))
     wrong_layers = {**checkpoint, "config": {**checkpoint["config"], "n_layers": 3}}
-    with pytest.raises(RuntimeError, match="Missing key"):
+    with pytest.raises(CheckpointMismatchError, match="missing keys"):
         load_pipeline(wrong_layers)
     extra = {**checkpoint, "state_dict": {**checkpoint["state_dict"], "stray": torch.zeros(1)}}
-    with pytest.raises(RuntimeError, match="Unexpected key"):
+    with pytest.raises(CheckpointMismatchError, match="unexpected keys: stray"):
         load_pipeline(extra)
+    # An earlier version's model read fewer hand-made inputs: its first layer is narrower.
+    first = next(k for k, v in checkpoint["state_dict"].items() if v.ndim == 2)
+    narrower = dict(checkpoint["state_dict"])
+    narrower[first] = narrower[first][:, :-2]
+    with pytest.raises(CheckpointMismatchError, match=f"wrong shapes: {first}"):
+        load_pipeline({**checkpoint, "state_dict": narrower})
     with pytest.raises(ValueError, match="not a model checkpoint"):
         load_pipeline({"state_dict": checkpoint["state_dict"]})
 

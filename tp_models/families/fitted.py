@@ -19,6 +19,7 @@ import numpy as np
 
 from tp_models.core.batch import TrackBatch
 from tp_models.core.calibration import as_logit, platt_apply
+from tp_models.core.checkpoint import CheckpointMismatchError
 from tp_models.families.names import CLASSICAL_FAMILIES
 from tp_models.families.streams import Stream, stream_of
 from tp_models.scorers.boosting import BaseRate, GradientBoostingScorer
@@ -27,7 +28,7 @@ from tp_models.scorers.counting import WindowHits
 from tp_models.scorers.existence import IPDAExistence
 from tp_models.scorers.track_score import TrackScore
 from tp_models.tracks.features import in_frame
-from tp_models.tracks.running import LiveTrackFeatures
+from tp_models.tracks.running import HANDMADE_FEATURES, LiveTrackFeatures
 
 FAMILY_FORMAT = "tp-family-v1"
 
@@ -188,6 +189,11 @@ def load_family(checkpoint: dict[str, Any]) -> FittedFamily:
         if not isinstance(model, HistGradientBoostingClassifier):
             raise ValueError(
                 f"the checkpoint's model is {type(model).__name__}, not a gradient-boosting model"
+            )
+        if model.n_features_in_ != len(HANDMADE_FEATURES):
+            raise CheckpointMismatchError(
+                f"the gradient-boosting model reads {model.n_features_in_} hand-made features, "
+                f"this version computes {len(HANDMADE_FEATURES)} ({', '.join(HANDMADE_FEATURES)})"
             )
         scorer.model = model
     elif base_rate is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from tp_models.core.checkpoint import CheckpointMismatchError, check_state_dict_fits
 from tp_models.core.device import resolve_device
 
 # Re-exported: callers have always found the hash here.
@@ -24,16 +25,6 @@ from tp_models.magvit.tokenizer import MagVitTokenizer, TokenizerConfig
 
 CHECKPOINT_FORMAT = "tp-magvit-tokenizer"
 CHECKPOINT_FORMAT_VERSION = 1
-_LIST_LIMIT = 5  # how many offending keys an error message names
-
-
-class CheckpointMismatchError(ValueError):
-    """The checkpoint does not fit the model (config, keys or shapes differ)."""
-
-
-def _name_some(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_LIST_LIMIT])
-    return shown + (f" (+{len(keys) - _LIST_LIMIT} more)" if len(keys) > _LIST_LIMIT else "")
 
 
 def save_tokenizer(model: MagVitTokenizer, path: str | os.PathLike[str]) -> Path:
@@ -90,31 +81,6 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
-def check_state_dict_fits(
-    model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint"
-) -> None:
-    """Raise :class:`CheckpointMismatchError` unless keys and shapes match exactly."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong_shape = sorted(
-        f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(expected[k].shape)})"
-        for k in set(expected) & set(state_dict)
-        if not isinstance(state_dict[k], torch.Tensor) or state_dict[k].shape != expected[k].shape
-    )
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_name_some(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_name_some(unexpected)}")
-    if wrong_shape:
-        problems.append(f"wrong shapes: {_name_some(wrong_shape)}")
-    if problems:
-        raise CheckpointMismatchError(
-            f"The {source} does not fit the tokenizer: " + "; ".join(problems) + "."
-        )
-
-
 def _config_differences(expected: TokenizerConfig, found: TokenizerConfig) -> list[str]:
     exp, got = expected.to_dict(), found.to_dict()
     return [f"{k}={got[k]!r} (expected {exp[k]!r})" for k in exp if exp[k] != got[k]]
@@ -144,7 +110,9 @@ def load_tokenizer(
             f"{path} was trained with a different tokenizer config: {'; '.join(diffs)}."
         )
     model = MagVitTokenizer(config)
-    check_state_dict_fits(model, payload["state_dict"], source=f"checkpoint {path}")
+    check_state_dict_fits(
+        model, payload["state_dict"], source=f"checkpoint {path}", what="tokenizer"
+    )
     model.load_state_dict(payload["state_dict"], strict=True)
     return model.to(device).eval()
 
@@ -158,5 +126,7 @@ def load_tokenizer_weights(model: MagVitTokenizer, path: str | os.PathLike[str])
         raise CheckpointMismatchError(
             f"{path} was saved from a different tokenizer config: {'; '.join(diffs)}."
         )
-    check_state_dict_fits(model, payload["state_dict"], source=f"checkpoint {path}")
+    check_state_dict_fits(
+        model, payload["state_dict"], source=f"checkpoint {path}", what="tokenizer"
+    )
     model.load_state_dict(payload["state_dict"], strict=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from tp_models.core.checkpoint import check_state_dict_fits
 from tp_models.core.device import resolve_device
 from tp_models.model.config import ModelConfig
 from tp_models.model.extractors import ConcatExtractor, build_extractor
@@ -109,5 +110,7 @@ def load_pipeline(
             f"(found format {checkpoint.get('format')!r})"
         )
     pipeline = build_pipeline(ModelConfig.from_dict(checkpoint["config"]))
+    # A checkpoint of an earlier version (other hand-made inputs: other shapes) is named so.
+    check_state_dict_fits(pipeline, checkpoint["state_dict"])
     pipeline.load_state_dict(checkpoint["state_dict"], strict=True)
     return pipeline.to(device).eval()
