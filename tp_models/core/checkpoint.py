@@ -23,11 +23,14 @@ def check_state_dict_fits(
     state_dict: dict[str, torch.Tensor],
     source: str = "checkpoint",
     what: str = "model",
+    keys: bool = True,
 ) -> None:
-    """Raise :class:`CheckpointMismatchError` unless keys and shapes match exactly."""
+    """Raise :class:`CheckpointMismatchError` unless keys and shapes match exactly;
+    ``keys=False``: the shapes of the shared keys only (for a module whose own loading fills
+    in the keys an earlier version lacked)."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
+    missing = sorted(set(expected) - set(state_dict)) if keys else []
+    unexpected = sorted(set(state_dict) - set(expected)) if keys else []
     wrong_shape = sorted(
         f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(expected[k].shape)})"
         for k in set(expected) & set(state_dict)
