@@ -9,8 +9,10 @@ sentence instead of a CUDA stack trace from deep inside a forward pass.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch takes a second to import: a config or a --help never pays it
+    import torch
 
 # The names a user may give; "cuda:N" (a specific GPU) is accepted too, see resolve_device.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -26,6 +28,8 @@ def resolve_device(name: str | torch.device = DEFAULT_DEVICE) -> torch.device:
     """The torch device for ``name``: ``auto`` (CUDA when available, else the CPU), ``cpu``,
     ``cuda`` (the current GPU) or ``cuda:N``. Raises :class:`DeviceError` for anything
     else, or for CUDA on a machine without it (a CPU-only torch build included)."""
+    import torch
+
     if isinstance(name, torch.device):
         name = str(name)
     text = str(name).strip().lower()

@@ -10,40 +10,29 @@ in einx), and code that only samples cached latents should not pay for it.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tp_models.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "TokenizerConfig": "tokenizer",
-    "TokenizerOutput": "tokenizer",
-    "MagVitTokenizer": "tokenizer",
-    "to_model_input": "tokenizer",
-    "to_uint8": "tokenizer",
-    "check_num_frames": "tokenizer",
-    "CheckpointMismatchError": "checkpoint",
-    "save_tokenizer": "checkpoint",
-    "load_tokenizer": "checkpoint",
-    "load_tokenizer_weights": "checkpoint",
-    "checkpoint_hash": "digest",
-    "is_checkpoint_hash": "digest",
-    "TokenizerTrainConfig": "training",
-    "fit_tokenizer": "training",
-    "evaluate_tokenizer": "training",
-    "measure_encoding_speed": "training",
-    "psnr": "training",
-    "codebook_usage": "training",
-    "codebook_perplexity": "training",
-    "reconstruction_grid": "training",
-    "sample_latents_along_track": "sampling",
-    "latent_step_for_frames": "sampling",
-    "forward_fill_positions": "sampling",
+    "config": ("TokenizerConfig", "check_num_frames", "TokenizerTrainConfig"),
+    "tokenizer": ("TokenizerOutput", "MagVitTokenizer", "to_model_input", "to_uint8"),
+    "checkpoint": (
+        "CheckpointMismatchError",
+        "save_tokenizer",
+        "load_tokenizer",
+        "load_tokenizer_weights",
+    ),
+    "digest": ("checkpoint_hash", "is_checkpoint_hash"),
+    "training": (
+        "fit_tokenizer",
+        "evaluate_tokenizer",
+        "measure_encoding_speed",
+        "psnr",
+        "codebook_usage",
+        "codebook_perplexity",
+        "reconstruction_grid",
+    ),
+    "sampling": ("sample_latents_along_track", "latent_step_for_frames", "forward_fill_positions"),
 }
 
-__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-    return getattr(module, name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -18,80 +18,20 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from annotated_types import Ge, Interval, doc
 
-from tp_models.core.config import known_fields
 from tp_models.core.device import resolve_device
-from tp_models.magvit.tokenizer import MagVitTokenizer, check_num_frames, to_model_input, to_uint8
+
+# Re-exported: callers have always found it here.
+from tp_models.magvit.config import TokenizerTrainConfig as TokenizerTrainConfig
+from tp_models.magvit.tokenizer import MagVitTokenizer, to_model_input, to_uint8
 
 ArrayLike = np.ndarray | torch.Tensor
 LogCallback = Callable[[int, dict[str, float]], None]
-
-
-@dataclass(frozen=True)
-class TokenizerTrainConfig:
-    """Optimisation settings; the loss weights multiply the unweighted LFQ terms.
-
-    ``clip_frames`` / ``crop_size`` train on random sub-clips (``1 + 4n`` frames) and
-    object-centred square crops: the model is convolutional and causal, so what it learns
-    on crops transfers to full 25x128x128 videos, at a fraction of the cost per step.
-    """
-
-    steps: Annotated[int, Ge(1), doc("optimisation steps")] = 800
-    batch_size: Annotated[int, Ge(1), doc("video clips per step")] = 16
-    lr: Annotated[float, Interval(gt=0, lt=1), doc("AdamW learning rate")] = 2e-3
-    weight_decay: Annotated[float, doc("AdamW weight decay")] = 0.0
-    warmup_steps: Annotated[int, doc("steps of linear learning-rate warm-up")] = 50
-    min_lr_ratio: Annotated[
-        float, doc("final learning rate of the cosine decay, as a share of lr")
-    ] = 0.05
-    grad_clip: Annotated[float, doc("max gradient norm")] = 1.0
-    seed: Annotated[int, Ge(0), doc("weights and batch sampling")] = 0
-    recon_loss: Annotated[Literal["l1", "mse"], doc("reconstruction loss")] = "mse"
-    recon_weight: Annotated[float, doc("weight of the reconstruction loss")] = 1.0
-    # The reconstruction MSE is small (most pixels are black and easy), so the LFQ terms
-    # are kept small too: at 0.1 the entropy term dominated and PSNR stayed below black.
-    entropy_weight: Annotated[float, doc("weight of LFQ's entropy loss")] = 0.01
-    commitment_weight: Annotated[float, doc("weight of LFQ's commitment loss")] = 0.01
-    clip_frames: Annotated[int | None, doc("frames per training clip (None: whole videos)")] = 9
-    crop_size: Annotated[
-        int | None, doc("square crop per training clip in px (None: whole frames)")
-    ] = 32
-    # Fraction of crops centred on objects (the rest uniform, mostly black). Measured on the
-    # default store, 800 steps, 8x8 cells: 1.0 -> held-out PSNR 27.9 dB, 76 % codebook
-    # usage; 0.5 -> 26.0 dB, 3 % (the background is learned anyway, the objects less).
-    object_crop_fraction: Annotated[
-        float, doc("fraction of crops centred on objects (the rest uniform)")
-    ] = 1.0
-    # Fading the entropy term out (linearly, to 0 at this step) was meant to stop background
-    # tokens being spread over the codebook; measured at 200 of 800 steps: held-out PSNR
-    # 27.2 dB (no gain) and the codebook collapsed to 0.6 % usage. Off by default.
-    entropy_fade_steps: Annotated[
-        int | None, doc("fade the entropy loss to 0 at this step (None: never)")
-    ] = None
-    log_every: Annotated[int, doc("steps between logged metrics")] = 50
-    num_threads: Annotated[int | None, doc("torch CPU threads (None: torch's default)")] = None
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("TokenizerTrainConfig.steps and batch_size must be >= 1.")
-        if self.recon_loss not in ("l1", "mse"):
-            raise ValueError(f"recon_loss must be 'l1' or 'mse', got {self.recon_loss!r}.")
-        if self.clip_frames is not None:
-            check_num_frames(self.clip_frames)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TokenizerTrainConfig:
-        return cls(**known_fields(cls, data))
 
 
 # -- metrics --------------------------------------------------------------------------------

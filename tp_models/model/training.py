@@ -14,73 +14,28 @@ forked torch RNG, so the caller's global RNG is left as it was.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from annotated_types import Ge, Interval, doc
 from torch import Tensor
 
 from tp_models.core.batch import TrackBatch
-from tp_models.core.config import known_fields
 from tp_models.core.device import resolve_device
+from tp_models.model.config import TrainConfig as TrainConfig  # re-exported: found here before
 from tp_models.model.features import PER_TRACK_INPUTS, start_aligned, valid_step_mask
 from tp_models.model.interfaces import ModularTrackingPipeline
-from tp_models.tracks.table import DEFAULT_FORGET_AFTER
 
 # A factory returning a fresh iterable each epoch (e.g. a reader over a Zarr store), or a
 # re-iterable collection such as a list. A one-shot generator would be empty in epoch 2.
 BatchSource = Callable[[], Iterable[TrackBatch]] | Iterable[TrackBatch]
 EpochCallback = Callable[[int, dict[str, float], dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    lr: Annotated[float, Interval(gt=0, lt=1), doc("AdamW learning rate")] = 1e-3
-    weight_decay: Annotated[float, Ge(0), doc("AdamW weight decay")] = 1e-2
-    batch_size: Annotated[int, Ge(1), doc("tracks per optimisation step")] = 256
-    max_epochs: Annotated[int, Ge(1), doc("upper bound; early stopping usually ends sooner")] = 40
-    patience: Annotated[int, Ge(1), doc("epochs without validation-loss gain before stopping")] = 5
-    min_delta: Annotated[
-        float, doc("an improvement must beat the best validation loss by more than this")
-    ] = 0.0
-    seed: Annotated[int, Ge(0), doc("weights, dropout and shuffling")] = 0
-    grad_clip: Annotated[float | None, doc("max gradient norm; None to disable")] = 1.0
-    shuffle: Annotated[bool, doc("shuffle tracks within each batch the source yields")] = True
-    # Steps that carry the track's label: first observation .. end of the video ("end"),
-    # or .. last observation. "end" is the default because a causal model can only learn
-    # that a track was brief from the frames after it vanished: at its last observation a
-    # brief track that moves like a real one looks exactly like a real one.
-    valid_until: Annotated[
-        str,
-        doc(
-            "steps that carry the track's label: first observation to the end of the video "
-            "(end) or to the last observation (last_observation)"
-        ),
-    ] = "end"
-    forget_after: Annotated[
-        Annotated[int, Ge(0)] | None,
-        doc(
-            "steps past a track's last observation that still carry its label: the scorer's "
-            "forget_after, beyond which it never scores the track (none: to the video's end)"
-        ),
-    ] = DEFAULT_FORGET_AFTER
-    online_k: Annotated[int, doc("validation F1 also on the score at the k-th observation")] = 3
-    threshold: Annotated[float, doc("decision threshold of the validation F1 while training")] = 0.5
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return cls(**known_fields(cls, data))
 
 
 @dataclass

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import numpy as np
 from annotated_types import Ge, Gt, Interval, doc
-from scipy.optimize import linear_sum_assignment
 
 from tp_models.perception.detect import Detections, DetectorConfig, detect
 
@@ -159,6 +158,9 @@ def _update(
 
 def track_detections(detections: Detections, config: TrackerConfig | None = None) -> VideoTracks:
     """Turn one video's detections into tracks (see module docstring)."""
+    # Imported here: half a second, which a CLI that only reads TrackerConfig never pays.
+    from scipy.optimize import linear_sum_assignment
+
     config = config or TrackerConfig()
     n_frames = detections.frames
     n_det = len(detections)

@@ -21,7 +21,6 @@ from typing import Annotated, Any
 
 import numpy as np
 from annotated_types import Gt, Interval, doc
-from scipy.optimize import linear_sum_assignment
 
 from tp_models.core.config import known_fields
 from tp_models.tracks.table import TrackRows
@@ -111,6 +110,9 @@ def _frame_groups(frame: np.ndarray) -> dict[int, np.ndarray]:
 def match_rows(tracks: TrackRows, truth: TrackRows, config: MatchConfig) -> np.ndarray:
     """(N,) int64: for each tracker row, the ground-truth identity it is assigned to in its
     frame, or -1."""
+    # Imported here: half a second, which a CLI that only reads MatchConfig never pays.
+    from scipy.optimize import linear_sum_assignment
+
     use_boxes = tracks.has_boxes and truth.has_boxes
     matched = np.full(len(tracks), NO_MATCH, dtype=np.int64)
     truth_by_frame = _frame_groups(truth.frame)
