@@ -27,8 +27,9 @@ def check(spec: TrainSpec) -> TrackSource:
             f"family ({spec.family}) reads the tracks only: drop --features or --family"
         )
     store = Store.open(spec.store)
-    available = store.splits(spec.split_seed)["train"].size
-    if spec.train_videos is not None and spec.train_videos > available:
+    if spec.train_videos is not None and spec.train_videos > (
+        available := store.splits(spec.split_seed)["train"].size
+    ):
         raise ParameterError(
             f"train_videos: {spec.train_videos} is more than the {available} videos of the "
             f"train split (split_seed {spec.split_seed}); give at most {available}, or leave "

@@ -12,7 +12,7 @@ from storage.mlflow_store import connect
 from storage.store import Store
 from tasks.specs import TokenizerSpec, checked_device
 from tasks.tokenizer import tokenizer_training
-from tp_models.magvit.tokenizer import check_num_frames
+from tp_models.magvit.config import check_num_frames
 
 
 def check(spec: TokenizerSpec) -> Store:

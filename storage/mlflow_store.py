@@ -359,8 +359,8 @@ def load_model(model: str | ModelRecord, device: str = "cpu") -> LoadedModel:
             pipeline = load_scorer(data, map_location=device)
         except CheckpointMismatchError as exc:
             raise StoreError(
-                f"model {record.uri!r} does not fit this version of tp, an earlier one made it "
-                f"({exc}); retrain it with `tp train` and use the new version."
+                f"model {record.uri!r} was made by another version of tp and does not fit this "
+                f"one ({exc}); retrain it with this version's `tp train` and use the new version."
             ) from None
         except (
             pickle.UnpicklingError,

@@ -219,7 +219,8 @@ class TrainSpec(Spec):
         Field(ge=1),
         doc(
             "train on this many of the train split's videos, a seeded subset keeping the type "
-            "mix (nested: 1k inside 4k); val and test stay whole (default: all, learning curves)"
+            "mix, nested (1k inside 4k), for learning curves; val and test stay whole "
+            "(default: all)"
         ),
     ] = None
 

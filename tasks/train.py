@@ -176,6 +176,7 @@ def train_model(
                     "data.frames": str(source.store.frames),
                     "data.frame_size": str(source.store.frame_size),
                     "data.split_seed": str(split_seed),
+                    "data.train_videos": str(spec.train_videos or "all"),
                     "features.checkpoint_hash": str(features_hash),
                     **{f"data.videos_{k}": str(len(v)) for k, v in splits.items()},
                     "git_commit": git_commit(),

@@ -74,3 +74,22 @@ def test_info_json_into_head_leaves_no_broken_pipe_traceback(tiny_store):
     out, err, code = _info_piped_into("head -c 0", tiny_store)
     assert out == "" and err == ""
     assert code == EXIT_BROKEN_PIPE
+
+
+def test_help_imports_no_torch_nor_scipy_optimize():
+    # Every command's options come from configs; building them must not pay torch's second.
+    done = _tp(
+        """
+        import sys
+        from flows.cli import main
+        for command in ("train", "generate", "train-tokenizer", "score", "pipeline"):
+            try:
+                main([command, "--help"])
+            except SystemExit:
+                pass
+        heavy = sorted({"torch", "scipy.optimize", "einx"} & set(sys.modules))
+        print("heavy:", heavy, file=sys.stderr)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert "heavy: []" in done.stderr, done.stderr

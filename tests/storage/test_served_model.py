@@ -34,7 +34,7 @@ from tests.tp_models.track_files import random_rows
 from tp_models.families.fit import fit_family
 from tp_models.families.fitted import FittedFamily, family_checkpoint
 from tp_models.magvit import MagVitTokenizer, TokenizerConfig, checkpoint_hash, save_tokenizer
-from tp_models.model import ModelConfig, build_pipeline, save_checkpoint
+from tp_models.model import ModelConfig, build_pipeline, checkpoint_dict, save_checkpoint
 from tp_models.serving.rows import score_rows
 from tp_models.serving.served import track_rows
 
@@ -140,6 +140,19 @@ def test_a_pickle_planted_in_the_gradient_boosting_model_is_refused(registry, tm
     with pytest.raises(ValueError, match="not a skops file of trusted types"):
         mlflow.pyfunc.load_model(uri)
     assert not marker.exists()
+
+
+def test_a_model_of_another_version_is_refused_by_name(registry, tmp_path):
+    """A registered model whose first layer reads two hand-made features fewer (an earlier
+    tp's): one sentence that says so and what to do, not "no weights-only checkpoint"."""
+    checkpoint = checkpoint_dict(build_pipeline(SMALL_MODEL, seed=3))
+    torch.save(checkpoint, tmp_path / "model.pt")
+    uri = _register(tmp_path / "model.pt", "earlier-version")
+    first = next(k for k, v in checkpoint["state_dict"].items() if v.ndim == 2)
+    checkpoint["state_dict"][first] = checkpoint["state_dict"][first][:, :-2]
+    torch.save(checkpoint, _artifact_file(uri))
+    with pytest.raises(StoreError, match=f"another version of tp .*wrong shapes: {first}.*retrain"):
+        load_model(uri)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,13 @@ class CheckpointMismatchError(ValueError):
     """The checkpoint does not fit the model (config, keys or shapes differ)."""
 
 
-def name_some(keys: list[str]) -> str:
+def _name_some(keys: list[str]) -> str:
     shown = ", ".join(keys[:_LIST_LIMIT])
     return shown + (f" (+{len(keys) - _LIST_LIMIT} more)" if len(keys) > _LIST_LIMIT else "")
+
+
+def _shape(value: object) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 def check_state_dict_fits(
@@ -32,18 +36,18 @@ def check_state_dict_fits(
     missing = sorted(set(expected) - set(state_dict)) if keys else []
     unexpected = sorted(set(state_dict) - set(expected)) if keys else []
     wrong_shape = sorted(
-        f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(expected[k].shape)})"
+        f"{k} (checkpoint {_shape(state_dict[k])}, model {tuple(expected[k].shape)})"
         for k in set(expected) & set(state_dict)
         if not isinstance(state_dict[k], torch.Tensor) or state_dict[k].shape != expected[k].shape
     )
     problems = []
     if missing:
-        problems.append(f"missing keys: {name_some(missing)}")
+        problems.append(f"missing keys: {_name_some(missing)}")
     if unexpected:
-        problems.append(f"unexpected keys: {name_some(unexpected)}")
+        problems.append(f"unexpected keys: {_name_some(unexpected)}")
     if wrong_shape:
-        problems.append(f"wrong shapes: {name_some(wrong_shape)}")
+        problems.append(f"wrong shapes: {_name_some(wrong_shape)}")
     if problems:
         raise CheckpointMismatchError(
-            f"The {source} does not fit the {what}: " + "; ".join(problems) + "."
+            f"the {source} does not fit the {what}: " + "; ".join(problems)
         )

@@ -1,6 +1,7 @@
 """MAGVIT-v2-style causal video tokenizer in pure PyTorch.
 
-``tokenizer`` (config, model, layout conversions), ``checkpoint`` (strict save/load, hash),
+``config`` (the tokenizer's and its training's configs, torch-free), ``tokenizer`` (model,
+layout conversions), ``checkpoint`` (strict save/load, hash),
 ``training`` (loop and metrics) and ``sampling`` (latents along tracks). No Prefect, Dask,
 Zarr or MLflow in here.
 
