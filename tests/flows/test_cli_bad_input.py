@@ -117,3 +117,11 @@ def test_more_train_videos_than_the_split_holds_is_one_sentence(tiny_store, caps
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "train_videos: 100000 is more than the" in err
     assert _tree_digest(Path(tiny_store)) == before
+
+
+def test_zero_train_videos_is_refused_before_anything_starts(tiny_store, capsys):
+    before = _tree_digest(Path(tiny_store))
+    assert main(["train", "--store", str(tiny_store), "--train-videos", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "train_videos" in err and err.count("\n") == 0
+    assert _tree_digest(Path(tiny_store)) == before
