@@ -2,7 +2,8 @@
 
 A sequence `i` goes to `<out>/seq-NNNN/`: `tracks.csv` (the tracker's point rows), `gt.csv`
 (the targets' true positions) and `seqinfo.ini` (the area as the frame, the scans as its
-length), the files `tp import-tracks ... --gt ...` reads.
+length), the files `tp import-tracks ... --gt ...` reads, and `operating_point.csv` (the
+sensor's P_D and clutter rate at each scan: the truth a drifting scene hides from scorers).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tp_models.world.stone_soup import TrackerScenario, sequence_seed, simulate_
 
 TRACKS_FILE = "tracks.csv"
 TRUTH_FILE = "gt.csv"
+OPERATING_POINT_FILE = "operating_point.csv"
 
 
 def sequence_name(index: int) -> str:
@@ -40,6 +42,14 @@ def simulate_sequences(
         write_points(folder / TRACKS_FILE, simulated.tracks)
         write_points(folder / TRUTH_FILE, simulated.truth)
         write_seqinfo(folder, sequence_name(index), (side, side), config.scans)
+        np.savetxt(
+            folder / OPERATING_POINT_FILE,
+            simulated.operating_point,
+            fmt=("%d", "%.6f", "%.6f"),
+            delimiter=",",
+            header="frame,p_detect,clutter_rate",
+            comments="",
+        )
         written.append(
             {
                 "sequence": sequence_name(index),

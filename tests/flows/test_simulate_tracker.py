@@ -3,6 +3,8 @@ with ground truth -> import (labels by distance) -> train -> evaluate, on a tiny
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,7 +14,11 @@ import pytest
 pytest.importorskip("stonesoup")
 
 from flows.cli import EXIT_USAGE, main  # noqa: E402
-from tp_models.world.stone_soup import TrackerScenario, simulate_sequence  # noqa: E402
+from tp_models.world.stone_soup import (  # noqa: E402
+    DRIFT_RANGE,
+    TrackerScenario,
+    simulate_sequence,
+)
 
 TINY = TrackerScenario(area=300.0, scans=15, initial_targets=3, birth_rate=0.2, clutter_rate=2.0)
 TINY_ARGS = ["--area=300", "--scans=15", "--initial-targets=3", "--clutter-rate=2"]
@@ -31,6 +37,30 @@ def test_a_sequence_depends_on_its_seed_alone():
     assert np.unique(first.tracks[:, 1]).size > np.unique(first.truth[:, 1]).size
 
 
+def test_a_fixed_operating_point_draws_what_it_drew_before_drift_existed():
+    sequence = simulate_sequence(TINY, 7)
+    digest = hashlib.sha256(sequence.tracks.tobytes() + sequence.truth.tobytes()).hexdigest()
+    assert digest[:16] == "30b26a5829b11838"  # at commit cafded2, before `drift`
+    assert (sequence.operating_point[:, 1:] == (TINY.p_detect, TINY.clutter_rate)).all()
+
+
+def test_a_drifting_operating_point_is_the_one_the_sensor_used():
+    drifting = dataclasses.replace(TINY, scans=150, drift=0.2)
+    sequence = simulate_sequence(drifting, 7)
+    frame, p_detect, clutter_rate = sequence.operating_point.T
+    assert (frame == np.arange(1, 151)).all()
+    assert (p_detect[0], clutter_rate[0]) == (TINY.p_detect, TINY.clutter_rate)
+    # It wanders inside the named operating points' range (this start lies inside it).
+    for values, (lo, hi) in ((p_detect, DRIFT_RANGE[:, 0]), (clutter_rate, DRIFT_RANGE[:, 1])):
+        assert lo - 1e-9 <= values.min() < values.max() <= hi + 1e-9
+        assert values.max() - values.min() > (hi - lo) / 4
+    # The sensor used it: the tracker starts more tracks in scans with more clutter.
+    first = np.unique(sequence.tracks[:, 1], return_index=True)[1]
+    births = np.bincount(sequence.tracks[first, 0].astype(int), minlength=151)[1:]
+    assert np.corrcoef(births, clutter_rate)[0, 1] > 0.3
+    assert not np.array_equal(sequence.tracks, simulate_sequence(TINY, 7).tracks)
+
+
 def test_named_operating_points_set_detection_and_clutter():
     dense = TINY.with_operating_point("dense")
     assert (dense.p_detect, dense.clutter_rate) == (0.7, 30.0) and dense.area == TINY.area
@@ -47,7 +77,7 @@ def test_simulate_import_train_evaluate(prefect_harness, own_registry, tmp_path,
     # The same files whatever the workers: one task in this process gives the same bytes.
     again = tmp_path / "again"
     assert main([*args[:2], str(again), "--sequences=6", "--sequences-per-task=6", *TINY_ARGS]) == 0
-    for name in ("tracks.csv", "gt.csv", "seqinfo.ini"):
+    for name in ("tracks.csv", "gt.csv", "seqinfo.ini", "operating_point.csv"):
         assert (out / "seq-0004" / name).read_bytes() == (again / "seq-0004" / name).read_bytes()
     # An earlier run's folder is not replaced unless asked.
     assert main([*args, *TINY_ARGS]) == EXIT_USAGE

@@ -8,7 +8,9 @@ tracks, most of them false. The tracker's output and the ground truth come out a
 (frame, id, x, y) in the scenario's units (m); the import labels them by distance.
 
 The sensor sees the area only: a target outside it is neither detected nor in the ground
-truth, as a real sensor's coverage would have it.
+truth, as a real sensor's coverage would have it. With `drift` > 0 its operating point (P_D
+and clutter rate) wanders slowly from scan to scan, as weather and terrain move it on a long
+stream: a scorer can learn the scene only from the stream's past.
 
 Stone Soup (PyPI ``stonesoup``, the ``stonesoup`` extra) is imported when a sequence is
 simulated, so the rest of the project does not need it.
@@ -33,6 +35,15 @@ OPERATING_POINTS: dict[str, dict[str, float]] = {
     "radar": {"p_detect": 0.85, "clutter_rate": 10.0},
     "dense": {"p_detect": 0.7, "clutter_rate": 30.0},
 }
+
+# Where a drifting operating point (P_D, clutter rate) may wander: between the named points'
+# extremes, rows (lowest, highest).
+DRIFT_RANGE = np.array(
+    [
+        [min(p[key] for p in OPERATING_POINTS.values()) for key in ("p_detect", "clutter_rate")],
+        [max(p[key] for p in OPERATING_POINTS.values()) for key in ("p_detect", "clutter_rate")],
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,15 @@ class TrackerScenario:
     delete_after: Annotated[
         int, Ge(1), doc("scans without an update after which the tracker deletes a track")
     ] = 3
+    drift: Annotated[
+        float,
+        Ge(0),
+        doc(
+            "how fast the operating point drifts: every scan, logit P_D and log clutter rate "
+            "take a Gaussian step of this std, reflected inside the named operating points' "
+            "range (0: fixed)"
+        ),
+    ] = 0.0
 
     def with_operating_point(self, name: str) -> TrackerScenario:
         """This scenario at a named operating point (`OPERATING_POINTS`)."""
@@ -90,13 +110,47 @@ def sequence_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence(int(seed), spawn_key=(int(index),)).generate_state(1)[0])
 
 
+def drift_schedule(scenario: TrackerScenario, rng: np.random.Generator) -> np.ndarray:
+    """The sensor's operating point at every scan, (scans, 2) of (P_D, clutter rate).
+
+    It starts at the scenario's and, with `drift` > 0, takes a Gaussian random walk in logit
+    P_D and log clutter rate that bounces off the ends of `DRIFT_RANGE` (widened to hold the
+    start). Without drift it is constant and draws nothing.
+    """
+    start = np.array([scenario.p_detect, scenario.clutter_rate], dtype=np.float64)
+    if scenario.drift == 0:
+        return np.tile(start, (scenario.scans, 1))
+    x0 = _to_walk(start)
+    lo = np.minimum(_to_walk(DRIFT_RANGE[0]), x0)
+    hi = np.maximum(_to_walk(DRIFT_RANGE[1]), x0)
+    steps = rng.normal(0.0, scenario.drift, size=(scenario.scans - 1, 2))
+    walk = x0 + np.vstack([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
+    # Folded into [lo, hi] as a walk that bounces off both ends.
+    folded = np.mod(walk - lo, 2 * (hi - lo))
+    schedule = _from_walk(lo + np.minimum(folded, 2 * (hi - lo) - folded))
+    schedule[0] = start  # exactly, not through the round trip
+    return schedule
+
+
+def _to_walk(point: np.ndarray) -> np.ndarray:
+    """(P_D, clutter rate) as (logit P_D, log rate), where a step is alike at either end."""
+    p = np.clip(point[..., 0], 1e-6, 1 - 1e-6)
+    return np.stack([np.log(p / (1 - p)), np.log(np.maximum(point[..., 1], 1e-6))], axis=-1)
+
+
+def _from_walk(x: np.ndarray) -> np.ndarray:
+    return np.stack([1 / (1 + np.exp(-x[..., 0])), np.exp(x[..., 1])], axis=-1)
+
+
 @dataclass(frozen=True)
 class SimulatedSequence:
     """One sequence: the tracker's rows and the ground truth, each (N, 4) float64 of
-    (frame, id, x, y) with 1-based frames, in frame order."""
+    (frame, id, x, y) with 1-based frames, in frame order, and the sensor's operating point,
+    (scans, 3) of (frame, P_D, clutter rate per scan)."""
 
     tracks: np.ndarray
     truth: np.ndarray
+    operating_point: np.ndarray
 
 
 def simulate_sequence(scenario: TrackerScenario, seed: int) -> SimulatedSequence:
@@ -122,10 +176,14 @@ def simulate_sequence(scenario: TrackerScenario, seed: int) -> SimulatedSequence
     from stonesoup.updater.kalman import KalmanUpdater
 
     # Every random draw comes from streams seeded here (Stone Soup's models draw from their
-    # own `seed`; the rest from NumPy's global state, seeded for this sequence alone).
+    # own `seed`; the rest from NumPy's global state, seeded for this sequence alone; the
+    # drift from a stream of its own, so a fixed operating point draws what it always drew).
     streams = np.random.SeedSequence(int(seed)).generate_state(4)
     np.random.seed(int(streams[0]))
     s = scenario
+    schedule = drift_schedule(
+        s, np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(1,)))
+    )
     start = datetime.datetime(2000, 1, 1)
     transition = CombinedLinearGaussianTransitionModel(
         [ConstantVelocity(s.motion_noise), ConstantVelocity(s.motion_noise)],
@@ -171,7 +229,7 @@ def simulate_sequence(scenario: TrackerScenario, seed: int) -> SimulatedSequence
             measurement_model=measurement,
         ),
         deleter=UpdateTimeStepsDeleter(time_steps_since_update=s.delete_after),
-        detector=_InsideArea(sensor, s.area),
+        detector=_Sensor(sensor, s.area, schedule),
         data_associator=GNNWith2DAssignment(
             DistanceHypothesiser(predictor, updater, Mahalanobis(), missed_distance=s.gate)
         ),
@@ -198,7 +256,8 @@ def simulate_sequence(scenario: TrackerScenario, seed: int) -> SimulatedSequence
             if 0.0 <= x <= s.area and 0.0 <= y <= s.area:
                 frame = int((state.timestamp - start).total_seconds()) + 1
                 truth_rows.append((frame, number, x, y))
-    return SimulatedSequence(_table(rows), _table(truth_rows))
+    frames = np.arange(1, s.scans + 1, dtype=np.float64)[:, None]
+    return SimulatedSequence(_table(rows), _table(truth_rows), np.hstack([frames, schedule]))
 
 
 def _table(rows: list[tuple[int, int, float, float]]) -> np.ndarray:
@@ -206,15 +265,25 @@ def _table(rows: list[tuple[int, int, float, float]]) -> np.ndarray:
     return table[np.lexsort((table[:, 1], table[:, 0]))]
 
 
-class _InsideArea:
-    """The sensor's detections inside the surveillance area only (its coverage)."""
+class _Sensor:
+    """The sensor's detections inside the surveillance area only (its coverage), each scan at
+    its scheduled operating point (P_D, clutter rate)."""
 
-    def __init__(self, sensor: Any, side: float) -> None:
+    def __init__(self, sensor: Any, side: float, schedule: np.ndarray) -> None:
         self.sensor = sensor
         self.side = side
+        self.schedule = schedule
 
     def __iter__(self):
-        for time, detections in self.sensor:
+        scans = iter(self.sensor)
+        for p_detect, clutter_rate in self.schedule:
+            # Stone Soup's simulator reads both at each scan, when asked for it.
+            self.sensor.detection_probability = float(p_detect)
+            self.sensor.clutter_rate = float(clutter_rate)
+            try:
+                time, detections = next(scans)
+            except StopIteration:
+                return
             yield (
                 time,
                 {
