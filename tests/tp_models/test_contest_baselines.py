@@ -17,6 +17,7 @@ from tp_models.scorers.boosting import GradientBoostingScorer, NotFittedError
 from tp_models.scorers.clutter_map import FRAME_AREA, ClutterMapScore, StreamingClutterMap
 from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN
 from tp_models.scorers.existence import (
+    AdaptiveIPDA,
     IPDAExistence,
     OracleIPDA,
     OracleTrackScore,
@@ -28,7 +29,12 @@ from tp_models.scorers.roster import classical_baselines, default_baselines
 from tp_models.scorers.track_score import TrackScore
 from tp_models.scorers.tuning import LifeBuckets, grid_search
 from tp_models.tracks.arrays import arrays_to_batch, extract_and_label
-from tp_models.tracks.features import HANDMADE_FEATURES, handmade_features, past_detections_nearby
+from tp_models.tracks.features import (
+    HANDMADE_FEATURES,
+    handmade_features,
+    handmade_scene_features,
+    past_detections_nearby,
+)
 from tp_models.world.config import SceneConfig
 from tp_models.world.simulate import simulate
 
@@ -178,6 +184,52 @@ def test_ipda_fit_tunes_on_train_only():
     assert scorer.p_detect == 0.95
 
 
+def test_adaptive_ipda_doubts_a_hit_in_a_busy_scene_by_its_birth_rate():
+    # As for the streaming clutter map: the same 3-hit track after five blips elsewhere in
+    # its video, and alone in another video.
+    blips = [path((10.0 + 20 * t, 10.0), range(t, t + 1)) for t in range(5)]
+    busy, alone = path((100.0, 100.0), range(6, 9)), path((100.0, 100.0), range(6, 9))
+    batch = tracks([*blips, busy, alone], [0] * 6 + [1])
+    off, scene = AdaptiveIPDA(), AdaptiveIPDA(scene_weight=1.0)
+    np.testing.assert_array_equal(off.score(batch), IPDAExistence().score(batch))
+    assert scene.score(batch)[6, 7] == off.score(batch)[6, 7]  # no other birth: as plain
+    # Busy: clutter density raised by ~5/6 births per frame over the frame's area, so each
+    # later hit raises existence less.
+    assert scene.score(batch)[5, 6] == off.score(batch)[5, 6]  # the first observation
+    assert scene.score(batch)[5, 7] < off.score(batch)[5, 7]
+    density = scene.frame_clutter_density(handmade_scene_features(batch))
+    assert density[5, 7] == pytest.approx(
+        scene.clutter_density + (5.0 / 7.0) / FRAME_AREA, rel=0.05
+    )
+
+
+def test_adaptive_ipda_tunes_as_ipda_then_weighs_the_scene():
+    """Stage one is IPDA's own tuning; the scene's weight is then taken where busy videos
+    hold the false tracks."""
+    rng = np.random.default_rng(1)
+    quiet = [path((20.0, 10.0 * i), range(FRAMES), (1.0, 0.0)) for i in range(1, 7)]
+    false = [
+        path((90.0, 10.0 * i), sorted(rng.choice(FRAMES, 6, replace=False))) for i in range(1, 7)
+    ]
+    blips = [path((5.0 + 9 * t, 120.0), range(t, t + 1)) for t in range(6)]
+    paths = [*quiet, *false, *[b for _ in range(6) for b in blips]]
+    videos = [*range(6), *range(6, 12), *[v for v in range(6, 12) for _ in blips]]
+    labels = [1] * 6 + [0] * 6 + [0] * 36
+    train = tracks(paths, videos, labels)
+    grid = {"p_detect": (0.9, 0.5), "clutter_density": (1e-3, 1e-2), "survival": (0.98,)}
+    plain = IPDAExistence(grid=grid)
+    adaptive = AdaptiveIPDA(grid={**grid, "weight": (0.0, 1.0), "scene_weight": (0.0, 3.0)})
+    plain.fit(train, train)
+    adaptive.fit(train, train)
+    assert {k: adaptive.fitted[k] for k in grid} == plain.fitted
+    assert adaptive.scene_weight == 3.0
+    assert pooled_log_loss(adaptive.score(train), train) < pooled_log_loss(
+        plain.score(train), train
+    )
+    with pytest.raises(ValueError, match="scene_weight"):
+        AdaptiveIPDA(scene_weight=-1.0)
+
+
 def test_ipda_tuned_on_lives_alone_as_on_whole_frames():
     """Short tracks scattered over a long sequence: scored on their lives (``LifeBuckets``),
     every frame of every life has the same value, and the grid search picks the same point
@@ -288,4 +340,4 @@ def test_contest_factories():
     assert set(names) - {s.name for s in default_baselines()} == {"gradient_boosting"}
     assert {"m_of_n_2_3", "m_of_n_2_3+length", "clutter_map", "ipda", "oracle_ipda"} <= set(names)
     probabilistic = {s.name for s in classical_baselines() if s.probabilistic}
-    assert probabilistic == {"ipda", "oracle_ipda", "gradient_boosting"}
+    assert probabilistic == {"ipda", "ipda_adaptive", "oracle_ipda", "gradient_boosting"}

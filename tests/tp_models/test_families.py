@@ -20,6 +20,7 @@ from tp_models.core.checkpoint import CheckpointMismatchError
 from tp_models.families.fit import fit_family
 from tp_models.families.fitted import FittedFamily, family_checkpoint, load_family
 from tp_models.families.names import CLASSICAL_FAMILIES
+from tp_models.scorers.existence import AdaptiveIPDA, IPDAExistence
 from tp_models.serving.rows import score_rows
 from tp_models.tracks.running import HANDMADE_FEATURES
 from tp_models.tracks.table import TrackRows, rows_to_batch
@@ -69,6 +70,18 @@ def test_online_equals_batch_on_a_long_sequence(fitted, family) -> None:
     model = fitted[family]
     rows = long_sequence(frames=2000, n_tracks=12)
     np.testing.assert_allclose(online_scores(model, rows), score_rows(model, rows), atol=1e-5)
+
+
+def test_adaptive_ipda_streams_as_it_scores_in_batch() -> None:
+    """IPDA with the clutter density read from the stream (not a family of its own yet):
+    its stream reads each frame's scene features and gives the batch's numbers."""
+    scorer = AdaptiveIPDA(clutter_density=1e-3, weight=1.0, scene_weight=3.0)
+    model = FittedFamily("ipda", scorer, IDENTITY, FRAME)
+    plain = FittedFamily("ipda", IPDAExistence(clutter_density=1e-3), IDENTITY, FRAME)
+    for rows in (random_rows(seed=5, n_tracks=30, frame_size=FRAME), long_sequence(2000, 12)):
+        online = online_scores(model, rows)
+        np.testing.assert_allclose(online, score_rows(model, rows), atol=1e-5)
+        assert np.abs(online - online_scores(plain, rows)).max() > 1e-3  # the scene counts
 
 
 @pytest.mark.parametrize("family", CLASSICAL)

@@ -17,7 +17,7 @@ from scipy.special import expit
 from tp_models.scorers.boosting import GradientBoostingScorer
 from tp_models.scorers.clutter_map import StreamingClutterMap
 from tp_models.scorers.counting import WindowHits
-from tp_models.scorers.existence import IPDAExistence, existence_step
+from tp_models.scorers.existence import AdaptiveIPDA, IPDAExistence, existence_step
 from tp_models.scorers.track_score import TrackScore, llr_increment
 from tp_models.tracks.running import LiveFrame
 
@@ -98,16 +98,17 @@ class TrackScoreStream(_Arrays):
 
 
 class ExistenceStream(_Arrays):
-    """IPDA's probability of existence (``IPDAExistence``): one log-odds per track."""
+    """IPDA's probability of existence (``IPDAExistence``, and ``AdaptiveIPDA``, which reads
+    each frame's scene features): one log-odds per track."""
 
     needs_features = False
     needs_loglik = True
-    needs_scene = False
     fields = {"born": False, "log_odds": np.nan}
 
     def __init__(self, scorer: IPDAExistence):
         super().__init__()
         self.scorer = scorer
+        self.needs_scene = isinstance(scorer, AdaptiveIPDA)
 
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
@@ -118,7 +119,7 @@ class ExistenceStream(_Arrays):
             first,
             np.exp(np.asarray(frame.loglik, dtype=np.float64)),
             scorer.p_detect,
-            scorer.clutter_density,
+            scorer.frame_clutter_density(frame.scene),
             scorer.survival,
             scorer.initial_existence,
             scorer.gate_probability,

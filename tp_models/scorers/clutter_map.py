@@ -30,7 +30,7 @@ import numpy as np
 from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import TRACKER_FRAME
 from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
-from tp_models.scorers.tuning import grid_search
+from tp_models.scorers.tuning import grid_search, grid_search_scene_last
 from tp_models.tracks.features import (
     SCENE_EXTRAS,
     handmade_scene_features,
@@ -103,6 +103,30 @@ GRID_HORIZON = 1.0 / (1.0 - SCENE_DECAY)
 # The scene's birth rate is per frame over the whole tracker's frame, px^2.
 FRAME_AREA = float(TRACKER_FRAME[0] * TRACKER_FRAME[1])
 _COUNT, _BIRTHS = SCENE_FEATURES.index("clutter_count"), SCENE_FEATURES.index("scene_births")
+# The weights of the local and the scene-wide birth rates that tuning tries.
+LOCAL_WEIGHT_GRID = (1.0, 0.3, 3.0, 10.0)
+SCENE_WEIGHT_GRID = (0.0, 0.5, 1.0, 2.0, 3.0)
+
+
+def scene_false_alarm_density(
+    scene: np.ndarray, base: float, weight: float, scene_weight: float
+) -> np.ndarray:
+    """beta_FA per px^2 per frame at detections whose ``SCENE_FEATURES`` are ``scene``
+    (..., 3): ``base`` plus ``weight`` times the local birth rate of other tracks (the
+    clutter-map count over its cells and horizon) plus ``scene_weight`` times the
+    scene-wide one (births per frame over the frame's area): the clutter density estimated
+    from the stream so far."""
+    scene = np.nan_to_num(np.asarray(scene, dtype=np.float64))
+    local = weight * scene[..., _COUNT] / (GRID_AREA * GRID_HORIZON)
+    return base + local + scene_weight * scene[..., _BIRTHS] / FRAME_AREA
+
+
+def with_scene_features(batch: TrackBatch) -> TrackBatch:
+    """``batch`` carrying its scene features, made once (they read whole videos) rather
+    than at every grid point of a tuning."""
+    return dataclasses.replace(
+        batch, extras={**batch.extras, SCENE_EXTRAS: handmade_scene_features(batch)}
+    )
 
 
 @dataclass
@@ -114,12 +138,9 @@ class StreamingClutterMap(TrackScore):
     row at any stream length, where ``ClutterMapScore`` counts every earlier detection
     within a radius (batch only): the clutter-map count (births of other tracks in the
     3 x 3 cells around the detection, each weighted by 2^(-age / half-life)) and the
-    scene's birth rate (births of other tracks per frame, decayed alike). beta_FA is
-    ``false_alarm_density + weight * count / (GRID_AREA * GRID_HORIZON)
-    + scene_weight * births / FRAME_AREA``: the base density plus the local and the
-    scene-wide birth rates per px^2 per frame, the clutter density estimated from the
-    stream so far. P_D, the base density and both weights are tuned for ranking on train
-    (``fit``).
+    scene's birth rate (births of other tracks per frame, decayed alike), weighed into
+    beta_FA by ``scene_false_alarm_density``. P_D, the base density and both weights are
+    tuned for ranking on train (``fit``).
     """
 
     weight: float = 1.0
@@ -129,8 +150,8 @@ class StreamingClutterMap(TrackScore):
         default_factory=lambda: {
             "p_detect": P_DETECT_GRID,
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
-            "weight": (1.0, 0.3, 3.0, 10.0),
-            "scene_weight": (0.0, 0.5, 1.0, 2.0, 3.0),
+            "weight": LOCAL_WEIGHT_GRID,
+            "scene_weight": SCENE_WEIGHT_GRID,
         }
     )
     fitted: dict[str, Any] = field(default_factory=dict)
@@ -141,22 +162,15 @@ class StreamingClutterMap(TrackScore):
         off, then the scene's weight given them (85 grid points, where every combination
         would be 400)."""
         del val
-        # Made once, not at every grid point (they read whole videos).
-        scene = handmade_scene_features(train)
-        train = dataclasses.replace(train, extras={**train.extras, SCENE_EXTRAS: scene})
-        local = {name: values for name, values in self.grid.items() if name != "scene_weight"}
-        self.scene_weight = 0.0  # the scene term off while the others are tuned
-        self.fitted = grid_search(self, local, train, "roc_auc")
-        self.fitted |= grid_search(
-            self, {"scene_weight": self.grid["scene_weight"]}, train, "roc_auc"
-        )
+        train = with_scene_features(train)
+        self.fitted = grid_search_scene_last(self, self.grid, ("scene_weight",), train, "roc_auc")
 
     def frame_log_false_alarm(self, scene: np.ndarray) -> np.ndarray:
         """ln beta_FA at detections whose ``SCENE_FEATURES`` are ``scene`` (..., 3)."""
-        scene = np.nan_to_num(np.asarray(scene, dtype=np.float64))
-        local = self.weight * scene[..., _COUNT] / (GRID_AREA * GRID_HORIZON)
         return np.log(
-            self.false_alarm_density + local + self.scene_weight * scene[..., _BIRTHS] / FRAME_AREA
+            scene_false_alarm_density(
+                scene, self.false_alarm_density, self.weight, self.scene_weight
+            )
         )
 
     def score(self, batch: TrackBatch) -> np.ndarray:

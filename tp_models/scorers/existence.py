@@ -12,6 +12,7 @@ frame. With at most one detection per track and frame (the tracker assigns one):
 so a miss lowers the odds, and a hit raises them by how much better the detection fits the
 prediction than a false alarm landing there would. A new track starts at
 ``initial_existence``. The output is a probability in [0, 1] (``probabilistic``).
+``AdaptiveIPDA`` estimates rho from the stream so far instead of holding one tuned value.
 
 The oracle runs the same recursion (and Blackman's score) with the simulator's true P_D,
 clutter density and motion noise per track, recomputing the innovation likelihoods with a
@@ -29,9 +30,15 @@ from scipy.special import expit, log_expit
 
 from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import TrackerConfig, motion_model
+from tp_models.scorers.clutter_map import (
+    LOCAL_WEIGHT_GRID,
+    SCENE_WEIGHT_GRID,
+    scene_false_alarm_density,
+    with_scene_features,
+)
 from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
-from tp_models.scorers.tuning import grid_search
-from tp_models.tracks.features import born, first_frames
+from tp_models.scorers.tuning import grid_search, grid_search_scene_last
+from tp_models.tracks.features import born, first_frames, handmade_scene_features
 from tp_models.world.config import SceneConfig
 
 # The per-track simulator parameters the oracle reads from ``TrackBatch.extras``.
@@ -49,12 +56,14 @@ def existence_probability(
 ) -> np.ndarray:
     """(B, T) IPDA existence probability (see module); NaN before birth.
 
-    p_detect and clutter_density: scalars or per-track (B,) arrays.
+    p_detect: a scalar or per-track (B,); clutter_density: a scalar, per track (B,) or per
+    track and frame (B, T) (estimated from the stream, ``AdaptiveIPDA``).
     """
     observed = np.asarray(observed, dtype=bool)
     n_tracks, n_frames = observed.shape
     p_detect = np.broadcast_to(np.asarray(p_detect, dtype=np.float64), (n_tracks,))
-    clutter_density = np.broadcast_to(np.asarray(clutter_density, np.float64), (n_tracks,))
+    clutter = np.asarray(clutter_density, np.float64)
+    clutter = np.broadcast_to(clutter[:, None] if clutter.ndim == 1 else clutter, observed.shape)
     density = np.exp(np.asarray(loglik, dtype=np.float64))
     first = first_frames(observed)
     log_odds = np.full((n_tracks, n_frames), np.nan)
@@ -66,7 +75,7 @@ def existence_probability(
             first[:, t],
             density[:, t],
             p_detect,
-            clutter_density,
+            clutter[:, t],
             survival,
             initial_existence,
             gate_probability,
@@ -136,11 +145,22 @@ class IPDAExistence:
             batch.observed,
             batch.loglik,
             self.p_detect,
-            self.clutter_density,
+            self.clutter_density_of(batch),
             self.survival,
             self.initial_existence,
             self.gate_probability,
         )
+
+    def clutter_density_of(self, batch: TrackBatch) -> float | np.ndarray:
+        """The clutter density the recursion reads for ``batch``: the tuned constant."""
+        del batch
+        return self.clutter_density
+
+    def frame_clutter_density(self, scene: np.ndarray | None) -> float | np.ndarray:
+        """The clutter density at one frame's detections (``SCENE_FEATURES`` ``scene``,
+        for a stream): the tuned constant."""
+        del scene
+        return self.clutter_density
 
     def fit(self, train: TrackBatch, val: TrackBatch) -> None:
         """Tune the parameters by log-loss on ``train`` (``val`` is not read)."""
@@ -149,6 +169,52 @@ class IPDAExistence:
 
     def rule(self, threshold: float) -> str:
         return f"P(exists) >= {threshold:.3f}"
+
+
+@dataclass
+class AdaptiveIPDA(IPDAExistence):
+    """IPDA with the clutter density estimated from the stream so far, where plain IPDA
+    holds one density tuned on train: at each detection, the tuned base density plus the
+    local and scene-wide birth rates of other tracks (``scene_false_alarm_density``, the
+    streaming clutter map's beta_FA), O(1) memory at any stream length. Tuned by log-loss on
+    train as IPDA is, with both rates off, then their weights given the rest (``fit``)."""
+
+    weight: float = 0.0
+    scene_weight: float = 0.0
+    name: str = "ipda_adaptive"
+    grid: dict[str, tuple[Any, ...]] = field(
+        default_factory=lambda: {
+            **IPDAExistence().grid,
+            "weight": (0.0, *LOCAL_WEIGHT_GRID),
+            "scene_weight": SCENE_WEIGHT_GRID,
+        }
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weight < 0 or self.scene_weight < 0:
+            raise ValueError(
+                f"AdaptiveIPDA.weight and scene_weight must be >= 0, got "
+                f"{self.weight} and {self.scene_weight}"
+            )
+
+    def clutter_density_of(self, batch: TrackBatch) -> np.ndarray:
+        return self.frame_clutter_density(handmade_scene_features(batch))
+
+    def frame_clutter_density(self, scene: np.ndarray | None) -> np.ndarray:
+        return scene_false_alarm_density(
+            scene, self.clutter_density, self.weight, self.scene_weight
+        )
+
+    def fit(self, train: TrackBatch, val: TrackBatch) -> None:
+        """IPDA's tuning with the birth rates off, then their weights (``val`` not read)."""
+        del val
+        train = with_scene_features(train)
+        scene = ("weight", "scene_weight")
+        self.fitted = grid_search_scene_last(self, self.grid, scene, train, "log_loss", True)
+
+    def rule(self, threshold: float) -> str:
+        return f"adaptive-clutter P(exists) >= {threshold:.3f}"
 
 
 def innovation_loglik(

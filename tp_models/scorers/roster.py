@@ -18,7 +18,12 @@ from tp_models.core.scorer import PersistenceScorer
 from tp_models.scorers.boosting import GradientBoostingScorer
 from tp_models.scorers.clutter_map import ClutterMapScore, StreamingClutterMap
 from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN, TrackLength
-from tp_models.scorers.existence import IPDAExistence, OracleIPDA, OracleTrackScore
+from tp_models.scorers.existence import (
+    AdaptiveIPDA,
+    IPDAExistence,
+    OracleIPDA,
+    OracleTrackScore,
+)
 from tp_models.scorers.track_score import TrackScore
 
 
@@ -37,7 +42,8 @@ def count_rules() -> list[PersistenceScorer]:
 
 def default_baselines(oracles: bool = True) -> list[PersistenceScorer]:
     """The classical scorers that need no training data: count rules, track score, motion
-    gate, and the clutter maps (batch and streaming), IPDA and parameter oracle at their
+    gate, and the clutter maps (batch and streaming), IPDA (plain and with the clutter
+    density estimated from the stream) and parameter oracle at their
     textbook parameters (they are tuned on train only when fitted, e.g. by
     ``build_report(..., train=...)``).
     `oracles`: only where the data knows each track's true operating point (the synthetic
@@ -49,6 +55,7 @@ def default_baselines(oracles: bool = True) -> list[PersistenceScorer]:
         ClutterMapScore(),
         StreamingClutterMap(),
         IPDAExistence(),
+        AdaptiveIPDA(),
         *((OracleTrackScore(), OracleIPDA()) if oracles else ()),
     ]
 

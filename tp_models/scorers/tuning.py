@@ -126,3 +126,22 @@ def grid_search(
     for name, value in best.items():
         setattr(scorer, name, value)
     return best
+
+
+def grid_search_scene_last(
+    scorer: PersistenceScorer,
+    grid: Mapping[str, Sequence[Any]],
+    scene: Sequence[str],
+    train: TrackBatch,
+    objective: str,
+    per_track: bool = False,
+) -> dict[str, Any]:
+    """``grid_search`` in two stages, for scorers with terms that read the scene: the
+    parameters outside ``scene`` with those terms off (0.0), then the ``scene`` ones given
+    them: the sum of the two grids' sizes where every combination would be their product."""
+    rest = {name: values for name, values in grid.items() if name not in scene}
+    for name in scene:
+        setattr(scorer, name, 0.0)
+    found = grid_search(scorer, rest, train, objective, per_track)
+    later = {name: grid[name] for name in scene}
+    return found | grid_search(scorer, later, train, objective, per_track)
