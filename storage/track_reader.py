@@ -172,23 +172,25 @@ def concat_batches(batches: list[TrackBatch]) -> TrackBatch:
 
 def shuffled_training_batches(
     source: TrackSource, videos: np.ndarray, chunks_per_batch: int = 8
-) -> Callable[[], Iterator[TrackBatch]]:
-    """A per-epoch factory of TrackBatches over `videos`, read a few store chunks at a time.
+) -> Callable[[], Iterator[list[TrackBatch]]]:
+    """A per-epoch factory of training batches over `videos`: groups of a few store chunks,
+    one TrackBatch per chunk, that training converts chunk by chunk and trains on as one
+    (its memory: one chunk's frame span at a time).
 
     Chunk order is drawn from NumPy's global generator, which the training loop reseeds
     from (seed, epoch): an epoch's order is reproducible and a resumed run sees the same
-    order as an uninterrupted one. The loop shuffles tracks within each yielded batch.
+    order as an uninterrupted one. The loop shuffles tracks within each yielded group.
     """
     n_chunks = len(np.unique(np.asarray(videos) // source.tracks.items_per_chunk))
 
-    def epoch() -> Iterator[TrackBatch]:
+    def epoch() -> Iterator[list[TrackBatch]]:
         buffer: list[TrackBatch] = []
         for batch, _ in source.chunk_batches(videos, np.random.permutation(n_chunks)):
             buffer.append(batch)
             if len(buffer) == chunks_per_batch:
-                yield concat_batches(buffer)
+                yield buffer
                 buffer = []
         if buffer:
-            yield concat_batches(buffer)
+            yield buffer
 
     return epoch

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from storage.track_reader import concat_batches
 from tests.tp_models.model_helpers import MODEL, toy_tracks
 from tp_models.core.batch import TrackBatch
 from tp_models.model import TrainConfig, build_pipeline, fit, validation_metrics
@@ -47,6 +50,17 @@ def test_same_seed_gives_identical_losses(data) -> None:
         build_pipeline(MODEL, seed=0), train, val, TrainConfig(**{**config.to_dict(), "seed": 8})
     )
     assert losses(other.history) != losses(first.history)
+
+
+def test_a_group_of_batches_trains_as_the_batches_joined(data) -> None:
+    """A group (a few store chunks) is converted part by part, so its memory is one part's
+    frame span; training on it gives the losses of the parts joined into one batch."""
+    (first, second), val = data
+    second = dataclasses.replace(second, video=second.video + 1)  # another video's tracks
+    config = TrainConfig(**{**TRAIN.to_dict(), "max_epochs": 2})
+    grouped = fit(build_pipeline(MODEL, seed=0), [[first, second]], val, config)
+    joined = fit(build_pipeline(MODEL, seed=0), [concat_batches([first, second])], val, config)
+    assert losses(grouped.history) == losses(joined.history)
 
 
 def test_resume_equals_uninterrupted_run(data, tmp_path) -> None:

@@ -17,7 +17,7 @@ import copy
 import functools
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +32,12 @@ from tp_models.model.config import TrainConfig as TrainConfig  # re-exported: fo
 from tp_models.model.features import PER_TRACK_INPUTS, start_aligned, valid_step_mask
 from tp_models.model.interfaces import ModularTrackingPipeline
 
+# One batch to train on: a TrackBatch, or a group of them (e.g. a few store chunks) that
+# is converted part by part and then trained on as one (``_to_device_batch``).
+BatchItem = TrackBatch | Sequence[TrackBatch]
 # A factory returning a fresh iterable each epoch (e.g. a reader over a Zarr store), or a
 # re-iterable collection such as a list. A one-shot generator would be empty in epoch 2.
-BatchSource = Callable[[], Iterable[TrackBatch]] | Iterable[TrackBatch]
+BatchSource = Callable[[], Iterable[BatchItem]] | Iterable[BatchItem]
 EpochCallback = Callable[[int, dict[str, float], dict[str, Any]], None]
 
 
@@ -48,7 +51,7 @@ class FitResult:
     state: dict[str, Any] = field(repr=False)  # final training state (resumable)
 
 
-def _iterate(source: BatchSource) -> Iterable[TrackBatch]:
+def _iterate(source: BatchSource) -> Iterable[BatchItem]:
     return source() if callable(source) else source
 
 
@@ -94,15 +97,46 @@ class _DeviceBatch:
 
 
 def _to_device_batch(
-    batch: TrackBatch, pipeline: ModularTrackingPipeline, config: TrainConfig, device: torch.device
+    batch: BatchItem, pipeline: ModularTrackingPipeline, config: TrainConfig, device: torch.device
 ) -> _DeviceBatch:
-    host = pipeline.tensors(batch, with_label=True)
-    host, valid = start_aligned(host, labelled_steps(host["observed"], host["label"], config))
+    """A batch, or a group of them, as one device batch. Each part is converted and cut to
+    its tracks' labelled lives before the next is made, so converting takes the memory of
+    one part's frame span (a few store chunks of 300-scan sequences as one dense batch did
+    not fit in 24 GiB), not the group's; the result is the same as for the parts joined."""
+    parts = [batch] if isinstance(batch, TrackBatch) else batch
+    aligned = []
+    for part in parts:
+        host = pipeline.tensors(part, with_label=True)
+        aligned.append(start_aligned(host, labelled_steps(host["observed"], host["label"], config)))
+    host, valid = _joined(aligned)
     return _DeviceBatch(
         inputs={k: v.to(device) for k, v in host.items()},
         valid=valid.to(device),
         steps_per_track=valid.sum(dim=1),
     )
+
+
+def _joined(
+    parts: Sequence[tuple[dict[str, Tensor], Tensor]],
+) -> tuple[dict[str, Tensor], Tensor]:
+    """Start-aligned inputs and labelled steps of several batches as one, their steps padded
+    to the longest (past a track's run: misses, never read)."""
+    if len(parts) == 1:
+        return parts[0]
+    length = max(valid.shape[1] for _, valid in parts)
+
+    def padded(value: Tensor) -> Tensor:
+        out = value.new_zeros((value.shape[0], length, *value.shape[2:]))
+        out[:, : value.shape[1]] = value
+        return out
+
+    inputs = {
+        key: torch.cat(
+            [p[key] if key in PER_TRACK_INPUTS else padded(p[key]) for p, _ in parts], dim=0
+        )
+        for key in parts[0][0]
+    }
+    return inputs, torch.cat([padded(valid) for _, valid in parts], dim=0)
 
 
 def _device_batches(
