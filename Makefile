@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
+# pytest processes (pytest-xdist): the integration tests mostly wait on servers they start,
+# so two test processes keep both cores busy; a file's tests stay in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install run test test-fast lint format bench clean
 
@@ -19,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/tp pipeline $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
