@@ -14,7 +14,12 @@ from tp_models.core.scorer import FittableScorer, fit_scorers
 from tp_models.evaluation.metrics import pooled_log_loss
 from tp_models.perception.tracker import TrackerConfig
 from tp_models.scorers.boosting import GradientBoostingScorer, NotFittedError
-from tp_models.scorers.clutter_map import FRAME_AREA, ClutterMapScore, StreamingClutterMap
+from tp_models.scorers.clutter_map import (
+    FRAME_AREA,
+    ClutterMapScore,
+    StreamingClutterMap,
+    with_scene_features,
+)
 from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN
 from tp_models.scorers.existence import (
     AdaptiveIPDA,
@@ -263,6 +268,19 @@ def test_ipda_tuned_on_lives_alone_as_on_whole_frames():
     assert points[0] == points[1] and points[0] != {}
     losses = [pooled_log_loss(t.score(batch), batch) for t in tuned]
     assert losses[0] == losses[1]
+    # The streaming clutter map too, once its scene features are made on whole videos.
+    batch.video[:] = np.arange(n) % 7
+    with_scene = with_scene_features(batch)
+    maps = [StreamingClutterMap() for _ in range(2)]
+    grid = {"p_detect": (0.9, 0.5), "weight": (1.0, 10.0), "scene_weight": (0.0, 3.0)}
+    points = [
+        grid_search(m, grid, with_scene, "roc_auc", per_track=p)
+        for m, p in zip(maps, (False, True), strict=True)
+    ]
+    assert points[0] == points[1] and points[0] != {}
+    np.testing.assert_array_equal(maps[0].score(batch), maps[1].score(batch))
+    packed = LifeBuckets(with_scene).score(maps[0])
+    np.testing.assert_array_equal(packed[in_life], maps[0].score(with_scene)[in_life])
 
 
 def test_gradient_boosting_learns_a_separable_toy():

@@ -160,10 +160,12 @@ class StreamingClutterMap(TrackScore):
         """Tune P_D, the base density and both weights for ranking on ``train`` (``val`` is
         not read): the track score's parameters and the local weight with the scene term
         off, then the scene's weight given them (85 grid points, where every combination
-        would be 400)."""
+        would be 400), each scored on the tracks' lives only (their scene features made
+        first, on whole videos): a 300-scan stream costs its tracks' lives, not its span."""
         del val
         train = with_scene_features(train)
-        self.fitted = grid_search_scene_last(self, self.grid, ("scene_weight",), train, "roc_auc")
+        scene = ("scene_weight",)
+        self.fitted = grid_search_scene_last(self, self.grid, scene, train, "roc_auc", True)
 
     def frame_log_false_alarm(self, scene: np.ndarray) -> np.ndarray:
         """ln beta_FA at detections whose ``SCENE_FEATURES`` are ``scene`` (..., 3)."""
