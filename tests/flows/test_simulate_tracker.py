@@ -100,3 +100,12 @@ def test_simulate_import_train_evaluate(prefect_harness, own_registry, tmp_path,
     assert "model" in saved["scorers"] and "gradient_boosting" in saved["scorers"]
     assert not [name for name in saved["scorers"] if name.startswith("oracle")]
     assert Path(report / "report.json").stat().st_size > 0
+
+
+def test_a_negative_drift_is_one_sentence_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "ss"
+    args = ["simulate-tracker", "--out", str(out), "--sequences=1", *TINY_ARGS, "--drift=-0.1"]
+    assert main(args) == EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "drift" in error[0] and "greater than or equal to 0" in error[0]
+    assert not out.exists()
