@@ -11,10 +11,13 @@ from tests.tp_models.batches import track_batch
 from tp_models.core.batch import TrackBatch, TrackMeta
 from tp_models.evaluation.metrics import (
     K_KEYS,
+    DecisionPoints,
     best_f1_threshold,
     binary_metrics,
     confirmation,
     decision_frames,
+    mean_roc_auc_by_k,
+    pooled_log_loss,
     scores_at,
 )
 from tp_models.evaluation.report import build_report, format_table
@@ -47,6 +50,28 @@ def test_decision_frames_per_k_and_full():
     scores = np.arange(10, dtype=float).reshape(2, 5)
     values, valid = scores_at(scores, observed, 2)
     assert values[0] == 3 and valid.tolist() == [True, False]
+
+
+def test_decision_points_found_once_read_the_same_as_scores_at():
+    rng = np.random.default_rng(3)
+    observed = rng.random((40, 12)) < 0.4
+    label = rng.integers(-1, 2, 40).astype(np.int8)
+    batch = track_batch(observed, label=label, video=np.zeros(40, np.int64))
+    scores = rng.random((40, 12))
+    points = DecisionPoints(observed)
+    for key in K_KEYS:
+        expected = scores_at(scores, observed, key)
+        for got, wanted in zip(points.scores_at(scores, key), expected, strict=True):
+            np.testing.assert_array_equal(got, wanted)
+    assert mean_roc_auc_by_k(scores, batch, points) == mean_roc_auc_by_k(scores, batch)
+    auc_by_k = [
+        binary_metrics(label[v & (label >= 0)] == 1, s[v & (label >= 0)], None)["roc_auc"]
+        for s, v in (scores_at(scores, observed, key) for key in K_KEYS)
+    ]
+    assert mean_roc_auc_by_k(scores, batch) == pytest.approx(
+        np.mean([auc for auc in auc_by_k if auc is not None])
+    )
+    assert pooled_log_loss(scores, batch, points) == pooled_log_loss(scores, batch)
 
 
 def test_binary_metrics_hand_computed_confusion_matrix():

@@ -41,10 +41,29 @@ def scores_at(
     scores: np.ndarray, observed: np.ndarray, k: int | str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(values, valid): each track's score at its k-th observation; non-finite is invalid."""
-    frame, valid = decision_frames(observed, k)
+    return _values_at(scores, *decision_frames(observed, k))
+
+
+def _values_at(
+    scores: np.ndarray, frame: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     values = scores[np.arange(scores.shape[0]), frame] if scores.shape[0] else np.zeros(0)
     values = np.asarray(values, dtype=np.float64)
     return values, valid & np.isfinite(values)
+
+
+class DecisionPoints:
+    """Each track's frame at every decision point of ``K_KEYS``, found once for a batch: a
+    tuning scores hundreds of candidates on one batch, and finding the frames (a cumulative
+    count over every track and frame per k) would cost more than scoring them."""
+
+    def __init__(self, observed: np.ndarray) -> None:
+        observed = np.asarray(observed, dtype=bool)
+        self.frames = {key: decision_frames(observed, key) for key in K_KEYS}
+
+    def scores_at(self, scores: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """``scores_at`` at decision point ``key`` (one of ``K_KEYS``)."""
+        return _values_at(scores, *self.frames[key])
 
 
 def ratio(num: float, den: float) -> float | None:
@@ -102,12 +121,16 @@ def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(thresholds[int(np.argmax(f1))])
 
 
-def pooled_decisions(scores: np.ndarray, batch: TrackBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and scores of every labelled track at every k it reaches, plus full."""
+def pooled_decisions(
+    scores: np.ndarray, batch: TrackBatch, points: DecisionPoints | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of every labelled track at every k it reaches, plus full
+    (``points``: the batch's ``DecisionPoints``, when already found)."""
+    points = points or DecisionPoints(batch.observed)
     labelled = batch.label >= 0
     ys, ss = [], []
     for key in K_KEYS:
-        values, valid = scores_at(scores, batch.observed, key if key == "full" else int(key))
+        values, valid = points.scores_at(scores, key)
         valid &= labelled
         ys.append(batch.label[valid] == 1)
         ss.append(values[valid])
@@ -259,23 +282,30 @@ def expected_calibration_error(
     return {"ece": float(ece), "bins": bins}
 
 
-def mean_roc_auc_by_k(scores: np.ndarray, batch: TrackBatch) -> float:
+def mean_roc_auc_by_k(
+    scores: np.ndarray, batch: TrackBatch, points: DecisionPoints | None = None
+) -> float:
     """Mean ROC-AUC over the decision points of ``K_KEYS`` where both classes occur (NaN if
     none): the ranking objective parameters are tuned on (``tuning.grid_search``)."""
+    from sklearn.metrics import roc_auc_score  # see binary_metrics
+
+    points = points or DecisionPoints(batch.observed)
     aucs = []
     labelled = batch.label >= 0
     for key in K_KEYS:
-        values, valid = scores_at(scores, batch.observed, key if key == "full" else int(key))
+        values, valid = points.scores_at(scores, key)
         valid &= labelled
-        auc = binary_metrics(batch.label[valid] == 1, values[valid], None)["roc_auc"]
-        if auc is not None:
-            aucs.append(auc)
+        labels = batch.label[valid] == 1
+        if 0 < labels.sum() < labels.size:
+            aucs.append(float(roc_auc_score(labels, values[valid])))
     return float(np.mean(aucs)) if aucs else math.nan
 
 
-def pooled_log_loss(scores: np.ndarray, batch: TrackBatch) -> float:
+def pooled_log_loss(
+    scores: np.ndarray, batch: TrackBatch, points: DecisionPoints | None = None
+) -> float:
     """Log-loss of probabilities over every labelled decision point (NaN without any)."""
-    labels, probabilities = pooled_decisions(scores, batch)
+    labels, probabilities = pooled_decisions(scores, batch, points)
     if labels.size == 0:
         return math.nan
     p = np.clip(probabilities, 1e-12, 1 - 1e-12)

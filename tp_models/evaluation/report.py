@@ -163,13 +163,12 @@ def scorer_report(
     # F1 = 0 at k <= 3 and flatter any competitor there.
     by_k = {}
     for key in K_KEYS:
-        step = key if key == "full" else int(key)
-        val_values, val_valid = scores_at(scores_val, val.observed, step)
+        val_values, val_valid = scores_at(scores_val, val.observed, key)
         val_valid &= val.label >= 0
         threshold_k = best_f1_threshold(val.label[val_valid] == 1, val_values[val_valid])
         if threshold_k is None:
             threshold_k = threshold
-        values, valid = scores_at(scores_test, test.observed, step)
+        values, valid = scores_at(scores_test, test.observed, key)
         valid &= labelled
         by_k[key] = {
             **binary_metrics(positive[valid], values[valid], threshold_k),
@@ -448,6 +447,6 @@ def _at_key(scores: np.ndarray, batch: TrackBatch, key: str) -> tuple[np.ndarray
     labelled = batch.label >= 0
     if key == "online":
         return batch.label[labelled] == 1, life_max(scores, batch.observed)[labelled]
-    values, valid = scores_at(scores, batch.observed, key if key == "full" else int(key))
+    values, valid = scores_at(scores, batch.observed, key)
     valid &= labelled
     return batch.label[valid] == 1, values[valid]

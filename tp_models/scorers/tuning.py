@@ -18,14 +18,21 @@ import numpy as np
 
 from tp_models.core.batch import TrackBatch
 from tp_models.core.scorer import PersistenceScorer
-from tp_models.evaluation.metrics import decision_frames, mean_roc_auc_by_k, pooled_log_loss
+from tp_models.evaluation.metrics import (
+    DecisionPoints,
+    decision_frames,
+    mean_roc_auc_by_k,
+    pooled_log_loss,
+)
 
 # Tracks of one bucket of ``LifeBuckets`` live at most this many times as long as its
 # shortest: each bucket costs at most twice the lives it holds.
 _LIFE_RATIO = 2
 
-# objective name -> (function of (scores, batch), True when larger is better)
-OBJECTIVES: dict[str, tuple[Callable[[np.ndarray, TrackBatch], float], bool]] = {
+# objective name -> (function of (scores, batch, its decision points), True when larger
+# is better)
+Objective = Callable[[np.ndarray, TrackBatch, DecisionPoints], float]
+OBJECTIVES: dict[str, tuple[Objective, bool]] = {
     "roc_auc": (mean_roc_auc_by_k, True),
     "log_loss": (pooled_log_loss, False),
 }
@@ -108,6 +115,7 @@ def grid_search(
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {objective!r}")
     measure, larger_is_better = OBJECTIVES[objective]
     lives = LifeBuckets(train) if per_track else None
+    points = DecisionPoints(train.observed)
     best: dict[str, Any] = {}
     best_value = None
     names = list(grid)
@@ -117,7 +125,7 @@ def grid_search(
         for name, value in point.items():
             setattr(candidate, name, value)
         scores = candidate.score(train) if lives is None else lives.score(candidate)
-        value = measure(np.asarray(scores, dtype=np.float64), train)
+        value = measure(np.asarray(scores, dtype=np.float64), train, points)
         if not np.isfinite(value):
             continue
         sign = 1.0 if larger_is_better else -1.0
