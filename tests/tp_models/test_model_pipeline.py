@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -31,13 +33,35 @@ def make_batch(b: int = 9, t: int = 25, seed: int = 0) -> TrackBatch:
     return track_batch(observed, position, area=40.0, color=120.0, label=label, video=np.arange(b))
 
 
-def test_score_is_numpy_finite_and_probabilities() -> None:
+def _lives(observed: np.ndarray) -> np.ndarray:
+    """(B, T) True from each track's first to its last observation."""
+    seen = np.logical_or.accumulate(observed, axis=1)
+    return seen & np.logical_or.accumulate(observed[:, ::-1], axis=1)[:, ::-1]
+
+
+def test_score_is_numpy_probabilities_over_each_life_and_nan_elsewhere() -> None:
     pipeline = build_pipeline(CONFIG, seed=0)
-    scores = pipeline.score(make_batch())
+    batch = make_batch()
+    scores = pipeline.score(batch)
     assert isinstance(scores, np.ndarray)
     assert scores.shape == (9, 25) and scores.dtype == np.float32
-    assert np.isfinite(scores).all()  # including never-observed track 1
-    assert ((scores >= 0) & (scores <= 1)).all()
+    life = _lives(batch.observed)
+    assert np.isfinite(scores[life]).all() and np.isnan(scores[~life]).all()
+    assert np.isnan(scores[1]).all()  # never observed
+    assert ((scores[life] >= 0) & (scores[life] <= 1)).all()
+
+
+@pytest.mark.parametrize("sequence", ["transformer", "gru"])
+def test_score_over_lives_equals_reading_the_whole_frame_span(sequence: str) -> None:
+    """Scoring each track's life alone, start-aligned, changes no value: the model reads
+    track positions, masks leading padding and is causal."""
+    pipeline = build_pipeline(dataclasses.replace(CONFIG, sequence=sequence), seed=0).eval()
+    batch = make_batch(b=30, t=60, seed=2)
+    batch.observed[2:, :] &= np.arange(60) < np.linspace(5, 60, 28).astype(int)[:, None]
+    with torch.inference_mode():
+        whole = pipeline(pipeline.tensors(batch))["persistence"].numpy()
+    life = _lives(batch.observed)
+    np.testing.assert_allclose(pipeline.score(batch)[life], whole[life], atol=1e-5, rtol=0)
 
 
 def test_score_uses_eval_mode_and_restores_training_mode() -> None:

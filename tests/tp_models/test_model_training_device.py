@@ -101,10 +101,14 @@ def test_fit_gives_the_whole_frame_loops_numbers(data, sequence) -> None:
 
 
 def reference_metrics(pipeline, batches: list[TrackBatch], config: TrainConfig) -> dict:
-    """The validation metrics from the scores on the host, read with NumPy and sklearn."""
+    """The validation metrics from the model's outputs over each whole frame span (every
+    step the metrics may read, past a track's last observation too), on the host, read
+    with NumPy and sklearn."""
     labels, full, online, bce, steps = [], [], [], 0.0, 0
+    pipeline.eval()
     for batch in batches:
-        prob = pipeline.score(batch).astype(np.float64)
+        with torch.inference_mode():
+            prob = pipeline(pipeline.tensors(batch))["persistence"].double().numpy()
         observed = batch.observed
         first = observed.argmax(axis=1)
         last_seen = batch.frames - 1 - observed[:, ::-1].argmax(axis=1)

@@ -22,7 +22,13 @@ import torch
 from torch import Tensor, nn
 
 from tp_models.core.batch import TrackBatch
-from tp_models.model.features import batch_to_tensors, leading_padding_mask
+from tp_models.model.features import (
+    batch_to_tensors,
+    first_observation_index,
+    leading_padding_mask,
+    start_aligned,
+    valid_step_mask,
+)
 
 # Keys every pipeline input has: (B, T, 2) float positions and (B, T) bool observed mask.
 TrackInputs = Mapping[str, Tensor]
@@ -204,11 +210,15 @@ class ModularTrackingPipeline(nn.Module):
         return batch_to_tensors(batch, self.input_keys, device, with_label, computed)
 
     def score(self, batch: TrackBatch) -> np.ndarray:
-        """(B, T) float32 persistence probabilities: the shared ``PersistenceScorer`` API.
+        """(B, T) float32 persistence probabilities at every frame of each track's life
+        (first to last observation; NaN elsewhere): the shared ``PersistenceScorer`` API.
 
-        Eval mode, no autograd, attention not stored (it is only for inspection and
-        costs speed), chunks of ``score_batch_size`` tracks so memory stays bounded.
-        Frames before the first observation get finite, meaningless scores.
+        Each track is read from its first observation on (``start_aligned``: exact, the
+        model reads track positions with leading padding masked and is causal), in chunks
+        of ``score_batch_size`` tracks of similar life: the cost follows the lives, not the
+        sequence's frame span (attention over a 300-frame span for a one-hit track would
+        cost 300^2). Eval mode, no autograd, attention not stored (it is only for
+        inspection and costs speed).
         """
         # Only touch modules that are training: eval() walks the whole module tree, which
         # costs more than the forward pass for a single track.
@@ -216,19 +226,26 @@ class ModularTrackingPipeline(nn.Module):
         for module in training:
             module.training = False
         device = next(self.parameters()).device
-        out = np.empty((len(batch), batch.frames), dtype=np.float32)
+        out = np.full((len(batch), batch.frames), np.nan, dtype=np.float32)
         try:
             with torch.inference_mode(), self.attention_storage(False):
                 # Inputs of the whole batch first: some read other tracks of the same video.
                 inputs = self.tensors(batch)
-                for start in range(0, len(batch), self.score_batch_size):
-                    part = {
-                        k: v[start : start + self.score_batch_size].to(device)
-                        for k, v in inputs.items()
-                    }
-                    out[start : start + len(part["observed"])] = (
-                        self(part)["persistence"].float().cpu().numpy()
+                life = valid_step_mask(inputs["observed"], "last_observation")
+                order = torch.argsort(life.sum(dim=1), stable=True)
+                order = order[life[order].any(dim=1)]  # tracks never observed stay NaN
+                for start in range(0, len(order), self.score_batch_size):
+                    index = order[start : start + self.score_batch_size]
+                    part, within = start_aligned(
+                        {k: v[index] for k, v in inputs.items()}, life[index]
                     )
+                    part = {k: v.to(device) for k, v in part.items()}
+                    values = self(part)["persistence"].float().cpu()
+                    track, step = within.nonzero(as_tuple=True)
+                    first = first_observation_index(inputs["observed"][index])
+                    out[index[track].numpy(), (first[track] + step).numpy()] = values[
+                        track, step
+                    ].numpy()
         finally:
             for module in training:
                 module.training = True
