@@ -208,6 +208,25 @@ def test_adaptive_ipda_doubts_a_hit_in_a_busy_scene_by_its_birth_rate():
     )
 
 
+def test_adaptive_ipda_reads_p_detect_from_the_scene_s_established_tracks():
+    """A sensor that never misses in one video and misses every other frame in another: the
+    same new track's miss counts against it more where misses are rare."""
+    sure = path((20.0, 20.0), range(FRAMES), (1.0, 0.0))
+    flaky = path((20.0, 20.0), range(0, FRAMES, 2), (1.0, 0.0))
+    new = path((100.0, 100.0), (7, 8, 10))  # missed at frame 9
+    batch = tracks([sure, new, flaky, new], [0, 0, 1, 1])
+    off, scene = AdaptiveIPDA(p_detect=0.8), AdaptiveIPDA(p_detect=0.8, p_detect_weight=1.0)
+    np.testing.assert_array_equal(off.score(batch), IPDAExistence(p_detect=0.8).score(batch))
+    p_detect = scene.p_detect_of(batch.observed, handmade_scene_features(batch))
+    # By frame 7, with the prior worth one chance: (0.8 + 4 hits) / (1 + 4 chances) from
+    # frames 3..6 in one video, (0.8 + 1) / (1 + 2) from frame 6 (missed 5) in the other.
+    assert p_detect[1, 7] > 0.9 > 0.7 > p_detect[3, 7]
+    assert p_detect[1, 9] == p_detect[1, 8]  # a miss keeps the latest estimate
+    after_miss = scene.score(batch)[[1, 3], 9]
+    np.testing.assert_array_equal(off.score(batch)[1], off.score(batch)[3])
+    assert after_miss[0] < after_miss[1]
+
+
 def test_adaptive_ipda_tunes_as_ipda_then_weighs_the_scene():
     """Stage one is IPDA's own tuning; the scene's weight is then taken where busy videos
     hold the false tracks."""
@@ -223,7 +242,8 @@ def test_adaptive_ipda_tunes_as_ipda_then_weighs_the_scene():
     train = tracks(paths, videos, labels)
     grid = {"p_detect": (0.9, 0.5), "clutter_density": (1e-3, 1e-2), "survival": (0.98,)}
     plain = IPDAExistence(grid=grid)
-    adaptive = AdaptiveIPDA(grid={**grid, "weight": (0.0, 1.0), "scene_weight": (0.0, 3.0)})
+    scene_grid = {"weight": (0.0, 1.0), "scene_weight": (0.0, 3.0), "p_detect_weight": (0.0,)}
+    adaptive = AdaptiveIPDA(grid={**grid, **scene_grid})
     plain.fit(train, train)
     adaptive.fit(train, train)
     assert {k: adaptive.fitted[k] for k in grid} == plain.fitted

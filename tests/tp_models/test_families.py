@@ -73,9 +73,9 @@ def test_online_equals_batch_on_a_long_sequence(fitted, family) -> None:
 
 
 def test_adaptive_ipda_streams_as_it_scores_in_batch() -> None:
-    """IPDA with the clutter density read from the stream (not a family of its own yet):
-    its stream reads each frame's scene features and gives the batch's numbers."""
-    scorer = AdaptiveIPDA(clutter_density=1e-3, weight=1.0, scene_weight=3.0)
+    """IPDA with the clutter density and P_D read from the stream (not a family of its own
+    yet): its stream reads each frame's scene columns and gives the batch's numbers."""
+    scorer = AdaptiveIPDA(clutter_density=1e-3, weight=1.0, scene_weight=3.0, p_detect_weight=0.3)
     model = FittedFamily("ipda", scorer, IDENTITY, FRAME)
     plain = FittedFamily("ipda", IPDAExistence(clutter_density=1e-3), IDENTITY, FRAME)
     for rows in (random_rows(seed=5, n_tracks=30, frame_size=FRAME), long_sequence(2000, 12)):

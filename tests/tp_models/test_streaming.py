@@ -96,6 +96,23 @@ def test_the_scene_rates_are_other_births_and_all_detections_per_frame_decayed()
     np.testing.assert_allclose(scene[:, 2], detections, atol=1e-12)
 
 
+def test_the_scene_p_detect_counts_hits_and_chances_of_established_tracks() -> None:
+    d = 0.5 ** (1 / SCENE_HALF_LIFE)
+    # Track 1 is seen at frames 0, 1, 2, 3, 6, 7; track 2 (a one-hit track) at 4, track 3 at
+    # 8. Track 1 counts from its 4th observation (3 before it): frame 3 adds a hit and one
+    # chance, frame 6 a hit and three chances (missed 4 and 5, then seen), frame 7 a hit and
+    # a chance, each after that frame's reads.
+    frame = np.array([0, 1, 2, 3, 4, 6, 7, 8])
+    track = np.array([1, 1, 1, 1, 2, 1, 1, 3])
+    position = np.array([[10.0 + f, 10.0] for f in frame])
+    scene = detection_scene_features(position, frame, np.zeros(8), track)
+    hits, chances = scene[:, 3], scene[:, 4]
+    expected_hits = [0, 0, 0, 0, d, d**3, d**4 + d, d**5 + d**2 + d]
+    expected_chances = [0, 0, 0, 0, d, d**3, d**4 + 3 * d, d**5 + 3 * d**2 + d]
+    np.testing.assert_allclose(hits, expected_hits, atol=1e-12)
+    np.testing.assert_allclose(chances, expected_chances, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("frame", "rows", "message"),
     [

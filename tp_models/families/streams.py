@@ -99,11 +99,11 @@ class TrackScoreStream(_Arrays):
 
 class ExistenceStream(_Arrays):
     """IPDA's probability of existence (``IPDAExistence``, and ``AdaptiveIPDA``, which reads
-    each frame's scene features): one log-odds per track."""
+    each frame's scene columns): one log-odds and one P_D per track (its latest)."""
 
     needs_features = False
     needs_loglik = True
-    fields = {"born": False, "log_odds": np.nan}
+    fields = {"born": False, "log_odds": np.nan, "p_detect": np.nan}
 
     def __init__(self, scorer: IPDAExistence):
         super().__init__()
@@ -113,12 +113,13 @@ class ExistenceStream(_Arrays):
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
         alive, first = self._born(frame.observed)
+        s["p_detect"] = np.where(frame.observed, scorer.frame_p_detect(frame.scene), s["p_detect"])
         s["log_odds"] = existence_step(
             s["log_odds"],
             frame.observed,
             first,
             np.exp(np.asarray(frame.loglik, dtype=np.float64)),
-            scorer.p_detect,
+            s["p_detect"],
             scorer.frame_clutter_density(frame.scene),
             scorer.survival,
             scorer.initial_existence,

@@ -12,7 +12,8 @@ frame. With at most one detection per track and frame (the tracker assigns one):
 so a miss lowers the odds, and a hit raises them by how much better the detection fits the
 prediction than a false alarm landing there would. A new track starts at
 ``initial_existence``. The output is a probability in [0, 1] (``probabilistic``).
-``AdaptiveIPDA`` estimates rho from the stream so far instead of holding one tuned value.
+``AdaptiveIPDA`` estimates rho and P_D from the stream so far instead of holding one tuned
+value of each.
 
 The oracle runs the same recursion (and Blackman's score) with the simulator's true P_D,
 clutter density and motion noise per track, recomputing the innovation likelihoods with a
@@ -39,6 +40,7 @@ from tp_models.scorers.clutter_map import (
 from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search, grid_search_scene_last
 from tp_models.tracks.features import born, first_frames, handmade_scene_features
+from tp_models.tracks.running import SCENE_COLUMNS
 from tp_models.world.config import SceneConfig
 
 # The per-track simulator parameters the oracle reads from ``TrackBatch.extras``.
@@ -56,14 +58,12 @@ def existence_probability(
 ) -> np.ndarray:
     """(B, T) IPDA existence probability (see module); NaN before birth.
 
-    p_detect: a scalar or per-track (B,); clutter_density: a scalar, per track (B,) or per
-    track and frame (B, T) (estimated from the stream, ``AdaptiveIPDA``).
+    p_detect and clutter_density: each a scalar, per track (B,) or per track and frame
+    (B, T) (estimated from the stream, ``AdaptiveIPDA``).
     """
     observed = np.asarray(observed, dtype=bool)
     n_tracks, n_frames = observed.shape
-    p_detect = np.broadcast_to(np.asarray(p_detect, dtype=np.float64), (n_tracks,))
-    clutter = np.asarray(clutter_density, np.float64)
-    clutter = np.broadcast_to(clutter[:, None] if clutter.ndim == 1 else clutter, observed.shape)
+    p_detect, clutter = (_per_frame(x, observed.shape) for x in (p_detect, clutter_density))
     density = np.exp(np.asarray(loglik, dtype=np.float64))
     first = first_frames(observed)
     log_odds = np.full((n_tracks, n_frames), np.nan)
@@ -74,7 +74,7 @@ def existence_probability(
             observed[:, t],
             first[:, t],
             density[:, t],
-            p_detect,
+            p_detect[:, t],
             clutter[:, t],
             survival,
             initial_existence,
@@ -83,6 +83,12 @@ def existence_probability(
         log_odds[:, t] = previous
     log_odds[~born(observed)] = np.nan
     return expit(log_odds)
+
+
+def _per_frame(value: float | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A scalar, (B,) or (B, T) value as (B, T)."""
+    value = np.asarray(value, np.float64)
+    return np.broadcast_to(value[:, None] if value.ndim == 1 else value, shape)
 
 
 def existence_step(
@@ -141,24 +147,37 @@ class IPDAExistence:
             )
 
     def score(self, batch: TrackBatch) -> np.ndarray:
+        scene = self.scene_of(batch)
         return existence_probability(
             batch.observed,
             batch.loglik,
-            self.p_detect,
-            self.clutter_density_of(batch),
+            self.p_detect_of(batch.observed, scene),
+            self.frame_clutter_density(scene),
             self.survival,
             self.initial_existence,
             self.gate_probability,
         )
 
-    def clutter_density_of(self, batch: TrackBatch) -> float | np.ndarray:
-        """The clutter density the recursion reads for ``batch``: the tuned constant."""
+    def scene_of(self, batch: TrackBatch) -> np.ndarray | None:
+        """(B, T, len(SCENE_COLUMNS)) what the scene tells at each observation, for the
+        scorers that read it (None here)."""
         del batch
-        return self.clutter_density
+        return None
+
+    def p_detect_of(self, observed: np.ndarray, scene: np.ndarray | None) -> float | np.ndarray:
+        """P_D the recursion reads for tracks ``observed`` with ``scene``: the tuned constant."""
+        del observed, scene
+        return self.p_detect
+
+    def frame_p_detect(self, scene: np.ndarray | None) -> float | np.ndarray:
+        """P_D at one frame's detections (``SCENE_COLUMNS`` ``scene``, for a stream; a miss
+        keeps the track's latest): the tuned constant."""
+        del scene
+        return self.p_detect
 
     def frame_clutter_density(self, scene: np.ndarray | None) -> float | np.ndarray:
-        """The clutter density at one frame's detections (``SCENE_FEATURES`` ``scene``,
-        for a stream): the tuned constant."""
+        """The clutter density at detections whose ``SCENE_COLUMNS`` are ``scene``: the
+        tuned constant."""
         del scene
         return self.clutter_density
 
@@ -171,35 +190,62 @@ class IPDAExistence:
         return f"P(exists) >= {threshold:.3f}"
 
 
+# The weights of the scene's P_D evidence against the prior's that tuning tries (0: off).
+P_DETECT_WEIGHT_GRID = (0.0, 0.03, 0.1, 0.3, 1.0)
+_HITS, _CHANCES = SCENE_COLUMNS.index("scene_hits"), SCENE_COLUMNS.index("scene_chances")
+
+
 @dataclass
 class AdaptiveIPDA(IPDAExistence):
-    """IPDA with the clutter density estimated from the stream so far, where plain IPDA
-    holds one density tuned on train: at each detection, the tuned base density plus the
-    local and scene-wide birth rates of other tracks (``scene_false_alarm_density``, the
-    streaming clutter map's beta_FA), O(1) memory at any stream length. Tuned by log-loss on
-    train as IPDA is, with both rates off, then their weights given the rest (``fit``)."""
+    """IPDA with the clutter density and P_D estimated from the stream so far, where plain
+    IPDA holds one tuned value of each, O(1) memory at any stream length:
+
+    - the clutter density at each detection: the tuned base density plus the local and
+      scene-wide birth rates of other tracks (``scene_false_alarm_density``, the streaming
+      clutter map's beta_FA);
+    - P_D at each detection: the tuned P_D as a prior worth one chance, plus the scene's
+      established tracks' decayed hits and chances (``running.SCENE_COLUMNS``) weighted by
+      ``p_detect_weight``: (P_D + w hits) / (1 + w chances). A miss keeps the track's
+      latest estimate.
+
+    Tuned by log-loss on train as IPDA is with the scene's terms off, then their three
+    weights given the rest (``fit``)."""
 
     weight: float = 0.0
     scene_weight: float = 0.0
+    p_detect_weight: float = 0.0
     name: str = "ipda_adaptive"
     grid: dict[str, tuple[Any, ...]] = field(
         default_factory=lambda: {
             **IPDAExistence().grid,
             "weight": (0.0, *LOCAL_WEIGHT_GRID),
             "scene_weight": SCENE_WEIGHT_GRID,
+            "p_detect_weight": P_DETECT_WEIGHT_GRID,
         }
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.weight < 0 or self.scene_weight < 0:
+        if min(self.weight, self.scene_weight, self.p_detect_weight) < 0:
             raise ValueError(
-                f"AdaptiveIPDA.weight and scene_weight must be >= 0, got "
-                f"{self.weight} and {self.scene_weight}"
+                f"AdaptiveIPDA.weight, scene_weight and p_detect_weight must be >= 0, got "
+                f"{self.weight}, {self.scene_weight} and {self.p_detect_weight}"
             )
 
-    def clutter_density_of(self, batch: TrackBatch) -> np.ndarray:
-        return self.frame_clutter_density(handmade_scene_features(batch))
+    def scene_of(self, batch: TrackBatch) -> np.ndarray:
+        return handmade_scene_features(batch)
+
+    def p_detect_of(self, observed: np.ndarray, scene: np.ndarray | None) -> np.ndarray:
+        """(B, T) ``frame_p_detect`` at each observation, kept through the misses after it."""
+        at_detection = self.frame_p_detect(scene)
+        frames = np.arange(observed.shape[1])
+        latest = np.maximum.accumulate(np.where(observed, frames, 0), axis=1)
+        return np.take_along_axis(at_detection, latest, axis=1)
+
+    def frame_p_detect(self, scene: np.ndarray | None) -> np.ndarray:
+        scene = np.nan_to_num(np.asarray(scene, dtype=np.float64))
+        w = self.p_detect_weight
+        return (self.p_detect + w * scene[..., _HITS]) / (1.0 + w * scene[..., _CHANCES])
 
     def frame_clutter_density(self, scene: np.ndarray | None) -> np.ndarray:
         return scene_false_alarm_density(
@@ -207,14 +253,14 @@ class AdaptiveIPDA(IPDAExistence):
         )
 
     def fit(self, train: TrackBatch, val: TrackBatch) -> None:
-        """IPDA's tuning with the birth rates off, then their weights (``val`` not read)."""
+        """IPDA's tuning with the scene's terms off, then their weights (``val`` not read)."""
         del val
         train = with_scene_features(train)
-        scene = ("weight", "scene_weight")
+        scene = ("weight", "scene_weight", "p_detect_weight")
         self.fitted = grid_search_scene_last(self, self.grid, scene, train, "log_loss", True)
 
     def rule(self, threshold: float) -> str:
-        return f"adaptive-clutter P(exists) >= {threshold:.3f}"
+        return f"adaptive P(exists) >= {threshold:.3f}"
 
 
 def innovation_loglik(

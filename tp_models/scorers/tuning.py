@@ -151,5 +151,5 @@ def grid_search_scene_last(
     for name in scene:
         setattr(scorer, name, 0.0)
     found = grid_search(scorer, rest, train, objective, per_track)
-    later = {name: grid[name] for name in scene}
+    later = {name: grid[name] for name in scene if name in grid}  # absent: stays off
     return found | grid_search(scorer, later, train, objective, per_track)

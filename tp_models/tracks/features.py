@@ -44,7 +44,7 @@ from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import to_tracker_frame
 from tp_models.tracks.running import (
     HANDMADE_FEATURES,
-    SCENE_FEATURES,
+    SCENE_COLUMNS,
     RunningFeatures,
     SceneGrid,
 )
@@ -199,9 +199,10 @@ def detection_scene_features(
     track: np.ndarray,
     frame_size: np.ndarray | tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """(N, len(SCENE_FEATURES)) what its video's earlier frames tell about each detection
-    (``running.SceneGrid``): the clutter-map count (births of other tracks near it) and the
-    scene's rates (births of other tracks and detections per frame), decayed. One entry per
+    """(N, len(SCENE_COLUMNS)) what its video's earlier frames tell about each detection
+    (``running.SceneGrid``): the clutter-map count (births of other tracks near it), the
+    scene's rates (births of other tracks and detections per frame) and the hits and
+    chances of its established tracks, decayed. One entry per
     detection: position (N, 2) px seen in frames of ``frame_size`` (height, width; one or
     (N, 2); None: the store's pixels), frame / video / track (N,). A track is born at its
     first detection. O(N) memory, one pass over the frames that have detections; a
@@ -210,7 +211,7 @@ def detection_scene_features(
     if frame_size is not None:
         position = to_tracker_frame(position, frame_size)
     frame = np.asarray(frame, dtype=np.int64)
-    counts = np.zeros((len(frame), len(SCENE_FEATURES)))
+    counts = np.zeros((len(frame), len(SCENE_COLUMNS)))
     usable = np.flatnonzero(np.isfinite(position).all(axis=1))
     if not usable.size:
         return counts
@@ -219,29 +220,37 @@ def detection_scene_features(
     # One number per (video, track): 1-D uniques (a row-wise unique sorts ~10x slower).
     track_index = np.unique(np.asarray(track)[usable], return_inverse=True)[1].reshape(-1)
     owner = np.unique(track_index * (int(plane.max()) + 1) + plane, return_inverse=True)[1]
-    # Each detection's track is born at its first detection: that detection's row.
-    first = np.lexsort((frame, owner))
-    starts = np.r_[True, owner[first[1:]] != owner[first[:-1]]]
+    # Each detection's track is born at its first detection: that detection's row; its
+    # earlier detections are the rows before it in its track's time order.
+    in_time = np.lexsort((frame, owner))
+    starts = np.r_[True, owner[in_time[1:]] != owner[in_time[:-1]]]
     birth = np.empty(owner.max() + 1, dtype=np.int64)
-    birth[owner[first[starts]]] = first[starts]
+    birth[owner[in_time[starts]]] = in_time[starts]
     birth = birth[owner]
+    seen, previous = np.empty_like(frame), frame.copy()
+    seen[in_time] = np.arange(len(in_time)) - np.maximum.accumulate(
+        np.where(starts, np.arange(len(in_time)), 0)
+    )
+    previous[in_time[~starts]] = frame[in_time[:-1][~starts[1:]]]
     grid = SceneGrid(int(plane.max()) + 1)
     cell = grid.cells(position[usable])
     by_frame = np.argsort(frame, kind="stable")
     for group in np.split(by_frame, np.flatnonzero(np.diff(frame[by_frame])) + 1):
         now, mine = int(frame[group[0]]), birth[group]
-        counts[usable[group]] = grid.step(now, plane[group], cell[group], cell[mine], frame[mine])
+        counts[usable[group]] = grid.step(
+            now, plane[group], cell[group], cell[mine], frame[mine], previous[group], seen[group]
+        )
     return counts
 
 
 def handmade_scene_features(batch: TrackBatch) -> np.ndarray:
-    """(B, T, len(SCENE_FEATURES)) ``detection_scene_features`` at each observation of the
+    """(B, T, len(SCENE_COLUMNS)) ``detection_scene_features`` at each observation of the
     batch (0 elsewhere): the ``extras`` ones when a caller passed them, else made here
     (whole videos needed)."""
     given = batch.extras.get(SCENE_EXTRAS)
     if given is not None:
         return given
-    counts = np.zeros((*batch.observed.shape, len(SCENE_FEATURES)), dtype=np.float64)
+    counts = np.zeros((*batch.observed.shape, len(SCENE_COLUMNS)), dtype=np.float64)
     track, frame = np.nonzero(batch.observed & np.isfinite(batch.position).all(axis=2))
     sizes = None if batch.frame_size is None else batch.frame_size[track]
     counts[track, frame] = detection_scene_features(

@@ -4,7 +4,8 @@
 sums, first and latest values, a bit mask of the last frames' hits) and ``step`` turns one
 frame of them into ``HANDMADE_FEATURES``. ``SceneGrid`` is the scene's memory, one plane
 per video: decayed counts of track births per cell (the clutter-map count) and decayed
-scene-wide totals of births, detections and frames (the scene's rates). Both are the only
+scene-wide totals of births, detections and frames (the scene's rates), and of the hits
+and chances of its established tracks (the scene's P_D). Both are the only
 implementation: the batch features (``features.handmade_features``, a loop over frames),
 rows of a tracker's file (``features.detection_scene_features``) and the online scorer (one
 frame per call) drive the same objects, so they compute the same numbers.
@@ -21,6 +22,13 @@ from tp_models.perception.tracker import TRACKER_FRAME, InnovationFilter, to_tra
 
 # What the scene (``SceneGrid``) tells about a detection, the last of HANDMADE_FEATURES.
 SCENE_FEATURES = ("clutter_count", "scene_births", "scene_detections")
+# ``SceneGrid.step``'s columns: SCENE_FEATURES, then what it tells a classical scorer
+# besides, the decayed hits and chances of the scene's established tracks (a chance is a
+# frame between two of a track's observations, or the later one: a miss there was a real
+# miss), from which it estimates P_D (``existence.AdaptiveIPDA``).
+SCENE_COLUMNS = (*SCENE_FEATURES, "scene_hits", "scene_chances")
+# A track's observations count towards the scene's P_D once it has had this many before.
+ESTABLISHED = 3
 
 HANDMADE_FEATURES = (
     "hits",
@@ -182,7 +190,8 @@ def _bits(mask: np.ndarray) -> np.ndarray:
 class SceneGrid:
     """The scene's memory, one plane per video, whatever the stream's length: decayed counts
     of track births per ``CLUTTER_CELL`` cell of the tracker's frame, and decayed totals of
-    the plane's births, detections and frames since its first detection.
+    the plane's births, detections and frames since its first detection, and of the hits
+    and chances of its established tracks.
 
     ``step`` takes one frame's detections at a time, frames in increasing order: each
     reads the memory of earlier frames, then the frame's births and detections are added.
@@ -195,6 +204,8 @@ class SceneGrid:
         self.counts = np.zeros((planes, self.shape[0] + 2, self.shape[1] + 2))
         self.births = np.zeros(planes)
         self.detections = np.zeros(planes)
+        self.hits = np.zeros(planes)
+        self.chances = np.zeros(planes)
         self.frames = np.zeros(planes)  # decayed count of frames since the first detection
         self.started = np.zeros(planes, dtype=bool)
         self.frame: int | None = None
@@ -202,7 +213,8 @@ class SceneGrid:
 
     @property
     def nbytes(self) -> int:
-        totals = (self.births, self.detections, self.frames, self.started)
+        totals = (self.births, self.detections, self.hits, self.chances, self.frames)
+        totals += (self.started,)
         return int(self.counts.nbytes + sum(a.nbytes for a in totals))
 
     def step(
@@ -212,12 +224,17 @@ class SceneGrid:
         cell: np.ndarray,
         birth_cell: np.ndarray,
         birth_frame: np.ndarray,
+        previous: np.ndarray,
+        seen: np.ndarray,
     ) -> np.ndarray:
-        """(N, len(SCENE_FEATURES)) what the scene tells about this frame's N detections,
+        """(N, len(SCENE_COLUMNS)) what the scene tells about this frame's N detections,
         from earlier frames of its ``plane``, decayed to ``frame``: the clutter-map count
         (births of other tracks in the 3 x 3 cells around each ``cell``), births of other
-        tracks per frame, detections per frame. A detection's own track was born at
-        ``birth_cell``, ``birth_frame`` (this frame: it is a birth, added after the reads)."""
+        tracks per frame, detections per frame, and the hits and chances of established
+        tracks. A detection's own track was born at ``birth_cell``, ``birth_frame`` (this
+        frame: it is a birth, added after the reads), was last observed at ``previous`` and
+        has been observed ``seen`` times before: from ``ESTABLISHED`` on, this detection
+        adds one hit and ``frame - previous`` chances (added after the reads too)."""
         self._advance(frame)
         self.started[plane] = True
         age = frame - birth_frame
@@ -228,11 +245,17 @@ class SceneGrid:
         per_frame = np.maximum(self.frames[plane], 1.0)
         births = np.maximum(self.births[plane] - own, 0.0) / per_frame
         detections = self.detections[plane] / per_frame
+        read = [counts, births, detections, self.hits[plane], self.chances[plane]]
         born = age == 0
         np.add.at(self.counts, (plane[born], cell[born, 0], cell[born, 1]), 1.0)
         self.births += np.bincount(plane[born], minlength=self.births.size)
         self.detections += np.bincount(plane, minlength=self.detections.size)
-        return np.column_stack([counts, births, detections])
+        established = seen >= ESTABLISHED
+        size = self.hits.size
+        self.hits += np.bincount(plane[established], minlength=size)
+        gaps = (frame - previous)[established].astype(np.float64)
+        self.chances += np.bincount(plane[established], weights=gaps, minlength=size)
+        return np.column_stack(read)
 
     def _advance(self, frame: int) -> None:
         """Age every count to ``frame`` (frames only move forward); a started plane's frame
@@ -242,6 +265,8 @@ class SceneGrid:
             self.counts *= fade
             self.births *= fade
             self.detections *= fade
+            self.hits *= fade
+            self.chances *= fade
             # The frames self.frame .. frame - 1, each weighted by decay^(its age at frame).
             gained = self.decay * (1.0 - fade) / (1.0 - self.decay)
             self.frames = np.where(self.started, self.frames * fade + gained, 0.0)
@@ -291,11 +316,14 @@ class LiveTrackFeatures:
         self.grid = SceneGrid()
         self.birth_cell = np.zeros((0, 2), dtype=np.int64)
         self.birth_frame = np.zeros(0, dtype=np.int64)
+        self.last_frame = np.zeros(0, dtype=np.int64)  # each track's latest observation
+        self.seen = np.zeros(0, dtype=np.int64)  # and its number of observations
 
     @property
     def nbytes(self) -> int:
         kalman = self.kalman.state.nbytes + self.kalman.cov.nbytes + self.kalman.born.nbytes
         births = self.birth_cell.nbytes + self.birth_frame.nbytes
+        births += self.last_frame.nbytes + self.seen.nbytes
         running = 0 if self.running is None else self.running.nbytes
         return running + kalman + births + self.grid.nbytes
 
@@ -306,6 +334,8 @@ class LiveTrackFeatures:
         self.kalman.add(count)
         self.birth_cell = np.concatenate([self.birth_cell, np.zeros((count, 2), np.int64)])
         self.birth_frame = np.concatenate([self.birth_frame, np.full(count, frame)])
+        self.last_frame = np.concatenate([self.last_frame, np.full(count, frame)])
+        self.seen = np.concatenate([self.seen, np.zeros(count, np.int64)])
 
     def keep(self, slots: np.ndarray) -> None:
         """Only the live slots at ``slots`` (ascending) stay."""
@@ -313,6 +343,7 @@ class LiveTrackFeatures:
             self.running.keep(slots)
         self.kalman.keep(slots)
         self.birth_cell, self.birth_frame = self.birth_cell[slots], self.birth_frame[slots]
+        self.last_frame, self.seen = self.last_frame[slots], self.seen[slots]
 
     def step(self, frame: int, slots: np.ndarray, xy: np.ndarray, area: np.ndarray) -> LiveFrame:
         """The live tracks at ``frame``: the rows of live ``slots`` at ``xy`` with box
@@ -325,15 +356,17 @@ class LiveTrackFeatures:
         loglik = self.kalman.step(in_tracker, observed) if self.filters else np.full(n, np.nan)
         if not self.scene:
             return LiveFrame(observed, loglik, None, None)
-        scene = np.zeros((n, len(SCENE_FEATURES)))
+        scene = np.zeros((n, len(SCENE_COLUMNS)))
         if slots.size:
             cell = self.grid.cells(in_tracker[slots])
             new = frame == self.birth_frame[slots]
             self.birth_cell[slots[new]] = cell[new]
             plane = np.zeros(slots.size, dtype=np.int64)
-            scene[slots] = self.grid.step(
-                frame, plane, cell, self.birth_cell[slots], self.birth_frame[slots]
-            )
+            births = (self.birth_cell[slots], self.birth_frame[slots])
+            history = (self.last_frame[slots], self.seen[slots])
+            scene[slots] = self.grid.step(frame, plane, cell, *births, *history)
+            self.last_frame[slots] = frame
+            self.seen[slots] += 1
         if self.running is None:
             return LiveFrame(observed, loglik, None, scene)
         position, areas = np.full((n, 2), np.nan), np.full(n, np.nan)
