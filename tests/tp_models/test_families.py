@@ -20,6 +20,7 @@ from tp_models.core.checkpoint import CheckpointMismatchError
 from tp_models.families.fit import fit_family
 from tp_models.families.fitted import FittedFamily, family_checkpoint, load_family
 from tp_models.families.names import CLASSICAL_FAMILIES
+from tp_models.scorers.clutter_map import StreamingClutterMap
 from tp_models.scorers.existence import AdaptiveIPDA, IPDAExistence
 from tp_models.serving.rows import score_rows
 from tp_models.tracks.running import HANDMADE_FEATURES
@@ -72,16 +73,27 @@ def test_online_equals_batch_on_a_long_sequence(fitted, family) -> None:
     np.testing.assert_allclose(online_scores(model, rows), score_rows(model, rows), atol=1e-5)
 
 
-def test_adaptive_ipda_streams_as_it_scores_in_batch() -> None:
+@pytest.mark.parametrize(
+    ("family", "adaptive", "plain"),
+    [
+        (
+            "ipda",
+            AdaptiveIPDA(clutter_density=1e-3, weight=1.0, scene_weight=3.0, p_detect_weight=0.3),
+            IPDAExistence(clutter_density=1e-3),
+        ),
+        ("clutter_map", StreamingClutterMap(p_detect_weight=0.3), StreamingClutterMap()),
+    ],
+)
+def test_stream_estimates_stream_as_they_score_in_batch(family, adaptive, plain) -> None:
     """IPDA with the clutter density and P_D read from the stream (not a family of its own
-    yet): its stream reads each frame's scene columns and gives the batch's numbers."""
-    scorer = AdaptiveIPDA(clutter_density=1e-3, weight=1.0, scene_weight=3.0, p_detect_weight=0.3)
-    model = FittedFamily("ipda", scorer, IDENTITY, FRAME)
-    plain = FittedFamily("ipda", IPDAExistence(clutter_density=1e-3), IDENTITY, FRAME)
+    yet) and the streaming clutter map with the stream's P_D: their streams read each
+    frame's scene columns and keep each track's latest P_D, and give the batch's numbers."""
+    model = FittedFamily(family, adaptive, IDENTITY, FRAME)
+    off = FittedFamily(family, plain, IDENTITY, FRAME)
     for rows in (random_rows(seed=5, n_tracks=30, frame_size=FRAME), long_sequence(2000, 12)):
         online = online_scores(model, rows)
         np.testing.assert_allclose(online, score_rows(model, rows), atol=1e-5)
-        assert np.abs(online - online_scores(plain, rows)).max() > 1e-3  # the scene counts
+        assert np.abs(online - online_scores(off, rows)).max() > 1e-3  # the scene counts
 
 
 @pytest.mark.parametrize("family", CLASSICAL)

@@ -69,11 +69,12 @@ class _Arrays:
 
 class TrackScoreStream(_Arrays):
     """Blackman's track score (``TrackScore``, and the streaming clutter map, which reads
-    each frame's scene features): the running sum, frozen once deleted."""
+    each frame's scene columns): the running sum, frozen once deleted, and the track's
+    latest P_D."""
 
     needs_features = False
     needs_loglik = True
-    fields = {"born": False, "total": 0.0, "deleted": False}
+    fields = {"born": False, "total": 0.0, "deleted": False, "p_detect": np.nan}
 
     def __init__(self, scorer: TrackScore):
         super().__init__()
@@ -83,12 +84,13 @@ class TrackScoreStream(_Arrays):
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
         alive, first = self._born(frame.observed)
+        s["p_detect"] = np.where(frame.observed, scorer.frame_p_detect(frame.scene), s["p_detect"])
         increment = llr_increment(
             frame.observed,
             first,
             alive,
             frame.loglik,
-            scorer.p_detect,
+            s["p_detect"],
             scorer.frame_log_false_alarm(frame.scene),
             np.log(scorer.new_target_density),
         )

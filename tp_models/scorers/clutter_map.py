@@ -36,7 +36,7 @@ from tp_models.tracks.features import (
     handmade_scene_features,
     past_detections_nearby,
 )
-from tp_models.tracks.running import CLUTTER_CELL, SCENE_DECAY, SCENE_FEATURES
+from tp_models.tracks.running import CLUTTER_CELL, SCENE_COLUMNS, SCENE_DECAY, SCENE_FEATURES
 
 
 @dataclass
@@ -121,6 +121,28 @@ def scene_false_alarm_density(
     return base + local + scene_weight * scene[..., _BIRTHS] / FRAME_AREA
 
 
+# The weights of the scene's P_D evidence against the prior's that tuning tries (0: off).
+P_DETECT_WEIGHT_GRID = (0.0, 0.03, 0.1, 0.3, 1.0)
+_HITS, _CHANCES = SCENE_COLUMNS.index("scene_hits"), SCENE_COLUMNS.index("scene_chances")
+
+
+def scene_p_detect(scene: np.ndarray, prior: float, weight: float) -> np.ndarray:
+    """P_D at detections whose ``SCENE_COLUMNS`` are ``scene`` (..., 5): the ``prior`` worth
+    one chance, plus the decayed hits and chances of the scene's established tracks times
+    ``weight``: (prior + weight hits) / (1 + weight chances), P_D estimated from the stream
+    so far (``weight`` 0: the prior)."""
+    scene = np.nan_to_num(np.asarray(scene, dtype=np.float64))
+    return (prior + weight * scene[..., _HITS]) / (1.0 + weight * scene[..., _CHANCES])
+
+
+def kept_through_misses(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(B, T) each track's ``values`` (B, T) at its latest observation at or before each
+    frame: what a stream knows at a miss, where the scene tells nothing new."""
+    frames = np.arange(observed.shape[1])
+    latest = np.maximum.accumulate(np.where(observed, frames, 0), axis=1)
+    return np.take_along_axis(values, latest, axis=1)
+
+
 def with_scene_features(batch: TrackBatch) -> TrackBatch:
     """``batch`` carrying its scene features, made once (they read whole videos) rather
     than at every grid point of a tuning."""
@@ -132,19 +154,22 @@ def with_scene_features(batch: TrackBatch) -> TrackBatch:
 @dataclass
 class StreamingClutterMap(TrackScore):
     """The clutter map a stream can keep: Blackman's track score with beta_FA raised where
-    other tracks were born nearby lately, and where the whole scene has been busy.
+    other tracks were born nearby lately, and where the whole scene has been busy, and P_D
+    estimated from the scene's established tracks (``scene_p_detect``, kept through a
+    track's misses).
 
     Both come from the hand-made features' scene memory (``running.SceneGrid``), O(1) per
     row at any stream length, where ``ClutterMapScore`` counts every earlier detection
     within a radius (batch only): the clutter-map count (births of other tracks in the
     3 x 3 cells around the detection, each weighted by 2^(-age / half-life)) and the
     scene's birth rate (births of other tracks per frame, decayed alike), weighed into
-    beta_FA by ``scene_false_alarm_density``. P_D, the base density and both weights are
-    tuned for ranking on train (``fit``).
+    beta_FA by ``scene_false_alarm_density``. P_D, the base density and the three weights
+    are tuned for ranking on train (``fit``).
     """
 
     weight: float = 1.0
     scene_weight: float = 0.0
+    p_detect_weight: float = 0.0
     name: str = "clutter_map_streaming"
     grid: dict[str, tuple[Any, ...]] = field(
         default_factory=lambda: {
@@ -152,19 +177,21 @@ class StreamingClutterMap(TrackScore):
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
             "weight": LOCAL_WEIGHT_GRID,
             "scene_weight": SCENE_WEIGHT_GRID,
+            "p_detect_weight": P_DETECT_WEIGHT_GRID,
         }
     )
     fitted: dict[str, Any] = field(default_factory=dict)
 
     def fit(self, train: TrackBatch, val: TrackBatch) -> None:
-        """Tune P_D, the base density and both weights for ranking on ``train`` (``val`` is
-        not read): the track score's parameters and the local weight with the scene term
-        off, then the scene's weight given them (85 grid points, where every combination
-        would be 400), each scored on the tracks' lives only (their scene features made
-        first, on whole videos): a 300-scan stream costs its tracks' lives, not its span."""
+        """Tune P_D, the base density and the weights for ranking on ``train`` (``val`` is
+        not read): the track score's parameters and the local weight with the scene-wide
+        terms off, then the scene's two weights given them (105 grid points, where every
+        combination would be 2,000), each scored on the tracks' lives only (their scene
+        features made first, on whole videos): a 300-scan stream costs its tracks' lives,
+        not its span."""
         del val
         train = with_scene_features(train)
-        scene = ("scene_weight",)
+        scene = ("scene_weight", "p_detect_weight")
         self.fitted = grid_search_scene_last(self, self.grid, scene, train, "roc_auc", True)
 
     def frame_log_false_alarm(self, scene: np.ndarray) -> np.ndarray:
@@ -175,12 +202,17 @@ class StreamingClutterMap(TrackScore):
             )
         )
 
+    def frame_p_detect(self, scene: np.ndarray) -> np.ndarray:
+        """P_D at detections whose ``SCENE_COLUMNS`` are ``scene``."""
+        return scene_p_detect(scene, self.p_detect, self.p_detect_weight)
+
     def score(self, batch: TrackBatch) -> np.ndarray:
+        scene = handmade_scene_features(batch)
         return log_likelihood_ratio(
             batch.observed,
             batch.loglik,
-            p_detect=self.p_detect,
-            log_false_alarm=self.frame_log_false_alarm(handmade_scene_features(batch)),
+            p_detect=kept_through_misses(self.frame_p_detect(scene), batch.observed),
+            log_false_alarm=self.frame_log_false_alarm(scene),
             log_new_target=np.log(self.new_target_density),
             delete_threshold=self.delete_threshold,
         )

@@ -33,14 +33,16 @@ from tp_models.core.batch import TrackBatch
 from tp_models.perception.tracker import TrackerConfig, motion_model
 from tp_models.scorers.clutter_map import (
     LOCAL_WEIGHT_GRID,
+    P_DETECT_WEIGHT_GRID,
     SCENE_WEIGHT_GRID,
+    kept_through_misses,
     scene_false_alarm_density,
+    scene_p_detect,
     with_scene_features,
 )
 from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search, grid_search_scene_last
 from tp_models.tracks.features import born, first_frames, handmade_scene_features
-from tp_models.tracks.running import SCENE_COLUMNS
 from tp_models.world.config import SceneConfig
 
 # The per-track simulator parameters the oracle reads from ``TrackBatch.extras``.
@@ -190,11 +192,6 @@ class IPDAExistence:
         return f"P(exists) >= {threshold:.3f}"
 
 
-# The weights of the scene's P_D evidence against the prior's that tuning tries (0: off).
-P_DETECT_WEIGHT_GRID = (0.0, 0.03, 0.1, 0.3, 1.0)
-_HITS, _CHANCES = SCENE_COLUMNS.index("scene_hits"), SCENE_COLUMNS.index("scene_chances")
-
-
 @dataclass
 class AdaptiveIPDA(IPDAExistence):
     """IPDA with the clutter density and P_D estimated from the stream so far, where plain
@@ -204,9 +201,8 @@ class AdaptiveIPDA(IPDAExistence):
       scene-wide birth rates of other tracks (``scene_false_alarm_density``, the streaming
       clutter map's beta_FA);
     - P_D at each detection: the tuned P_D as a prior worth one chance, plus the scene's
-      established tracks' decayed hits and chances (``running.SCENE_COLUMNS``) weighted by
-      ``p_detect_weight``: (P_D + w hits) / (1 + w chances). A miss keeps the track's
-      latest estimate.
+      established tracks' decayed hits and chances weighted by ``p_detect_weight``
+      (``scene_p_detect``). A miss keeps the track's latest estimate.
 
     Tuned by log-loss on train as IPDA is with the scene's terms off, then their three
     weights given the rest (``fit``)."""
@@ -237,15 +233,10 @@ class AdaptiveIPDA(IPDAExistence):
 
     def p_detect_of(self, observed: np.ndarray, scene: np.ndarray | None) -> np.ndarray:
         """(B, T) ``frame_p_detect`` at each observation, kept through the misses after it."""
-        at_detection = self.frame_p_detect(scene)
-        frames = np.arange(observed.shape[1])
-        latest = np.maximum.accumulate(np.where(observed, frames, 0), axis=1)
-        return np.take_along_axis(at_detection, latest, axis=1)
+        return kept_through_misses(self.frame_p_detect(scene), observed)
 
     def frame_p_detect(self, scene: np.ndarray | None) -> np.ndarray:
-        scene = np.nan_to_num(np.asarray(scene, dtype=np.float64))
-        w = self.p_detect_weight
-        return (self.p_detect + w * scene[..., _HITS]) / (1.0 + w * scene[..., _CHANCES])
+        return scene_p_detect(scene, self.p_detect, self.p_detect_weight)
 
     def frame_clutter_density(self, scene: np.ndarray | None) -> np.ndarray:
         return scene_false_alarm_density(

@@ -73,9 +73,14 @@ class TrackScore:
         )
 
     def frame_log_false_alarm(self, scene: np.ndarray | None) -> float | np.ndarray:
-        """ln beta_FA at detections with these ``running.SCENE_FEATURES`` (a constant here;
+        """ln beta_FA at detections with these ``running.SCENE_COLUMNS`` (a constant here;
         the streaming clutter map raises it where the scene has been busy)."""
         return float(np.log(self.false_alarm_density))
+
+    def frame_p_detect(self, scene: np.ndarray | None) -> float | np.ndarray:
+        """P_D at detections with these ``running.SCENE_COLUMNS`` (a constant here; the
+        streaming clutter map estimates it from the scene; a miss keeps the latest)."""
+        return self.p_detect
 
     def rule(self, threshold: float) -> str:
         return f"track score >= {threshold:.2f} (Wald A = {self.threshold:.2f})"
