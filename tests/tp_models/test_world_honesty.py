@@ -18,6 +18,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tp_models.perception.tracker import TrackerConfig
 from tp_models.tracks.arrays import extract_and_label
+from tp_models.tracks.features import detection_scene_features
+from tp_models.tracks.running import SCENE_COLUMNS
 from tp_models.world.config import VIDEO_TYPES, SceneConfig
 from tp_models.world.simulate import assign_video_types, simulate
 
@@ -149,6 +151,24 @@ def test_video_wide_counts_tell_no_more_than_the_scene_does(extracted) -> None:
     overall, inside_mixed = scene_auc(types, arrays, _tracks(arrays))
     assert inside_mixed > 0.5
     assert overall <= inside_mixed + MAX_SCENE_EXCESS
+
+
+def test_the_scene_s_p_detect_estimate_tells_no_label(extracted) -> None:
+    """The hits and chances of the scene's established tracks (``running.SceneGrid``, what
+    the adaptive IPDA and streaming clutter map estimate P_D from) at each labelled track's
+    first observation rank tracks no better than any single start attribute may."""
+    _, arrays = extracted
+    video, track, frame = np.nonzero(arrays["observed"] & _tracks(arrays)[..., None])
+    scene = detection_scene_features(arrays["position"][video, track, frame], frame, video, track)
+    first = np.r_[True, (video[1:] != video[:-1]) | (track[1:] != track[:-1])]
+    labels = arrays["label"][video[first], track[first]]
+    hits = scene[first, SCENE_COLUMNS.index("scene_hits")]
+    chances = scene[first, SCENE_COLUMNS.index("scene_chances")]
+    rate = np.where(chances > 0, hits / np.maximum(chances, 1e-12), -1.0)
+    labelled = labels >= 0
+    values = np.column_stack([hits, chances, rate])[labelled]
+    assert chances[labelled].mean() > 1.0  # evidence behind the estimate (measured: 3.7)
+    assert one_attribute_auc(values, labels[labelled]) <= MAX_AUC  # measured: 0.499
 
 
 def test_the_scene_check_catches_a_type_that_holds_no_clutter(extracted) -> None:
