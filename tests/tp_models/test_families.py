@@ -77,7 +77,7 @@ def test_online_equals_batch_on_a_long_sequence(fitted, family) -> None:
     ("family", "adaptive", "plain"),
     [
         (
-            "ipda",
+            "ipda_adaptive",
             AdaptiveIPDA(clutter_density=1e-3, weight=1.0, scene_weight=3.0, p_detect_weight=0.3),
             IPDAExistence(clutter_density=1e-3),
         ),
@@ -85,9 +85,10 @@ def test_online_equals_batch_on_a_long_sequence(fitted, family) -> None:
     ],
 )
 def test_stream_estimates_stream_as_they_score_in_batch(family, adaptive, plain) -> None:
-    """IPDA with the clutter density and P_D read from the stream (not a family of its own
-    yet) and the streaming clutter map with the stream's P_D: their streams read each
-    frame's scene columns and keep each track's latest P_D, and give the batch's numbers."""
+    """IPDA with the clutter density and P_D read from the stream and the streaming clutter
+    map with the stream's P_D: their streams read each frame's scene columns and keep each
+    track's latest P_D, and give the batch's numbers (weights fixed here, where the fitted
+    families above may have tuned them to 0)."""
     model = FittedFamily(family, adaptive, IDENTITY, FRAME)
     off = FittedFamily(family, plain, IDENTITY, FRAME)
     for rows in (random_rows(seed=5, n_tracks=30, frame_size=FRAME), long_sequence(2000, 12)):

@@ -1,11 +1,12 @@
 """Fitting a family on a store's train split and calibrating it on validation.
 
-Gradient boosting, IPDA and the streaming clutter map fit themselves (``fit``: gradient
-boosting on every frame of the train tracks' lives, IPDA's P_D, clutter density, survival
-and initial existence by log-loss, the clutter map's P_D, base density and weights for
-ranking); the track score's P_D and false-alarm density and the M-of-N window are tuned
-for ranking on train (``tuning.grid_search``). Then a Platt fit on the validation tracks'
-decision points makes each answer a probability. Test is never read.
+Gradient boosting, IPDA (plain and adaptive) and the streaming clutter map fit themselves
+(``fit``: gradient boosting on every frame of the train tracks' lives, IPDA's P_D, clutter
+density, survival and initial existence by log-loss, then the adaptive IPDA's weights of
+the stream's estimates, the clutter map's P_D, base density and weights for ranking); the
+track score's P_D and false-alarm density and the M-of-N window are tuned for ranking on
+train (``tuning.grid_search``). Then a Platt fit on the validation tracks' decision points
+makes each answer a probability. Test is never read.
 """
 
 from __future__ import annotations

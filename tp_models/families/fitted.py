@@ -25,7 +25,7 @@ from tp_models.families.streams import Stream, stream_of
 from tp_models.scorers.boosting import BaseRate, GradientBoostingScorer
 from tp_models.scorers.clutter_map import StreamingClutterMap
 from tp_models.scorers.counting import WindowHits
-from tp_models.scorers.existence import IPDAExistence
+from tp_models.scorers.existence import AdaptiveIPDA, IPDAExistence
 from tp_models.scorers.track_score import TrackScore
 from tp_models.tracks.features import in_frame
 from tp_models.tracks.running import HANDMADE_FEATURES, LiveTrackFeatures
@@ -36,6 +36,7 @@ FAMILY_FORMAT = "tp-family-v1"
 SCORERS: dict[str, type] = {
     "gradient_boosting": GradientBoostingScorer,
     "ipda": IPDAExistence,
+    "ipda_adaptive": AdaptiveIPDA,
     "track_score": TrackScore,
     "clutter_map": StreamingClutterMap,
     "m_of_n": WindowHits,
