@@ -13,12 +13,11 @@ from tp_models.core.batch import TrackBatch
 from tp_models.core.scorer import FittableScorer, fit_scorers
 from tp_models.evaluation.metrics import pooled_log_loss
 from tp_models.perception.tracker import TrackerConfig
-from tp_models.scorers.boosting import GradientBoostingScorer, NotFittedError
+from tp_models.scorers.boosting import GradientBoostingScorer, NotFittedError, life_features
 from tp_models.scorers.clutter_map import (
     FRAME_AREA,
     ClutterMapScore,
     StreamingClutterMap,
-    with_scene_features,
 )
 from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN
 from tp_models.scorers.existence import (
@@ -39,6 +38,7 @@ from tp_models.tracks.features import (
     handmade_features,
     handmade_scene_features,
     past_detections_nearby,
+    with_scene_features,
 )
 from tp_models.world.config import SceneConfig
 from tp_models.world.simulate import simulate
@@ -303,6 +303,34 @@ def test_ipda_tuned_on_lives_alone_as_on_whole_frames():
     np.testing.assert_array_equal(packed[in_life], maps[0].score(with_scene)[in_life])
 
 
+def test_gradient_boosting_reads_lives_alone_as_whole_frames():
+    """Its features made on the tracks' lives (``life_features``) are those of the whole
+    batch at every frame of every life, in the same order (so the fit sees the same rows),
+    and it scores every life frame as the whole batch's features predict."""
+    rng = np.random.default_rng(5)
+    n, frames = 200, 80
+    observed = np.zeros((n, frames), bool)
+    label = (rng.random(n) < 0.3).astype(np.int8)
+    for i in range(n):
+        start = rng.integers(0, frames - 5)
+        life = rng.integers(5, frames - start + 1) if label[i] else rng.integers(1, 6)
+        observed[i, start : start + life] = rng.random(life) < (0.9 if label[i] else 0.5)
+        observed[i, start] = True
+    position = np.cumsum(rng.normal(0, 1, (n, frames, 2)), axis=1) + 60.0
+    loglik = np.where(observed, rng.normal(-6, 2, observed.shape), np.nan)
+    batch = track_batch(observed, position, 20.0, 100.0, loglik, label, np.arange(n) % 5)
+    seen = np.logical_or.accumulate(observed, axis=1)
+    in_life = seen & np.logical_or.accumulate(observed[:, ::-1], axis=1)[:, ::-1]
+    track, frame, features = life_features(batch)
+    np.testing.assert_array_equal(np.column_stack([track, frame]), np.argwhere(in_life))
+    np.testing.assert_array_equal(features, handmade_features(batch)[in_life])
+    scorer = GradientBoostingScorer(max_iter=20)
+    scorer.fit(batch, batch)
+    scores = scorer.score(batch)
+    np.testing.assert_array_equal(scores[in_life], scorer.predict(features))
+    assert np.isnan(scores[~in_life]).all()
+
+
 def test_gradient_boosting_learns_a_separable_toy():
     rng = np.random.default_rng(1)
     paths = [path((20.0 + 5 * i, 30.0), range(FRAMES), (1.5, 0.0)) for i in range(20)]
@@ -320,8 +348,9 @@ def test_gradient_boosting_learns_a_separable_toy():
         [1, 0],
     )
     scores = scorer.score(test)
-    assert np.isnan(scores[:, :3]).all() and np.isfinite(scores[:, 3:]).all()
-    assert np.all((scores[:, 3:] >= 0) & (scores[:, 3:] <= 1))
+    life = scores[:, 3:9]  # frames 3-8: every score outside lives is NaN
+    assert np.isnan(np.delete(scores, np.s_[3:9], axis=1)).all() and np.isfinite(life).all()
+    assert np.all((life >= 0) & (life <= 1))
     # From the 2nd observation on the mover is persistent, the static one is not.
     assert np.all(scores[0, 4:9] > 0.5) and np.all(scores[1, 4:9] < 0.5)
     assert scorer.probabilistic

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from tp_models.core.batch import TrackBatch
-from tp_models.tracks.features import born, handmade_features
+from tp_models.scorers.tuning import LifeBuckets
+from tp_models.tracks.features import handmade_features, with_scene_features
 
 
 class NotFittedError(ValueError):
@@ -45,12 +46,9 @@ class GradientBoostingScorer:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         del val
-        features = handmade_features(train)
-        last = train.frames - 1 - np.argmax(train.observed[:, ::-1], axis=1)
-        in_life = born(train.observed) & (np.arange(train.frames)[None, :] <= last[:, None])
-        rows = in_life & (train.label >= 0)[:, None]
-        x = features[rows]
-        y = np.broadcast_to((train.label == 1)[:, None], rows.shape)[rows]
+        track, _, x = life_features(train)
+        labelled = train.label[track] >= 0
+        x, y = x[labelled], train.label[track[labelled]] == 1
         if np.unique(y).size < 2:
             # Nothing to separate (a tiny or one-sided store): the best it can say is the
             # base rate, so it scores like a constant (reported, never a crash).
@@ -70,15 +68,16 @@ class GradientBoostingScorer:
         ).fit(x, y)
 
     def score(self, batch: TrackBatch) -> np.ndarray:
+        """(B, T) P(persistent) at every frame of each track's life; NaN elsewhere."""
         if self.model is None:
             raise NotFittedError(
                 f"{self.name} is not fitted: call fit(train, val) (or build_report(..., "
                 "train=...)) before scoring."
             )
         out = np.full(batch.observed.shape, np.nan)
-        alive = born(batch.observed)
-        if alive.any():
-            out[alive] = self.predict(handmade_features(batch)[alive])
+        track, frame, features = life_features(batch)
+        if len(track):
+            out[track, frame] = self.predict(features)
         return out
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -87,6 +86,14 @@ class GradientBoostingScorer:
 
     def rule(self, threshold: float) -> str:
         return f"P(persistent) >= {threshold:.3f}"
+
+
+def life_features(batch: TrackBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(track, frame, features): ``handmade_features`` at every frame of every track's life
+    (first to last observation), in (track, frame) order, made on the lives alone
+    (``LifeBuckets``; the scene features first, on whole videos): the same values as on the
+    whole batch, in memory that follows the lives, not the sequences' length."""
+    return LifeBuckets(with_scene_features(batch)).per_frame(handmade_features)
 
 
 @dataclass(frozen=True)

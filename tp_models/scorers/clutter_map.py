@@ -20,7 +20,6 @@ observed rate. ``radius`` and ``prior_frames`` are tuned on the training split (
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +31,9 @@ from tp_models.perception.tracker import TRACKER_FRAME
 from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search, grid_search_scene_last
 from tp_models.tracks.features import (
-    SCENE_EXTRAS,
     handmade_scene_features,
     past_detections_nearby,
+    with_scene_features,
 )
 from tp_models.tracks.running import CLUTTER_CELL, SCENE_COLUMNS, SCENE_DECAY, SCENE_FEATURES
 
@@ -141,14 +140,6 @@ def kept_through_misses(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
     frames = np.arange(observed.shape[1])
     latest = np.maximum.accumulate(np.where(observed, frames, 0), axis=1)
     return np.take_along_axis(values, latest, axis=1)
-
-
-def with_scene_features(batch: TrackBatch) -> TrackBatch:
-    """``batch`` carrying its scene features, made once (they read whole videos) rather
-    than at every grid point of a tuning."""
-    return dataclasses.replace(
-        batch, extras={**batch.extras, SCENE_EXTRAS: handmade_scene_features(batch)}
-    )
 
 
 @dataclass

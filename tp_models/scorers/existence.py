@@ -38,11 +38,15 @@ from tp_models.scorers.clutter_map import (
     kept_through_misses,
     scene_false_alarm_density,
     scene_p_detect,
-    with_scene_features,
 )
 from tp_models.scorers.track_score import P_DETECT_GRID, TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search, grid_search_scene_last
-from tp_models.tracks.features import born, first_frames, handmade_scene_features
+from tp_models.tracks.features import (
+    born,
+    first_frames,
+    handmade_scene_features,
+    with_scene_features,
+)
 from tp_models.world.config import SceneConfig
 
 # The per-track simulator parameters the oracle reads from ``TrackBatch.extras``.

@@ -85,15 +85,30 @@ class LifeBuckets:
 
     def score(self, scorer: PersistenceScorer) -> np.ndarray:
         out = np.full(self.shape, np.nan)
-        for index, part in self.buckets:
-            values = np.asarray(scorer.score(part), dtype=np.float64)
-            life = self.life[index]
-            steps = np.arange(values.shape[1])
-            inside = steps < life[:, None]
-            rows = np.broadcast_to(index[:, None], inside.shape)[inside]
-            frames = (self.first[index, None] + steps)[inside]
-            out[rows, frames] = values[inside]
+        track, frame, values = self.per_frame(scorer.score)
+        out[track, frame] = values
         return out
+
+    def per_frame(
+        self, values_of: Callable[[TrackBatch], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(track, frame, values): ``values_of`` a part, (n, length, ...), at every frame
+        of every track's life, in the batch's (track, frame) order; memory follows the
+        lives, not the sequences' length."""
+        tracks, frames, values = [], [], []
+        for index, part in self.buckets:
+            part_values = np.asarray(values_of(part), dtype=np.float64)
+            steps = np.arange(part_values.shape[1])
+            inside = steps < self.life[index, None]
+            tracks.append(np.broadcast_to(index[:, None], inside.shape)[inside])
+            frames.append((self.first[index, None] + steps)[inside])
+            values.append(part_values[inside])
+        if not values:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        track, frame = np.concatenate(tracks), np.concatenate(frames)
+        order = np.lexsort((frame, track))
+        return track[order], frame[order], np.concatenate(values)[order]
 
 
 def grid_search(

@@ -63,7 +63,7 @@ def in_frame(batch: TrackBatch, frame_size: tuple[int, int]) -> TrackBatch:
         batch,
         position=batch.position * ratio[:, None, ::-1],
         area=batch.area * ratio.prod(axis=1)[:, None],
-        extras={**batch.extras, SCENE_EXTRAS: handmade_scene_features(batch)},
+        extras=with_scene_features(batch).extras,
         frame_size=None,
     )
 
@@ -257,6 +257,14 @@ def handmade_scene_features(batch: TrackBatch) -> np.ndarray:
         batch.position[track, frame], frame, batch.video[track], track, sizes
     )
     return counts
+
+
+def with_scene_features(batch: TrackBatch) -> TrackBatch:
+    """``batch`` carrying its scene features (``SCENE_EXTRAS``), made once on whole videos:
+    before a tuning scores it at every grid point, or its tracks are cut apart in time."""
+    return dataclasses.replace(
+        batch, extras={**batch.extras, SCENE_EXTRAS: handmade_scene_features(batch)}
+    )
 
 
 def handmade_features(batch: TrackBatch) -> np.ndarray:
