@@ -255,19 +255,31 @@ def test_adaptive_ipda_tunes_as_ipda_then_weighs_the_scene():
         AdaptiveIPDA(scene_weight=-1.0)
 
 
+def scattered_lives(
+    rng: np.random.Generator, n: int, frames: int, longest_brief: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(observed, label) of n tracks scattered over ``frames``: 30 % persistent, living 5
+    frames or more and seen 90 % of them, the rest brief (1 to ``longest_brief`` frames,
+    seen half of them); every track seen at its first frame."""
+    observed = np.zeros((n, frames), bool)
+    label = (rng.random(n) < 0.3).astype(np.int8)
+    for i in range(n):
+        start = rng.integers(0, frames - 5)
+        life = (
+            rng.integers(5, frames - start + 1) if label[i] else rng.integers(1, longest_brief + 1)
+        )
+        observed[i, start : start + life] = rng.random(life) < (0.9 if label[i] else 0.5)
+        observed[i, start] = True
+    return observed, label
+
+
 def test_ipda_tuned_on_lives_alone_as_on_whole_frames():
     """Short tracks scattered over a long sequence: scored on their lives (``LifeBuckets``),
     every frame of every life has the same value, and the grid search picks the same point
     with the same objective."""
     rng = np.random.default_rng(3)
     n, frames = 300, 60
-    observed = np.zeros((n, frames), bool)
-    label = (rng.random(n) < 0.3).astype(np.int8)
-    for i in range(n):
-        start = rng.integers(0, frames - 5)
-        life = rng.integers(5, frames - start + 1) if label[i] else rng.integers(1, 5)
-        observed[i, start : start + life] = rng.random(life) < (0.9 if label[i] else 0.5)
-        observed[i, start] = True
+    observed, label = scattered_lives(rng, n, frames, longest_brief=4)
     observed[0] = False  # a track never seen: no life, no value
     loglik = np.where(observed, rng.normal(-6, 2, observed.shape), np.nan)
     batch = track_batch(observed, position=10.0, loglik=loglik, label=label)
@@ -309,13 +321,7 @@ def test_gradient_boosting_reads_lives_alone_as_whole_frames():
     and it scores every life frame as the whole batch's features predict."""
     rng = np.random.default_rng(5)
     n, frames = 200, 80
-    observed = np.zeros((n, frames), bool)
-    label = (rng.random(n) < 0.3).astype(np.int8)
-    for i in range(n):
-        start = rng.integers(0, frames - 5)
-        life = rng.integers(5, frames - start + 1) if label[i] else rng.integers(1, 6)
-        observed[i, start : start + life] = rng.random(life) < (0.9 if label[i] else 0.5)
-        observed[i, start] = True
+    observed, label = scattered_lives(rng, n, frames, longest_brief=5)
     position = np.cumsum(rng.normal(0, 1, (n, frames, 2)), axis=1) + 60.0
     loglik = np.where(observed, rng.normal(-6, 2, observed.shape), np.nan)
     batch = track_batch(observed, position, 20.0, 100.0, loglik, label, np.arange(n) % 5)
