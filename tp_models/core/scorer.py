@@ -21,7 +21,10 @@ class PersistenceScorer(Protocol):
     name: str
 
     def score(self, batch: TrackBatch) -> np.ndarray:
-        """(B, T) float scores; entry [b, t] depends only on frames <= t of track b."""
+        """(B, T) float scores; entry [b, t] depends only on frames <= t of track b. Every
+        frame of a track's life (first to last observation) is scored, which is every frame
+        evaluation reads; a scorer may leave the others NaN (the model and gradient
+        boosting do: they score lives alone, at a cost that follows the lives)."""
         ...
 
 
