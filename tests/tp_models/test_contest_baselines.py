@@ -31,7 +31,7 @@ from tp_models.scorers.existence import (
 )
 from tp_models.scorers.roster import classical_baselines, default_baselines
 from tp_models.scorers.track_score import TrackScore
-from tp_models.scorers.tuning import LifeBuckets, grid_search
+from tp_models.scorers.tuning import grid_search
 from tp_models.tracks.arrays import arrays_to_batch, extract_and_label
 from tp_models.tracks.features import (
     HANDMADE_FEATURES,
@@ -40,6 +40,7 @@ from tp_models.tracks.features import (
     past_detections_nearby,
     with_scene_features,
 )
+from tp_models.tracks.lives import LifeBuckets
 from tp_models.world.config import SceneConfig
 from tp_models.world.simulate import simulate
 

@@ -195,7 +195,7 @@ def kinematic_features(
 
     scale = position_scale(frame_size, pos)
     n_obs = torch.cumsum(observed.to(dtype), dim=1)
-    first_idx = torch.where(seen, first_observation_index(observed).unsqueeze(1), frames)
+    first_idx = torch.where(seen, _first_observation_index(observed).unsqueeze(1), frames)
     return kinematic_columns(
         pos_ff=pos_ff,
         vel=vel,
@@ -242,7 +242,7 @@ def appearance_features(
     return torch.where(seen, values, 0.0)
 
 
-def first_observation_index(observed: Tensor) -> Tensor:
+def _first_observation_index(observed: Tensor) -> Tensor:
     """(B,) index of the first observation (0 if never observed)."""
     return observed.to(torch.int8).argmax(dim=1)
 
@@ -287,7 +287,7 @@ def start_aligned(inputs: Mapping[str, Tensor], valid: Tensor) -> tuple[dict[str
     not change. Steps past a track's run are misses and never read back.
     """
     keep = valid.any(dim=1)
-    run, first = valid[keep].sum(dim=1), first_observation_index(inputs["observed"][keep])
+    run, first = valid[keep].sum(dim=1), _first_observation_index(inputs["observed"][keep])
     steps = torch.arange(int(run.max()) if len(run) else 0, device=valid.device)
     index = (first.unsqueeze(1) + steps).clamp(max=valid.shape[1] - 1)
     within = steps < run.unsqueeze(1)  # the valid steps, now from step 0 on

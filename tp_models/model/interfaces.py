@@ -22,13 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from tp_models.core.batch import TrackBatch
-from tp_models.model.features import (
-    batch_to_tensors,
-    first_observation_index,
-    leading_padding_mask,
-    start_aligned,
-    valid_step_mask,
-)
+from tp_models.model.features import batch_to_tensors, leading_padding_mask
+from tp_models.tracks.features import with_scene_features
+from tp_models.tracks.lives import LifeBuckets
 
 # Keys every pipeline input has: (B, T, 2) float positions and (B, T) bool observed mask.
 TrackInputs = Mapping[str, Tensor]
@@ -213,9 +209,10 @@ class ModularTrackingPipeline(nn.Module):
         """(B, T) float32 persistence probabilities at every frame of each track's life
         (first to last observation; NaN elsewhere): the shared ``PersistenceScorer`` API.
 
-        Each track is read from its first observation on (``start_aligned``: exact, the
-        model reads track positions with leading padding masked and is causal), in chunks
-        of ``score_batch_size`` tracks of similar life: the cost follows the lives, not the
+        The tracks are packed by life (``LifeBuckets``: each cut to its life and
+        start-aligned, the scene features made first on whole videos), inputs and all, in
+        chunks of ``score_batch_size`` tracks: exact, the model reads a track from its first
+        observation on and is causal, and the cost and memory follow the lives, not the
         sequence's frame span (attention over a 300-frame span for a one-hit track would
         cost 300^2). Eval mode, no autograd, attention not stored (it is only for
         inspection and costs speed).
@@ -225,28 +222,26 @@ class ModularTrackingPipeline(nn.Module):
         training = [m for m in self.modules() if m.training]
         for module in training:
             module.training = False
-        device = next(self.parameters()).device
         out = np.full((len(batch), batch.frames), np.nan, dtype=np.float32)
         try:
             with torch.inference_mode(), self.attention_storage(False):
-                # Inputs of the whole batch first: some read other tracks of the same video.
-                inputs = self.tensors(batch)
-                life = valid_step_mask(inputs["observed"], "last_observation")
-                order = torch.argsort(life.sum(dim=1), stable=True)
-                order = order[life[order].any(dim=1)]  # tracks never observed stay NaN
-                for start in range(0, len(order), self.score_batch_size):
-                    index = order[start : start + self.score_batch_size]
-                    part, within = start_aligned(
-                        {k: v[index] for k, v in inputs.items()}, life[index]
-                    )
-                    part = {k: v.to(device) for k, v in part.items()}
-                    values = self(part)["persistence"].float().cpu()
-                    track, step = within.nonzero(as_tuple=True)
-                    first = first_observation_index(inputs["observed"][index])
-                    out[index[track].numpy(), (first[track] + step).numpy()] = values[
-                        track, step
-                    ].numpy()
+                lives = LifeBuckets(with_scene_features(batch))
+                track, frame, values = lives.per_frame(self._persistence)
+            out[track, frame] = values
         finally:
             for module in training:
                 module.training = True
         return out
+
+    def _persistence(self, batch: TrackBatch) -> np.ndarray:
+        """(B, T) the head's persistence over ``batch``, ``score_batch_size`` tracks at a
+        time."""
+        device = next(self.parameters()).device
+        inputs = self.tensors(batch)
+        parts = []
+        for start in range(0, len(batch), self.score_batch_size):
+            part = {
+                k: v[start : start + self.score_batch_size].to(device) for k, v in inputs.items()
+            }
+            parts.append(self(part)["persistence"].float().cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, batch.frames), np.float32)

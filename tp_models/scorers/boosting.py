@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from tp_models.core.batch import TrackBatch
-from tp_models.scorers.tuning import LifeBuckets
 from tp_models.tracks.features import handmade_features, with_scene_features
+from tp_models.tracks.lives import LifeBuckets
 
 
 class NotFittedError(ValueError):
