@@ -18,6 +18,7 @@ from tp_models.scorers.clutter_map import (
     FRAME_AREA,
     ClutterMapScore,
     StreamingClutterMap,
+    kept_through_misses,
 )
 from tp_models.scorers.counting import MOfN, MotionGate, PureMOfN
 from tp_models.scorers.existence import (
@@ -218,7 +219,8 @@ def test_adaptive_ipda_reads_p_detect_from_the_scene_s_established_tracks():
     batch = tracks([sure, new, flaky, new], [0, 0, 1, 1])
     off, scene = AdaptiveIPDA(p_detect=0.8), AdaptiveIPDA(p_detect=0.8, p_detect_weight=1.0)
     np.testing.assert_array_equal(off.score(batch), IPDAExistence(p_detect=0.8).score(batch))
-    p_detect = scene.p_detect_of(batch.observed, handmade_scene_features(batch))
+    at_detections = scene.frame_p_detect(handmade_scene_features(batch))
+    p_detect = kept_through_misses(at_detections, batch.observed)
     # By frame 7, with the prior worth one chance: (0.8 + 4 hits) / (1 + 4 chances) from
     # frames 3..6 in one video, (0.8 + 1) / (1 + 2) from frame 6 (missed 5) in the other.
     assert p_detect[1, 7] > 0.9 > 0.7 > p_detect[3, 7]

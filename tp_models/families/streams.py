@@ -60,6 +60,14 @@ class _Arrays:
     def nbytes(self) -> int:
         return sum(v.nbytes for v in self.state.values())
 
+    def _latest_p_detect(self, frame: LiveFrame, scorer: Any) -> np.ndarray:
+        """Each track's P_D after ``frame``: ``scorer.frame_p_detect`` where it was
+        observed, its latest elsewhere (the batch's ``kept_through_misses``)."""
+        observed = frame.observed
+        latest = np.where(observed, scorer.frame_p_detect(frame.scene), self.state["p_detect"])
+        self.state["p_detect"] = latest
+        return latest
+
     def _born(self, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(alive, first): born by this frame, and seen for the first time now."""
         first = observed & ~self.state["born"]
@@ -84,13 +92,12 @@ class TrackScoreStream(_Arrays):
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
         alive, first = self._born(frame.observed)
-        s["p_detect"] = np.where(frame.observed, scorer.frame_p_detect(frame.scene), s["p_detect"])
         increment = llr_increment(
             frame.observed,
             first,
             alive,
             frame.loglik,
-            s["p_detect"],
+            self._latest_p_detect(frame, scorer),
             scorer.frame_log_false_alarm(frame.scene),
             np.log(scorer.new_target_density),
         )
@@ -115,13 +122,12 @@ class ExistenceStream(_Arrays):
     def step(self, frame: LiveFrame) -> np.ndarray:
         s, scorer = self.state, self.scorer
         alive, first = self._born(frame.observed)
-        s["p_detect"] = np.where(frame.observed, scorer.frame_p_detect(frame.scene), s["p_detect"])
         s["log_odds"] = existence_step(
             s["log_odds"],
             frame.observed,
             first,
             np.exp(np.asarray(frame.loglik, dtype=np.float64)),
-            s["p_detect"],
+            self._latest_p_detect(frame, scorer),
             scorer.frame_clutter_density(frame.scene),
             scorer.survival,
             scorer.initial_existence,

@@ -134,9 +134,12 @@ def scene_p_detect(scene: np.ndarray, prior: float, weight: float) -> np.ndarray
     return (prior + weight * scene[..., _HITS]) / (1.0 + weight * scene[..., _CHANCES])
 
 
-def kept_through_misses(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
+def kept_through_misses(values: float | np.ndarray, observed: np.ndarray) -> float | np.ndarray:
     """(B, T) each track's ``values`` (B, T) at its latest observation at or before each
-    frame: what a stream knows at a miss, where the scene tells nothing new."""
+    frame: what a stream knows at a miss, where the scene tells nothing new (a constant
+    stays the constant)."""
+    if np.ndim(values) == 0:
+        return values
     frames = np.arange(observed.shape[1])
     latest = np.maximum.accumulate(np.where(observed, frames, 0), axis=1)
     return np.take_along_axis(values, latest, axis=1)

@@ -157,7 +157,7 @@ class IPDAExistence:
         return existence_probability(
             batch.observed,
             batch.loglik,
-            self.p_detect_of(batch.observed, scene),
+            kept_through_misses(self.frame_p_detect(scene), batch.observed),
             self.frame_clutter_density(scene),
             self.survival,
             self.initial_existence,
@@ -169,11 +169,6 @@ class IPDAExistence:
         scorers that read it (None here)."""
         del batch
         return None
-
-    def p_detect_of(self, observed: np.ndarray, scene: np.ndarray | None) -> float | np.ndarray:
-        """P_D the recursion reads for tracks ``observed`` with ``scene``: the tuned constant."""
-        del observed, scene
-        return self.p_detect
 
     def frame_p_detect(self, scene: np.ndarray | None) -> float | np.ndarray:
         """P_D at one frame's detections (``SCENE_COLUMNS`` ``scene``, for a stream; a miss
@@ -234,10 +229,6 @@ class AdaptiveIPDA(IPDAExistence):
 
     def scene_of(self, batch: TrackBatch) -> np.ndarray:
         return handmade_scene_features(batch)
-
-    def p_detect_of(self, observed: np.ndarray, scene: np.ndarray | None) -> np.ndarray:
-        """(B, T) ``frame_p_detect`` at each observation, kept through the misses after it."""
-        return kept_through_misses(self.frame_p_detect(scene), observed)
 
     def frame_p_detect(self, scene: np.ndarray | None) -> np.ndarray:
         return scene_p_detect(scene, self.p_detect, self.p_detect_weight)

@@ -26,10 +26,11 @@ class LifeBuckets:
     in buckets of similar life, to score them at the cost of their lives, not of their
     sequence's length: a one-hit track of a 60-scan sequence costs one frame.
 
-    ``score`` gives the (B, T) scores of the whole batch at every frame of each track's life
-    (NaN elsewhere), which is every frame a decision point reads (``decision_frames``: the
-    k-th and the last observation). Only for scorers that read each track alone from its
-    first observation on: their values there are the same as on the whole batch.
+    ``per_frame`` gives any per-frame values of the parts (scores, features, a model's
+    outputs) at every frame of each track's life, and ``score`` a scorer's (B, T) scores
+    (NaN elsewhere): every frame a decision point reads (the k-th and the last
+    observation). Only for what reads each track alone from its first observation on: the
+    values there are the same as on the whole batch.
     """
 
     def __init__(self, batch: TrackBatch) -> None:
@@ -63,8 +64,8 @@ class LifeBuckets:
         part.position, part.area = cut(batch.position), cut(batch.area)
         part.color, part.loglik = cut(batch.color), cut(batch.loglik)
         part.observed = cut(batch.observed) & within  # past the life: misses, never read
-        per_frame = {k for k, v in batch.extras.items() if v.shape[:2] == self.shape}
-        part.extras.update({k: cut(batch.extras[k]) for k in per_frame})
+        frame_extras = {k for k, v in batch.extras.items() if v.shape[:2] == self.shape}
+        part.extras.update({k: cut(batch.extras[k]) for k in frame_extras})
         return part
 
     def score(self, scorer: Any) -> np.ndarray:
