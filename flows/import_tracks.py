@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger
 
 from storage.chunked import ChunkedGroup
 from storage.errors import ParameterError
-from storage.imported import IMPORTED, IMPORTED_TYPES, ITEM_FRAME_SIZE
+from storage.imported import IMPORTED, IMPORTED_TYPES, ITEM_FRAME_SIZE, ITEM_OPERATING_POINTS
 from storage.store import Store, replacing
 from storage.tracks import tracker_key
 from tasks.import_tracks import (
@@ -30,6 +30,7 @@ from tasks.import_tracks import (
     item_arrays,
     item_cells,
     item_labels,
+    item_operating_points,
     item_type,
     plan_items,
     read_sequence,
@@ -45,8 +46,10 @@ def read_sequences(spec: ImportSpec) -> list[Sequence]:
     """Every file read and labelled; the same content given twice (whose rows could land in
     both train and test) is one sentence."""
     gts = spec.gt or (None,) * len(spec.files)
+    points = spec.operating_points or (None,) * len(spec.files)
     sequences = [
-        read_sequence(f, g, spec.match, spec.outside) for f, g in zip(spec.files, gts, strict=True)
+        read_sequence(f, g, spec.match, spec.outside, p)
+        for f, g, p in zip(spec.files, gts, points, strict=True)
     ]
     first: dict[str, str] = {}
     for path, sequence in zip(spec.files, sequences, strict=True):
@@ -65,7 +68,13 @@ def source_config(spec: ImportSpec, sequences: list[Sequence]) -> dict[str, Any]
     before the policy existed keep their configuration)."""
     return {
         "sources": [
-            {"name": s.name, "sha256": s.sha256, "gt_sha256": s.gt_sha256} for s in sequences
+            {
+                "name": s.name,
+                "sha256": s.sha256,
+                "gt_sha256": s.gt_sha256,
+                **({"op_sha256": s.op_sha256} if s.op_sha256 else {}),
+            }
+            for s in sequences
         ],
         "match": spec.match.to_dict() if spec.gt else None,
         "window": spec.window,
@@ -102,6 +111,19 @@ def _dataset_config(
     }
 
 
+def _operating_points(
+    items: list[dict[str, Any]], sequences: list[Sequence], frames: int
+) -> dict[str, np.ndarray]:
+    """A chunk's items' P_D and clutter density at every frame, as `imported_specs` keeps."""
+    values = np.stack(
+        [
+            item_operating_points(sequences[item["source"]], item["first_frame"], frames)
+            for item in items
+        ]
+    )
+    return {name: values[..., i] for i, name in enumerate(ITEM_OPERATING_POINTS)}
+
+
 @flow(name="import-tracks", log_prints=True)
 def import_tracks(spec: ImportSpec) -> dict[str, Any]:
     logger = get_run_logger()
@@ -111,7 +133,9 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
     config = _dataset_config(spec, sequences, items)
     # A failed import leaves no store of its own behind (a replaced one is moved back).
     with replacing(spec.store, spec.overwrite, keep_partial=False):
-        store = Store.create_imported(spec.store, config, len(items), spec.overwrite)
+        store = Store.create_imported(
+            spec.store, config, len(items), spec.overwrite, bool(spec.operating_points)
+        )
         dataset = store.dataset
         labels = [item_labels(item["rows"], sequences[item["source"]].matches) for item in items]
         capacity = max(1, *(label.size for label in labels))
@@ -129,6 +153,11 @@ def import_tracks(spec: ImportSpec) -> dict[str, Any]:
                     ),
                     "source": np.array([item["source"] for item in part], dtype=np.int32),
                     "first_frame": np.array([item["first_frame"] for item in part], dtype=np.int32),
+                    **(
+                        _operating_points(part, sequences, store.frames)
+                        if spec.operating_points
+                        else {}
+                    ),
                 },
             )
         dataset.finalize()

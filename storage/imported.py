@@ -3,7 +3,8 @@
 An item is a sequence read from a tracker file, or a window of `window` frames of one
 (so a single long sequence still splits into train, validation and test items). Per item:
 its type (from the labels), its own frame size, which source file and which first frame it
-came from. The group's config records the source files' hashes, the matching rule, the
+came from, and where operating-point files were given its sensor's P_D and clutter density
+at every frame. The group's config records the source files' hashes, the matching rule, the
 window, the padded length (`frames`) and the model frame (`frame_size`) every item's
 positions are mapped into, so `train`, `evaluate` and `evaluate-baselines` read it as they
 read a generated store.
@@ -19,10 +20,25 @@ ITEM_FRAME_SIZE = "frame_size"
 IMPORTED_TYPES = ("persistent", "false", "mixed", "unlabelled")
 
 
-def imported_specs() -> dict[str, ArraySpec]:
+# Given operating-point files, per item and frame (`tasks.import_tracks.item_operating_points`):
+# the sensor's P_D and clutter density, under the names of the generator's per-video draws,
+# so the parameter oracle reads both kinds of store alike.
+ITEM_OPERATING_POINTS = ("op_p_detect", "op_clutter_density")
+
+
+def imported_specs(frames: int, operating_points: bool) -> dict[str, ArraySpec]:
+    per_frame = (
+        {
+            name: ArraySpec((frames,), "float32", float("nan"), dims=("frame",))
+            for name in ITEM_OPERATING_POINTS
+        }
+        if operating_points
+        else {}
+    )
     return {
         "video_type": ArraySpec((), "int8", -1),
         ITEM_FRAME_SIZE: ArraySpec((2,), "float32", float("nan")),
         "source": ArraySpec((), "int32", -1),
         "first_frame": ArraySpec((), "int32", -1),
+        **per_frame,
     }

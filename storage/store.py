@@ -180,10 +180,16 @@ class Store:
 
     @classmethod
     def create_imported(
-        cls, url: str, config: Mapping[str, Any], n_items: int, overwrite: bool
+        cls,
+        url: str,
+        config: Mapping[str, Any],
+        n_items: int,
+        overwrite: bool,
+        operating_points: bool = False,
     ) -> Store:
         """A store of imported tracks: its dataset has no videos, one item per sequence
-        (or window of one), each with its own frame size (`storage.imported`)."""
+        (or window of one), each with its own frame size and, with `operating_points`, its
+        sensor's operating point at every frame (`storage.imported`)."""
         dataset = ChunkedGroup.open_or_create(
             url,
             "",
@@ -191,7 +197,7 @@ class Store:
             config=config,
             n_items=n_items,
             items_per_chunk=int(config["items_per_chunk"]),
-            specs=imported_specs(),
+            specs=imported_specs(int(config["frames"]), operating_points),
             overwrite=overwrite,
         )
         return cls(url, dataset)
@@ -232,7 +238,8 @@ class Store:
 
     @cached_property
     def operating_points(self) -> dict[str, np.ndarray]:
-        """(N,) per-video operating-point draws (`op_*`), for stores whose generator drew them."""
+        """Operating points (`op_*`): (N,) per-video draws where the generator drew them,
+        (N, frames) per item and frame where an import was given them."""
         names = [n for n in OPERATING_POINT_DTYPES if n in self.dataset.group]
         return {name: self.dataset.read(name) for name in names}
 
@@ -240,7 +247,7 @@ class Store:
     def operating_bins(self) -> np.ndarray | None:
         """(N,) operating-point bin of each video, or None when the store has no draws."""
         points = self.operating_points
-        if "op_p_detect" not in points:
+        if self.imported or "op_p_detect" not in points:
             return None
         scene = SceneConfig.from_dict(self.dataset.config["scene"])
         return scene.operating_bins(points["op_p_detect"], points["op_clutter_density"])

@@ -17,7 +17,7 @@ from storage.features import LATENTS
 from storage.store import Store
 from storage.tracks import QUALITY_PREFIX
 from tp_models.core.batch import TrackBatch, TrackMeta
-from tp_models.scorers.existence import ORACLE_EXTRAS
+from tp_models.scorers.existence import ORACLE_EXTRAS, ORACLE_NEEDS
 from tp_models.tracks.arrays import arrays_to_batch, arrays_to_meta
 
 TRACK_FIELDS = ("position", "observed", "area", "color", "loglik", "label", "kind", "n_tracks")
@@ -59,8 +59,9 @@ class TrackSource:
     @property
     def knows_operating_points(self) -> bool:
         """Whether every track's true operating point is known (the synthetic world draws and
-        stores it), so the parameter oracle is one."""
-        return set(ORACLE_EXTRAS) <= set(self.store.operating_points)
+        stores it; an import given operating-point files keeps it), so the parameter oracle
+        is one."""
+        return set(ORACLE_NEEDS) <= set(self.store.operating_points)
 
     @property
     def fingerprint(self) -> str:
@@ -94,8 +95,9 @@ class TrackSource:
             if self.features is not None:
                 latents = self.features.read_chunk(int(chunk), [LATENTS])[LATENTS][keep]
                 batch.extras["magvit"] = self._sample(latents, rows, batch.position)
-            # The simulator's true operating point of each track's video, for the parameter
-            # oracle (scorers never see labels; these are the world's known parameters).
+            # The simulator's true operating point of each track's video (or item, at every
+            # frame), for the parameter oracle (scorers never see labels; these are the
+            # world's known parameters).
             for name, values in self.store.operating_points.items():
                 if name in ORACLE_EXTRAS:
                     batch.extras[name] = values[batch.video]

@@ -18,8 +18,15 @@ import numpy as np
 from storage.imported import IMPORTED_TYPES
 from tasks.score import TrackInputError
 from tp_models.perception.labels import KIND_EMPTY, KIND_PERSISTENT
+from tp_models.perception.tracker import TRACKER_FRAME
 from tp_models.tracks.arrays import empty_track_arrays
-from tp_models.tracks.files import TrackFile, TrackFileError, read_ground_truth, read_tracks
+from tp_models.tracks.files import (
+    TrackFile,
+    TrackFileError,
+    read_ground_truth,
+    read_operating_points,
+    read_tracks,
+)
 from tp_models.tracks.matching import MatchConfig, TrackMatches, label_by_matching
 from tp_models.tracks.table import TrackRows, rows_to_batch
 
@@ -35,21 +42,33 @@ class Sequence:
     matches: TrackMatches | None
     sha256: str
     gt_sha256: str | None
+    # (frames, 2) P_D and clutter rate of every frame of the sequence, when given
+    operating_point: np.ndarray | None = None
+    op_sha256: str | None = None
 
 
 def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_sequence(path: str, gt: str | None, match: MatchConfig, outside: str = "keep") -> Sequence:
-    """A tracker file and its labels; a bad file is one sentence (file, line, column).
-    `outside`: what becomes of rows outside the frame (`TrackRows.within_frame`)."""
+def read_sequence(
+    path: str,
+    gt: str | None,
+    match: MatchConfig,
+    outside: str = "keep",
+    operating_points: str | None = None,
+) -> Sequence:
+    """A tracker file, its labels and its operating points; a bad file is one sentence (file,
+    line, column). `outside`: what becomes of rows outside the frame
+    (`TrackRows.within_frame`)."""
     try:
         track_file = read_tracks(path)
-        truth = None
+        rows = track_file.rows
+        truth = point = None
         if gt is not None:
-            rows = track_file.rows
             truth = read_ground_truth(gt, frame_size=rows.frame_size, n_frames=rows.n_frames)
+        if operating_points is not None:
+            point = read_operating_points(operating_points, int(rows.n_frames))
     except TrackFileError as exc:
         raise TrackInputError(str(exc)) from None
     rows = track_file.rows.within_frame(outside)
@@ -62,7 +81,21 @@ def read_sequence(path: str, gt: str | None, match: MatchConfig, outside: str = 
         matches=matches,
         sha256=file_hash(path),
         gt_sha256=None if gt is None else file_hash(gt),
+        operating_point=point,
+        op_sha256=None if operating_points is None else file_hash(operating_points),
     )
+
+
+def item_operating_points(sequence: Sequence, first_frame: int, frames: int) -> np.ndarray:
+    """(frames, 2) P_D and clutter density (false detections per px^2 of ``TRACKER_FRAME``
+    per frame: the units of the imported tracks' innovation likelihoods) of an item's frames
+    from `first_frame` on; frames past the sequence's end repeat its last (no track lives
+    there)."""
+    point = sequence.operating_point
+    assert point is not None
+    index = np.minimum(np.arange(frames) + first_frame - 1, len(point) - 1)
+    p_detect, rate = point[index].T
+    return np.stack([p_detect, rate / np.prod(TRACKER_FRAME)], axis=1)
 
 
 # The store keeps every item dense (tracks x frames; 29 bytes a cell over its arrays) and

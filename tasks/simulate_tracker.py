@@ -16,7 +16,7 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tp_models.tracks.files import write_points, write_seqinfo
+from tp_models.tracks.files import OPERATING_POINT_COLUMNS, write_points, write_seqinfo
 from tp_models.world.stone_soup import TrackerScenario, sequence_seed, simulate_sequence
 
 TRACKS_FILE = "tracks.csv"
@@ -47,7 +47,7 @@ def simulate_sequences(
             simulated.operating_point,
             fmt=("%d", "%.6f", "%.6f"),
             delimiter=",",
-            header="frame,p_detect,clutter_rate",
+            header=",".join(OPERATING_POINT_COLUMNS),
             comments="",
         )
         written.append(

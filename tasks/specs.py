@@ -341,6 +341,13 @@ class ImportSpec(Spec):
     gt: Annotated[
         tuple[str, ...], doc("ground-truth files, one per tracker file in the same order (labels)")
     ] = ()
+    operating_points: Annotated[
+        tuple[str, ...],
+        doc(
+            "operating-point files (frame,p_detect,clutter_rate per frame, as `simulate-tracker` "
+            "writes), one per tracker file in the same order: the parameter oracle's truth"
+        ),
+    ] = ()
     match: MatchConfig = MatchConfig()
     window: Annotated[
         int, Field(ge=0), doc("cut sequences into items of this many frames (0: one per sequence)")
@@ -357,11 +364,13 @@ class ImportSpec(Spec):
 
     @model_validator(mode="after")
     def _check(self) -> ImportSpec:
-        if self.gt and len(self.gt) != len(self.files):
-            raise ValueError(
-                f"gt: give one ground-truth file per tracker file ({len(self.files)}), "
-                f"got {len(self.gt)}"
-            )
+        for name, what in (("gt", "ground-truth"), ("operating_points", "operating-point")):
+            given = getattr(self, name)
+            if given and len(given) != len(self.files):
+                raise ValueError(
+                    f"{name}: give one {what} file per tracker file ({len(self.files)}), "
+                    f"got {len(given)}"
+                )
         return self
 
 

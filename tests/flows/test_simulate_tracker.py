@@ -109,3 +109,52 @@ def test_a_negative_drift_is_one_sentence_and_writes_nothing(tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "drift" in error[0] and "greater than or equal to 0" in error[0]
     assert not out.exists()
+
+
+def test_an_import_with_operating_points_gives_the_oracle_each_scans_truth(
+    prefect_harness, tmp_path, capsys
+):
+    from storage.store import Store
+    from storage.track_reader import TrackSource
+    from tp_models.perception.tracker import TRACKER_FRAME
+
+    out = tmp_path / "ss"
+    simulate = ["simulate-tracker", "--out", str(out), "--sequences=4", "--sequences-per-task=4"]
+    assert main([*simulate, *TINY_ARGS, "--drift=0.2"]) == 0
+    names = sorted(p.name for p in out.glob("seq-*"))
+    files = {
+        name: [str(out / sequence / name) for sequence in names]
+        for name in ("tracks.csv", "gt.csv", "operating_point.csv")
+    }
+    store = tmp_path / "ss.zarr"
+    args = ["import-tracks", *files["tracks.csv"], "--gt", *files["gt.csv"], "--store", str(store)]
+    args += ["--distance-gate=10", "--window=5", "--items-per-chunk=3", "--operating-points"]
+    capsys.readouterr()
+    # One file short, or a broken one: one sentence, no store.
+    assert main([*args, *files["operating_point.csv"][:3]]) == EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "operating_points: give one operating-point file" in error[0]
+    broken = tmp_path / "broken.csv"
+    broken.write_text("frame,p_detect,clutter_rate\n1,0.9,2\n2,1.2,2\n")
+    assert main([*args, *files["operating_point.csv"][:3], str(broken)]) == EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and f"{broken}, line 3, column 'p_detect'" in error[0]
+    assert not store.exists()
+
+    assert main([*args, *files["operating_point.csv"]]) == 0
+    imported = Store.open(str(store))
+    points = imported.operating_points
+    source, first = (imported.dataset.read(name) for name in ("source", "first_frame"))
+    assert points["op_p_detect"].shape == (len(source), imported.frames) == (12, 5)
+    for item in range(len(source)):
+        truth = np.loadtxt(files["operating_point.csv"][source[item]], delimiter=",", skiprows=1)
+        scans = truth[first[item] - 1 : first[item] + 4]
+        np.testing.assert_allclose(points["op_p_detect"][item], scans[:, 1], rtol=1e-6)
+        density = scans[:, 2] / np.prod(TRACKER_FRAME)
+        np.testing.assert_allclose(points["op_clutter_density"][item], density, rtol=1e-6)
+    assert TrackSource.open(imported).knows_operating_points
+    # The contest now has its ceiling: the oracle rows, read from each scan's truth.
+    report = tmp_path / "report"
+    assert main(["evaluate-baselines", "--store", str(store), "--out", str(report)]) == 0
+    scorers = json.loads((report / "report.json").read_text())["scorers"]
+    assert {"oracle_ipda", "oracle_track_score"} <= set(scorers)

@@ -31,7 +31,7 @@ from tp_models.scorers.existence import (
     scene_defaults,
 )
 from tp_models.scorers.roster import classical_baselines, default_baselines
-from tp_models.scorers.track_score import TrackScore
+from tp_models.scorers.track_score import TrackScore, log_likelihood_ratio
 from tp_models.scorers.tuning import grid_search
 from tp_models.tracks.arrays import arrays_to_batch, extract_and_label
 from tp_models.tracks.features import (
@@ -417,3 +417,38 @@ def test_contest_factories():
     assert {"m_of_n_2_3", "m_of_n_2_3+length", "clutter_map", "ipda", "oracle_ipda"} <= set(names)
     probabilistic = {s.name for s in classical_baselines() if s.probabilistic}
     assert probabilistic == {"ipda", "ipda_adaptive", "oracle_ipda", "gradient_boosting"}
+
+
+def test_oracle_reads_each_frames_truth_and_the_tracks_own_likelihoods_when_imported():
+    mover = path((30.0, 30.0), range(2, 10), velocity=(1.0, 0.5))
+    batch = tracks([mover, mover], [0, 1])
+    frames = batch.frames
+    p_detect = np.linspace(0.6, 0.95, frames)[None].repeat(2, axis=0)
+    density = np.geomspace(1e-3, 1e-5, frames)[None].repeat(2, axis=0)
+    p_detect[1, 5:] = 0.99  # the second track's sensor improves halfway
+    batch.extras = {"op_p_detect": p_detect, "op_clutter_density": density}
+    batch.frame_size = np.full((2, 2), 1000.0)  # imported: its own innovation likelihoods
+    batch.loglik = np.where(batch.observed, -2.0, np.nan).astype(np.float32)
+    scores = OracleTrackScore().score(batch)
+    expected = log_likelihood_ratio(
+        batch.observed,
+        batch.loglik,
+        p_detect=p_detect,
+        log_false_alarm=np.log(density),
+        log_new_target=math.log(TrackScore().new_target_density),
+        delete_threshold=TrackScore().delete_threshold,
+    )
+    np.testing.assert_allclose(scores, expected, equal_nan=True)
+    assert scores[0, 2] == pytest.approx(
+        math.log(p_detect[0, 2])
+        + math.log(TrackScore().new_target_density)
+        - math.log(density[0, 2])
+    )
+    existence = OracleIPDA().score(batch)
+    again = existence_probability(
+        batch.observed, batch.loglik, p_detect, density, 0.98, 0.5, TrackerConfig().gate_probability
+    )
+    np.testing.assert_allclose(existence, again, equal_nan=True)
+    # Equal until the second sensor improves, then it trusts each hit more.
+    np.testing.assert_allclose(existence[0, :5], existence[1, :5], equal_nan=True)
+    assert existence[1, 9] > existence[0, 9]

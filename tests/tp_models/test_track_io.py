@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from tests.tp_models.track_files import random_rows
-from tp_models.tracks.files import TrackFileError, read_ground_truth, read_tracks, write_scored
+from tp_models.tracks.files import (
+    TrackFileError,
+    read_ground_truth,
+    read_operating_points,
+    read_tracks,
+    write_scored,
+)
 
 
 def write_mot(path: Path, rows, order=None) -> list[str]:
@@ -233,3 +239,36 @@ def test_the_fast_reader_gives_the_cell_by_cell_numbers(tmp_path, monkeypatch, t
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
     assert fast.lines == careful.lines and fast.rows.frame_size == careful.rows.frame_size
+
+
+def test_operating_points_are_read_by_frame_whatever_the_column_order(tmp_path) -> None:
+    text = (
+        "clutter_rate,frame,p_detect,note\n2.5,2,0.8,b\n1,1,0.9,a\n3,3,1,c\n4,4,0.5,past the end\n"
+    )
+    points = read_operating_points(bad(tmp_path, text, "op.csv"), 3)
+    np.testing.assert_array_equal(points, [[0.9, 1.0], [0.8, 2.5], [1.0, 3.0]])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("frame,p_detect\n1,0.9\n", 1, "clutter_rate"),
+        ("1,0.9,2\n", 1, "frame"),
+        ("frame,p_detect,clutter_rate\n", 2, None),
+        ("frame,p_detect,clutter_rate\n1,0.9\n", 2, "clutter_rate"),
+        ("frame,p_detect,clutter_rate\n1,0.9,2\n2,0,2\n", 3, "p_detect"),
+        ("frame,p_detect,clutter_rate\n1,1.5,2\n", 2, "p_detect"),
+        ("frame,p_detect,clutter_rate\n1,0.9,-1\n", 2, "clutter_rate"),
+        ("frame,p_detect,clutter_rate\n1,0.9,nan\n", 2, "clutter_rate"),
+        ("frame,p_detect,clutter_rate\n1.5,0.9,2\n", 2, "frame"),
+        ("frame,p_detect,clutter_rate\n1,0.9,2\n2,0.9,2\n1,0.8,2\n", 4, "frame"),
+        ("frame,p_detect,clutter_rate\n1,0.9,2\n3,0.9,2\n", None, "frame"),
+    ],
+)
+def test_bad_operating_points_name_file_line_and_column(tmp_path, text, line, column) -> None:
+    path = bad(tmp_path, text, "op.csv")
+    with pytest.raises(TrackFileError) as error:
+        read_operating_points(path, 2)
+    where = str(path) + (f", line {line}" if line else "") + f", column {column!r}" * bool(column)
+    assert str(error.value).startswith(where + ": "), str(error.value)
+    assert "\n" not in str(error.value)

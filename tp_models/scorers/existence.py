@@ -18,7 +18,10 @@ value of each.
 The oracle runs the same recursion (and Blackman's score) with the simulator's true P_D,
 clutter density and motion noise per track, recomputing the innovation likelihoods with a
 constant-velocity Kalman filter whose process noise is the true motion noise: the classical
-ceiling, what a perfectly tuned classical tracker would reach.
+ceiling, what a perfectly tuned classical tracker would reach. On imported tracks with
+operating-point files (a simulator's truth, e.g. Stone Soup's drifting sensor) it reads the
+true P_D and clutter density at every frame, and the tracks' own innovation likelihoods
+(their positions are in their own frames' units, where no true motion noise is known).
 """
 
 from __future__ import annotations
@@ -49,8 +52,10 @@ from tp_models.tracks.features import (
 )
 from tp_models.world.config import SceneConfig
 
-# The per-track simulator parameters the oracle reads from ``TrackBatch.extras``.
+# The simulator's truth the oracle reads from ``TrackBatch.extras``, per track (B,) or per
+# track and frame (B, T); the first two are what a store must know for an oracle row.
 ORACLE_EXTRAS = ("op_p_detect", "op_clutter_density", "op_motion_noise")
+ORACLE_NEEDS = ORACLE_EXTRAS[:2]
 
 
 def existence_probability(
@@ -308,21 +313,26 @@ class _OracleParameters:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
     def parameters(self, batch: TrackBatch) -> dict[str, np.ndarray]:
-        """Per-track (B,) true parameters: ``batch.extras`` where present, else the
-        SceneConfig fallback (``scene_defaults``). P_D is kept inside (0, 1)."""
+        """True parameters per track (B,) or per track and frame (B, T): ``batch.extras``
+        where present, else the SceneConfig fallback (``scene_defaults``), per track. P_D is
+        kept inside (0, 1)."""
         fallback = scene_defaults(self.scene)
         out = {}
         for key in ORACLE_EXTRAS:
             value = batch.extras.get(key)
             if value is None:
                 value = np.full(len(batch), fallback[key])
-            out[key] = np.asarray(value, dtype=np.float64).reshape(len(batch))
+            out[key] = np.asarray(value, dtype=np.float64)
         out["op_p_detect"] = np.clip(out["op_p_detect"], 1e-3, 1 - 1e-3)
         out["op_clutter_density"] = np.maximum(out["op_clutter_density"], 1e-12)
         out["op_motion_noise"] = np.maximum(out["op_motion_noise"], 1e-3)
         return out
 
     def loglik(self, batch: TrackBatch, truth: dict[str, np.ndarray]) -> np.ndarray:
+        """The innovation likelihoods under the true motion noise; imported tracks
+        (``frame_size`` set: positions in their own frames' px) keep their own."""
+        if batch.frame_size is not None:
+            return batch.loglik
         return innovation_loglik(
             batch.position, batch.observed, truth["op_motion_noise"], self.tracker
         )
@@ -368,11 +378,15 @@ class OracleTrackScore(_OracleParameters):
     def score(self, batch: TrackBatch) -> np.ndarray:
         truth = self.parameters(batch)
         base = TrackScore()
+        p_detect, density = (
+            _per_frame(truth[key], batch.observed.shape)
+            for key in ("op_p_detect", "op_clutter_density")
+        )
         return log_likelihood_ratio(
             batch.observed,
             self.loglik(batch, truth),
-            p_detect=truth["op_p_detect"][:, None],
-            log_false_alarm=np.log(truth["op_clutter_density"])[:, None],
+            p_detect=p_detect,
+            log_false_alarm=np.log(density),
             log_new_target=np.log(base.new_target_density),
             delete_threshold=base.delete_threshold,
         )

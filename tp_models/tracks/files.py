@@ -23,6 +23,12 @@ boxes (points) and the length is the largest frame. Ids are read exactly as 64-b
 integers; a box edge beyond ``MAX_COORDINATE`` (2**31 px) is refused. Every problem with a file is a
 ``TrackFileError`` (a ``ValueError``) naming the file, the line and the column.
 
+Operating points (``read_operating_points``): a CSV with a header naming ``frame``,
+``p_detect`` (the sensor's probability of detection, in (0, 1]) and ``clutter_rate`` (false
+detections per frame over the whole frame, >= 0), one row for every frame of the sequence:
+the truth a simulator knows (`tp simulate-tracker` writes ``operating_point.csv``), read
+only by the parameter oracle.
+
 ``write_scored`` writes a scored copy: the original text of every row, unchanged, in input
 order, with ``p_persistent`` and ``confirmed`` appended (the CSV header gains both names),
 through a temporary file renamed into place, so a failed write leaves nothing behind.
@@ -45,6 +51,7 @@ MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "con
 CSV_REQUIRED = ("frame", "id", "x", "y")
 CSV_OPTIONAL = ("w", "h", "conf")
 SCORE_COLUMNS = ("p_persistent", "confirmed")
+OPERATING_POINT_COLUMNS = ("frame", "p_detect", "clutter_rate")
 
 # Box edges beyond this many px (finite or not) are a broken row: real frames are far
 # smaller, and stores keep positions and frame sizes as float32.
@@ -82,7 +89,7 @@ def _fail(path: Path, line: int | None, column: str | None, problem: str) -> Tra
     return TrackFileError(f"{where}: {problem}")
 
 
-def _data_lines(path: Path) -> tuple[list[str], np.ndarray]:
+def _data_lines(path: Path, rows: str = "track row") -> tuple[list[str], np.ndarray]:
     """Non-blank lines (without line endings) and their 1-based line numbers."""
     if path.is_dir():
         raise _fail(path, None, None, "is a directory; pass the track file inside it")
@@ -99,7 +106,7 @@ def _data_lines(path: Path) -> tuple[list[str], np.ndarray]:
             lines.append(line)
             numbers.append(number)
     if not lines:
-        raise _fail(path, 1, None, "the file is empty; it must hold at least one track row")
+        raise _fail(path, 1, None, f"the file is empty; it must hold at least one {rows}")
     return lines, np.asarray(numbers, dtype=np.int64)
 
 
@@ -491,6 +498,59 @@ def read_ground_truth(
 ) -> TrackFile:
     """Ground truth, MOTChallenge (rows with consider flag 0 in column 7 dropped) or CSV."""
     return _read(path, frame_size, n_frames, ground_truth=True)
+
+
+def read_operating_points(path: str | os.PathLike[str], n_frames: int) -> np.ndarray:
+    """(n_frames, 2) float64 (P_D, clutter rate) of frames 1..n_frames from an operating-point
+    CSV (module docstring); frames after n_frames are ignored. A missing or repeated frame
+    or a value out of range is an error naming the file, line and column."""
+    path = Path(path)
+    lines, numbers = _data_lines(path, "frame")
+    names = tuple(name.strip().lower() for name in lines[0].split(","))
+    for name in OPERATING_POINT_COLUMNS:
+        if name not in names:
+            raise _fail(
+                path,
+                int(numbers[0]),
+                name,
+                f"missing from the header; an operating-point file needs columns "
+                f"{', '.join(OPERATING_POINT_COLUMNS)}",
+            )
+    if len(lines) == 1:
+        raise _fail(path, int(numbers[0]) + 1, None, "the file has a header but no frame rows")
+    lines, numbers = lines[1:], numbers[1:]
+    _width(path, lines, numbers, names, len(names))
+    cells = _cells(lines, len(names))
+    frame, p_detect, rate = (
+        _numbers(path, cells[:, names.index(name)], numbers, name)
+        for name in OPERATING_POINT_COLUMNS
+    )
+    frame = _integers(path, frame, numbers, "frame", 1)
+    for name, values, bad in (
+        ("p_detect", p_detect, (p_detect <= 0) | (p_detect > 1)),
+        ("clutter_rate", rate, rate < 0),
+    ):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            allowed = "in (0, 1]" if name == "p_detect" else ">= 0"
+            raise _fail(path, int(numbers[i]), name, f"{values[i]:g} must be {allowed}")
+    keep = np.flatnonzero(frame <= n_frames)
+    keep = keep[np.argsort(frame[keep], kind="stable")]  # by frame, then line
+    repeated = np.flatnonzero(np.diff(frame[keep]) == 0)
+    if repeated.size:
+        i = int(keep[repeated[0] + 1])
+        raise _fail(path, int(numbers[i]), "frame", f"frame {frame[i]} has a row already")
+    gap = np.flatnonzero(frame[keep] != np.arange(1, keep.size + 1))
+    if gap.size or keep.size < n_frames:
+        missing = int(gap[0]) + 1 if gap.size else keep.size + 1
+        raise _fail(
+            path,
+            None,
+            "frame",
+            f"frame {missing} has no row; give one for every frame 1 to {n_frames}",
+        )
+    out = np.column_stack([p_detect[keep], rate[keep]])
+    return out
 
 
 _WRITE_BLOCK = 65_536  # rows written at a time
