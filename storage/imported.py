@@ -13,6 +13,7 @@ read a generated store.
 from __future__ import annotations
 
 from storage.chunked import ArraySpec
+from tp_models.scorers.existence import ORACLE_NEEDS
 
 IMPORTED = "imported"  # dataset config key: True for a store of imported tracks
 ITEM_FRAME_SIZE = "frame_size"
@@ -23,7 +24,7 @@ IMPORTED_TYPES = ("persistent", "false", "mixed", "unlabelled")
 # Given operating-point files, per item and frame (`tasks.import_tracks.item_operating_points`):
 # the sensor's P_D and clutter density, under the names of the generator's per-video draws,
 # so the parameter oracle reads both kinds of store alike.
-ITEM_OPERATING_POINTS = ("op_p_detect", "op_clutter_density")
+ITEM_OPERATING_POINTS = ORACLE_NEEDS
 
 
 def imported_specs(frames: int, operating_points: bool) -> dict[str, ArraySpec]:
