@@ -139,3 +139,22 @@ def test_split_at_gaps_makes_a_new_track_after_more_than_max_gap_unseen_frames()
     # 7: frames 2 -> 33 leave 30 unseen (kept), 33 -> 65 leave 31 (cut); 8: cut at 10^9.
     assert rows.split_at_gaps(30).track_id.tolist() == [1, 1, 1, 2, 3, 4]
     assert rows.split_at_gaps(None) is rows
+
+
+def test_a_cut_selects_each_track_at_its_own_frames_without_the_whole_span():
+    rng = np.random.default_rng(0)
+    observed = rng.random((6, 9)) < 0.5
+    batch = track_batch(observed, position=rng.normal(size=(6, 9, 2)), loglik=-2.0, label=1)
+    batch.extras = {"scene": rng.normal(size=(6, 9, 5)), "p": rng.random(6)}
+    batch.frame_size = rng.random((6, 2))
+    for index in (np.array([4, 1, 2]), np.array([False, True, True, False, True, False])):
+        rows = np.flatnonzero(index) if index.dtype == bool else index
+        frames = rng.integers(0, 9, (len(rows), 4))
+        cut, whole = batch.select(index, frames), batch.select(index)
+        at = np.arange(len(rows))[:, None], frames
+        for name in ("position", "observed", "area", "color", "loglik"):
+            np.testing.assert_array_equal(getattr(cut, name), getattr(whole, name)[at])
+        np.testing.assert_array_equal(cut.extras["scene"], whole.extras["scene"][at])
+        for name in ("label", "video", "frame_size"):
+            np.testing.assert_array_equal(getattr(cut, name), getattr(whole, name))
+        np.testing.assert_array_equal(cut.extras["p"], whole.extras["p"])

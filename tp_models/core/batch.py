@@ -46,18 +46,34 @@ class TrackBatch:
     def frames(self) -> int:
         return int(self.observed.shape[1])
 
-    def select(self, index: np.ndarray) -> TrackBatch:
-        """The sub-batch of the given track indices (or boolean mask)."""
+    def select(self, index: np.ndarray, frames: np.ndarray | None = None) -> TrackBatch:
+        """The sub-batch of the given track indices (or boolean mask); with ``frames``
+        (n, L) frame indices, the n selected tracks' values at those frames only (per-frame
+        fields and extras), so a cut never copies the whole span first."""
+        rows = None
+        if frames is not None:
+            rows = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index)
+
+        def per_track(values: np.ndarray) -> np.ndarray:
+            return values[index] if rows is None else values[rows]
+
+        def at_frames(values: np.ndarray) -> np.ndarray:
+            return values[index] if rows is None else values[rows[:, None], frames]
+
+        shape = self.observed.shape
         return TrackBatch(
-            position=self.position[index],
-            observed=self.observed[index],
-            area=self.area[index],
-            color=self.color[index],
-            loglik=self.loglik[index],
-            label=self.label[index],
-            video=self.video[index],
-            extras={k: v[index] for k, v in self.extras.items()},
-            frame_size=None if self.frame_size is None else self.frame_size[index],
+            position=at_frames(self.position),
+            observed=at_frames(self.observed),
+            area=at_frames(self.area),
+            color=at_frames(self.color),
+            loglik=at_frames(self.loglik),
+            label=per_track(self.label),
+            video=per_track(self.video),
+            extras={
+                k: at_frames(v) if v.shape[:2] == shape else per_track(v)
+                for k, v in self.extras.items()
+            },
+            frame_size=None if self.frame_size is None else per_track(self.frame_size),
         )
 
 

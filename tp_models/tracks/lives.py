@@ -54,18 +54,8 @@ class LifeBuckets:
     def _cut(self, batch: TrackBatch, index: np.ndarray) -> TrackBatch:
         length = int(self.life[index].max())
         frames = np.minimum(self.first[index, None] + np.arange(length), self.shape[1] - 1)
-        rows = index[:, None]
-        part = batch.select(index)
-
-        def cut(values: np.ndarray) -> np.ndarray:
-            return values[rows, frames]
-
-        within = np.arange(length) < self.life[index, None]
-        part.position, part.area = cut(batch.position), cut(batch.area)
-        part.color, part.loglik = cut(batch.color), cut(batch.loglik)
-        part.observed = cut(batch.observed) & within  # past the life: misses, never read
-        frame_extras = {k for k, v in batch.extras.items() if v.shape[:2] == self.shape}
-        part.extras.update({k: cut(batch.extras[k]) for k in frame_extras})
+        part = batch.select(index, frames)
+        part.observed &= np.arange(length) < self.life[index, None]  # past the life: misses
         return part
 
     def score(self, scorer: Any) -> np.ndarray:
