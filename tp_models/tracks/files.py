@@ -526,13 +526,12 @@ def read_operating_points(path: str | os.PathLike[str], n_frames: int) -> np.nda
         for name in OPERATING_POINT_COLUMNS
     )
     frame = _integers(path, frame, numbers, "frame", 1)
-    for name, values, bad in (
-        ("p_detect", p_detect, (p_detect <= 0) | (p_detect > 1)),
-        ("clutter_rate", rate, rate < 0),
+    for name, values, bad, allowed in (
+        ("p_detect", p_detect, (p_detect <= 0) | (p_detect > 1), "in (0, 1]"),
+        ("clutter_rate", rate, rate < 0, ">= 0"),
     ):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            allowed = "in (0, 1]" if name == "p_detect" else ">= 0"
             raise _fail(path, int(numbers[i]), name, f"{values[i]:g} must be {allowed}")
     keep = np.flatnonzero(frame <= n_frames)
     keep = keep[np.argsort(frame[keep], kind="stable")]  # by frame, then line
