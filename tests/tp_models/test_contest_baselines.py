@@ -115,6 +115,23 @@ def test_streaming_clutter_map_raises_beta_fa_in_a_busy_scene_by_its_birth_rate(
     assert rise == pytest.approx(expected, rel=0.02)
 
 
+def test_streaming_clutter_map_turns_off_a_local_count_that_misleads():
+    # One video: one-frame clutter blips in one corner (frames 0..5), then two real tracks
+    # born in that corner and two false ones elsewhere with as many hits at first, the real
+    # ones lasting longer. The local count only ever doubts the real tracks, so the tuning
+    # turns it off and keeps the plain track score (the dense Stone Soup point's case).
+    blips = [path((50.0 + t % 2, 50.0), range(t, t + 1)) for t in range(6)]
+    real = [path((50.0, 51.0 + i), range(6, 12)) for i in range(2)]
+    false = [path((100.0 + 10 * i, 100.0), range(6, 9)) for i in range(2)]
+    batch = tracks([*blips, *real, *false], [0] * 10, labels=[0] * 6 + [1, 1] + [0, 0])
+    scorer = StreamingClutterMap()
+    scorer.fit(batch, None)
+    assert scorer.fitted["weight"] == 0.0
+    assert scorer.fitted["scene_weight"] == scorer.fitted["p_detect_weight"] == 0.0
+    plain = TrackScore(p_detect=scorer.p_detect, false_alarm_density=scorer.false_alarm_density)
+    np.testing.assert_allclose(scorer.score(batch), plain.score(batch), equal_nan=True)
+
+
 def test_clutter_map_is_per_video_and_can_include_the_own_track():
     blips = [path((50.0, 50.0), range(t, t + 1)) for t in range(5)]
     same_place_other_video = path((50.0, 50.0), range(6, 9))

@@ -169,7 +169,9 @@ class StreamingClutterMap(TrackScore):
         default_factory=lambda: {
             "p_detect": P_DETECT_GRID,
             "false_alarm_density": (1.0 / (128 * 128), 1e-5, 1e-3, 1e-2),
-            "weight": LOCAL_WEIGHT_GRID,
+            # 0 last: where the local count is noise (a dense scene's clutter is born
+            # everywhere) the tuning can turn it off and keep the track score.
+            "weight": (*LOCAL_WEIGHT_GRID, 0.0),
             "scene_weight": SCENE_WEIGHT_GRID,
             "p_detect_weight": P_DETECT_WEIGHT_GRID,
         }
@@ -179,8 +181,8 @@ class StreamingClutterMap(TrackScore):
     def fit(self, train: TrackBatch, val: TrackBatch) -> None:
         """Tune P_D, the base density and the weights for ranking on ``train`` (``val`` is
         not read): the track score's parameters and the local weight with the scene-wide
-        terms off, then the scene's two weights given them (105 grid points, where every
-        combination would be 2,000), each scored on the tracks' lives only (their scene
+        terms off, then the scene's two weights given them (125 grid points, where every
+        combination would be 2,500), each scored on the tracks' lives only (their scene
         features made first, on whole videos): a 300-scan stream costs its tracks' lives,
         not its span."""
         del val
