@@ -63,7 +63,8 @@ def check_output_folders(spec: Any) -> None:
 def estimated_store_bytes(spec: Any) -> int:
     """A generate spec's store size on disk at a conservative compression ratio."""
     scene = spec.scene
-    per_video = scene.frames * scene.size * scene.size * (3 + 1)  # RGB frames + id masks
+    mask_bytes = 2 if scene.mask_dtype == "uint16" else 1
+    per_video = scene.frames * scene.size * scene.size * (3 + mask_bytes)  # RGB + id masks
     ratio = NOISY_RATIO if scene.noise_sigma > 0 else CONSERVATIVE_RATIO
     return int(spec.n_videos * per_video / ratio)
 

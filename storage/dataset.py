@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from storage.chunked import ArraySpec
-from tp_models.world.config import MAX_OBJECTS, OPERATING_POINT_DTYPES, OPERATING_POINT_PADDING
+from tp_models.world.config import (
+    DRIFTING_POINTS,
+    OPERATING_POINT_DTYPES,
+    OPERATING_POINT_PADDING,
+    SceneConfig,
+)
 from tp_models.world.simulate import SceneBatch
 
 DATASET = "dataset"
@@ -22,12 +27,13 @@ def video_shuffle(noise_sigma: float) -> str:
     return "bitshuffle" if noise_sigma > 0 else "noshuffle"
 
 
-def dataset_specs(frames: int, size: int, noise_sigma: float) -> dict[str, ArraySpec]:
-    k = MAX_OBJECTS
-    pixels = video_shuffle(noise_sigma)
+def dataset_specs(scene: SceneConfig) -> dict[str, ArraySpec]:
+    frames, size, k = scene.frames, scene.size, scene.max_objects
+    pixels = video_shuffle(scene.noise_sigma)
+    masks = scene.mask_dtype
     return {
         "videos": ArraySpec((frames, size, size, 3), "uint8", 0, pixels, PIXEL_DIMS),
-        "masks": ArraySpec((frames, size, size), "uint8", 0, "noshuffle", PIXEL_DIMS[:3]),
+        "masks": ArraySpec((frames, size, size), masks, 0, "noshuffle", PIXEL_DIMS[:3]),
         "video_type": ArraySpec((), "int8", -1),
         "gt_kind": ArraySpec((k,), "int8", -1, dims=("object",)),
         "gt_shape": ArraySpec((k,), "int8", -1, dims=("object",)),
@@ -38,6 +44,10 @@ def dataset_specs(frames: int, size: int, noise_sigma: float) -> dict[str, Array
         **{
             name: ArraySpec((), dtype, OPERATING_POINT_PADDING[dtype])
             for name, dtype in OPERATING_POINT_DTYPES.items()
+        },
+        **{  # a drifting scene's point at every frame (SceneBatch)
+            name: ArraySpec((frames,), OPERATING_POINT_DTYPES[name], float("nan"), dims=("frame",))
+            for name in (DRIFTING_POINTS if scene.drifts else ())
         },
     }
 

@@ -25,7 +25,7 @@ from storage.features import FEATURES, LATENT_DIMS, LATENTS, features_path
 from storage.imported import IMPORTED, ITEM_FRAME_SIZE, imported_specs
 from storage.paths import absolute, is_local, local_path, remote_filesystem
 from storage.tracks import QUALITY_PREFIX, TRACKS, track_specs, tracker_key
-from tp_models.tracks.arrays import MAX_TRACKS
+from tp_models.tracks.arrays import track_capacity
 from tp_models.world.config import OPERATING_POINT_DTYPES, VIDEO_TYPES, SceneConfig
 from tp_models.world.splits import nested_subset, split_videos
 
@@ -173,7 +173,7 @@ class Store:
             config=data_config,
             n_items=n_videos,
             items_per_chunk=int(data_config["videos_per_chunk"]),
-            specs=dataset_specs(scene["frames"], scene["size"], scene["noise_sigma"]),
+            specs=dataset_specs(SceneConfig.from_dict(scene)),
             overwrite=overwrite,
         )
         return cls(url, dataset)
@@ -317,10 +317,13 @@ class Store:
         return f" (complete here: {', '.join(keys)})" if keys else ""
 
     def create_tracks(
-        self, tracker: Mapping[str, Any], overwrite: bool = False, capacity: int = MAX_TRACKS
+        self, tracker: Mapping[str, Any], overwrite: bool = False, capacity: int | None = None
     ) -> ChunkedGroup:
-        """The tracks group of this tracker config, created (or resumed) for writing.
+        """The tracks group of this tracker config, created (or resumed) for writing, with
+        `capacity` track slots per video (default: `track_capacity` of its length).
         Imported tracks carry no tracking-quality counts (no detections to count)."""
+        if capacity is None:
+            capacity = track_capacity(self.frames)
         config = {
             "tracker": dict(tracker),
             "capacity": capacity,

@@ -10,7 +10,7 @@ from storage.store import Store
 from storage.tracks import TRACKS, with_quality
 from tasks.chunks import ChunkArrays, ChunkStage
 from tp_models.perception.tracker import TrackerConfig
-from tp_models.tracks.arrays import MAX_TRACKS, extract_and_label
+from tp_models.tracks.arrays import extract_and_label
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,12 @@ class ExtractTracks(ChunkStage):
     def prepare(self, store: Store) -> Callable[[int], ChunkArrays]:
         tracks = self.output(store)
         config = TrackerConfig.from_dict(tracks.config["tracker"])
+        capacity = int(tracks.config["capacity"])
 
         def chunk_arrays(chunk: int) -> ChunkArrays:
             data = store.dataset.read_chunk(chunk, ["videos", "masks", "gt_kind"])
             arrays, quality = extract_and_label(
-                data["videos"], data["masks"], data["gt_kind"], config, MAX_TRACKS
+                data["videos"], data["masks"], data["gt_kind"], config, capacity
             )
             return with_quality(arrays, quality)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import zarr
@@ -108,3 +110,32 @@ def test_tp_generate_checks_its_store_once(prefect_harness, tmp_path, monkeypatc
         dataset_checks.clear()
         assert main([*tiny_cli_args(store), "--workers", "1", "--no-extract-tracks"]) == 0
         assert dataset_checks == [str(store)]
+
+
+def test_a_long_drifting_store_keeps_its_walk_for_the_oracle(tmp_path):
+    """A 60-frame store with a drifting operating point: 3 x 32 object and 3 x 64 track slots,
+    P_D and clutter density stored per frame, and the parameter oracle reading each frame's."""
+    from storage.track_reader import TrackSource
+    from tp_models.scorers.existence import OracleTrackScore
+
+    path = tmp_path / "drift.zarr"
+    scene = {"frames": 60, "size": 64, "persistent_count": [2, 4], "operating_point_drift": 0.05}
+    generate_data(
+        generate_spec(
+            path, 1, persistent=2, brief=1, noise=0, mixed=1, videos_per_chunk=2, scene=scene
+        )
+    )
+    store = Store.open(str(path))
+    points = store.operating_points
+    assert points["op_p_detect"].shape == points["op_clutter_density"].shape == (4, 60)
+    assert points["op_motion_noise"].shape == (4,)
+    assert np.all(np.ptp(points["op_p_detect"], axis=1) > 0)
+    assert store.dataset.group["gt_kind"].shape == (4, 96)
+    source = TrackSource.open(store)
+    assert source.tracks.config["capacity"] == 192
+    batch, _ = source.load(np.arange(4))
+    np.testing.assert_array_equal(batch.extras["op_p_detect"], points["op_p_detect"][batch.video])
+    drawn = dict(batch.extras)
+    drawn.update({k: points[k][batch.video, :1] for k in ("op_p_detect", "op_clutter_density")})
+    constant = OracleTrackScore().score(dataclasses.replace(batch, extras=drawn))
+    assert not np.allclose(OracleTrackScore().score(batch), constant, equal_nan=True)

@@ -3,6 +3,7 @@ kinds do not leak their label through appearance, start or position."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -340,3 +341,84 @@ def test_max_objects_capacity_is_respected() -> None:
     assert (batch.kind[0] == BRIEF).sum() == MAX_OBJECTS
     drawn = np.unique(batch.masks)
     assert drawn.max() <= MAX_OBJECTS and len(drawn) > 1
+
+
+# --- Long streams: capacities that grow with a video's length, a drifting operating point.
+
+LONG = SceneConfig(frames=300, size=64, persistent_count=(3, 10), mixed_persistent_count=(3, 6))
+DRIFTING = dataclasses.replace(LONG, operating_point_drift=0.05)
+
+
+def test_a_long_video_gets_object_slots_for_its_length() -> None:
+    """At 300 frames the 32 slots of a 25-frame video would cap the false objects far below
+    the configured density; the video gets 32 per 25 frames, and ids past 255 need uint16."""
+    config = SceneConfig(
+        frames=300,
+        size=64,
+        clutter_density_range=(2e-3, 2e-3),
+        heldout_clutter_density_above=1e-3,
+    )
+    assert (config.max_objects, config.mask_dtype) == (12 * MAX_OBJECTS, "uint16")
+    assert (SceneConfig().max_objects, SceneConfig().mask_dtype) == (MAX_OBJECTS, "uint8")
+    batch = simulate(config, np.array([1], np.int8), np.array([0]), seed=0)
+    n_brief = int((batch.kind[0] == BRIEF).sum())
+    assert n_brief == config.max_objects  # the top density fills them all
+    assert batch.masks.dtype == np.uint16 and batch.masks.max() > 255
+    drawn = np.unique(batch.masks)[1:] - 1  # every id drawn names a filled slot
+    assert np.all(batch.kind[0, drawn] == BRIEF)
+
+
+def test_a_drifting_operating_point_walks_inside_its_ranges_from_the_drawn_point() -> None:
+    types = assign_video_types((4, 4, 2, 2), seed=1)
+    still = simulate(LONG, types, np.arange(12), seed=1)
+    drifting = simulate(DRIFTING, types, np.arange(12), seed=1)
+    assert still.op_p_detect.shape == (12,)
+    for name, (lo, hi) in (
+        ("op_p_detect", LONG.p_detect_range),
+        ("op_clutter_density", LONG.clutter_density_range),
+    ):
+        walk = getattr(drifting, name)
+        assert walk.shape == (12, 300) and walk.dtype == np.float32
+        np.testing.assert_array_equal(walk[:, 0], getattr(still, name))  # starts at the draw
+        assert np.all((walk >= np.float32(lo)) & (walk <= np.float32(hi)))
+        log_steps = np.abs(np.diff(np.log(walk), axis=1))
+        assert 0 < np.median(log_steps) < 0.05  # slow: one small step a frame
+        assert np.all(walk.max(axis=1) / walk.min(axis=1) > 1.05)  # and it does wander
+    for name in ("op_motion_noise", "op_speed_max", "op_heldout", "video_type"):
+        np.testing.assert_array_equal(getattr(drifting, name), getattr(still, name))
+
+
+def test_a_drifting_scene_is_seen_with_its_p_detect_and_cluttered_with_its_density() -> None:
+    types = assign_video_types((30, 30, 0, 0), seed=2)
+    batch = simulate(DRIFTING, types, np.arange(60), seed=2)
+    exists = np.isfinite(batch.position[..., 0])
+    p_detect = np.broadcast_to(batch.op_p_detect[:, None, :], exists.shape)
+    persistent = exists & (batch.kind == PERSISTENT)[..., None]
+    drawn = np.broadcast_to(batch.op_p_detect[:, None, :1], exists.shape)
+    low = p_detect < drawn  # frames where the walk took P_D below the video's drawn point
+    rates = [batch.visible[persistent & side].mean() for side in (low, ~low)]
+    expected = [p_detect[persistent & side].mean() for side in (low, ~low)]
+    np.testing.assert_allclose(rates, expected, atol=0.01)  # each frame at its own P_D
+    # A P_D constant over each video would see these frames at the drawn points instead.
+    drawn_means = [drawn[persistent & side].mean() for side in (low, ~low)]
+    assert np.all(np.abs(np.subtract(drawn_means, expected)) > 0.02)
+    # False objects in view match the density over the videos, and are born where it is: the
+    # brief ones (which live a few frames, where clutter lasts 15-100) follow it frame by frame.
+    density = batch.op_clutter_density
+    false_seen = (batch.visible & (batch.kind != PERSISTENT)[..., None]).sum(axis=1)
+    assert false_seen.sum() == pytest.approx(density.sum() * DRIFTING.size**2, rel=0.1)
+    brief_seen = (batch.visible & (batch.kind == BRIEF)[..., None]).sum(axis=1)
+    dense = density > np.median(density, axis=1)[:, None]
+    density_ratio = density[dense].mean() / density[~dense].mean()
+    assert density_ratio > 1.3
+    assert brief_seen[dense].mean() / brief_seen[~dense].mean() > 0.9 * density_ratio
+
+
+def test_operating_point_drift_is_checked_and_written_only_when_set() -> None:
+    assert "operating_point_drift" not in SceneConfig().to_dict()  # earlier stores' config
+    assert SceneConfig.from_dict(DRIFTING.to_dict()) == DRIFTING
+    for bad in ({"operating_point_drift": -0.1}, {"operating_point_drift": float("nan")}):
+        with pytest.raises(ValueError, match="operating_point_drift"):
+            SceneConfig(**bad).validate()
+    with pytest.raises(ValueError, match="p_detect_range maximum below 1"):
+        SceneConfig(operating_point_drift=0.05, p_detect_range=(0.8, 1.0)).validate()

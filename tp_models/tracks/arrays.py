@@ -26,10 +26,17 @@ from tp_models.perception.labels import (
     tracking_counts,
 )
 from tp_models.perception.tracker import TrackerConfig, VideoTracks, track_detections
+from tp_models.world.config import length_units
 
-# Simulated videos have at most 16 objects; blinking clutter and misses split objects into
-# several tracks, and noise adds short ones. 64 leaves ample room (overflow is counted).
+# Simulated videos of the default length rarely hold more than 16 objects; blinking clutter
+# and misses split objects into several tracks, and noise adds short ones. 64 leaves ample
+# room (overflow is counted); longer videos get as many per 25 frames (track_capacity).
 MAX_TRACKS = 64
+
+
+def track_capacity(frames: int) -> int:
+    """Track slots per video of ``frames`` frames: MAX_TRACKS per default length begun."""
+    return MAX_TRACKS * length_units(frames)
 
 
 @dataclass

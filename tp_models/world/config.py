@@ -21,9 +21,12 @@ VIDEO_TYPES = ("persistent", "brief", "noise", "mixed")
 OBJECT_KINDS = ("persistent", "brief", "clutter")
 SHAPES = ("circle", "square", "triangle")
 
-# Slots per video. A brief-only video at the highest clutter density with 1-frame brief
-# objects asks for ~30 objects (the count is capped here; see SceneConfig.clutter_density_range).
+# Slots per video of the default length. A brief-only video at the highest clutter density
+# with 1-frame brief objects asks for ~30 objects (the count is capped here; see
+# SceneConfig.clutter_density_range). Longer videos get as many slots per 25 frames
+# (SceneConfig.max_objects).
 MAX_OBJECTS = 32
+DEFAULT_FRAMES = 25
 PERSISTENT, BRIEF, CLUTTER = 0, 1, 2
 
 # The operating point each video draws, stored per video under these names (shape (N,)).
@@ -45,6 +48,11 @@ OPERATING_POINT_DTYPES: dict[str, str] = {
     "op_heldout": "bool",
 }
 OPERATING_POINT_PADDING = {"float32": float("nan"), "int8": -1, "bool": False}
+# What SceneConfig.operating_point_drift moves: stored (N, frames) then, the value at frame 0
+# being the drawn one (bins and the held-out region read it).
+DRIFTING_POINTS = ("op_p_detect", "op_clutter_density")
+# SceneConfig knobs that to_dict writes only when set (see there).
+_WRITTEN_WHEN_SET = ("operating_point_drift",)
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,16 @@ class SceneConfig:
     """
 
     frames: Annotated[
-        int, Ge(2), doc("Video length T in frames. 25 x 128 x 128 is the product's data spec.")
-    ] = 25
+        int,
+        Ge(2),
+        doc(
+            "Video length T in frames. 25 x 128 x 128 is the product's data spec; a long "
+            "stream (e.g. 300 frames, with operating_point_drift) gets 32 object slots per 25 "
+            "frames, and objects are born throughout it, so raise the persistent counts with "
+            "the length, and make mixed videos only: over a long video the other types' "
+            "video-wide counts tell the type (README, Long streams)."
+        ),
+    ] = DEFAULT_FRAMES
     size: Annotated[int, Ge(32), doc("Square frame size H = W in px (RGB).")] = 128
     persistent_count: Annotated[
         tuple[int, int],
@@ -228,6 +244,17 @@ class SceneConfig:
     noisy_video_share: Annotated[
         float, doc("Share of the videos that get noise_sigma's pixel noise.")
     ] = 1.0
+    operating_point_drift: Annotated[
+        float,
+        doc(
+            "Per frame: std of the Gaussian step that logit P_D and log clutter density take "
+            "from the video's drawn operating point, a walk that bounces inside "
+            "p_detect_range and clutter_density_range (0: constant, the default). False "
+            "objects are then born at a rate that follows the clutter density, and the store "
+            "keeps both at every frame for the parameter oracle. Meant for long streams, "
+            "where a scene's operating point can be learnt from its past."
+        ),
+    ] = 0.0
     heldout_p_detect_below: Annotated[
         float,
         doc(
@@ -257,10 +284,10 @@ class SceneConfig:
             lo, hi = _pair(self, name)
             if lo < 0 or lo != int(lo) or hi != int(hi):
                 raise ValueError(f"{name} must be whole numbers >= 0 (got {(lo, hi)})")
-            if hi > MAX_OBJECTS:
+            if hi > self.max_objects:
                 raise ValueError(
                     f"{name} allows {hi} objects per video; lower it to at most "
-                    f"MAX_OBJECTS = {MAX_OBJECTS}"
+                    f"{self.max_objects} (32 object slots per 25 frames) or raise frames"
                 )
         if self.persistent_count[1] < 1:
             raise ValueError(
@@ -325,6 +352,7 @@ class SceneConfig:
         for name in (
             "turn_rate_max",
             "min_gap",
+            "operating_point_drift",
             "noise_sigma",
             "heldout_p_detect_below",
             "heldout_clutter_density_above",
@@ -332,6 +360,12 @@ class SceneConfig:
             v = getattr(self, name)
             if not (v >= 0.0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a finite number >= 0 (got {v})")
+        if self.drifts and (self.p_detect_range[1] >= 1.0 or self.clutter_density_range[0] <= 0):
+            raise ValueError(
+                "operating_point_drift walks logit P_D and log clutter density: keep "
+                "p_detect_range maximum below 1 and clutter_density_range minimum above 0 "
+                f"(got {self.p_detect_range} and {self.clutter_density_range})"
+            )
         self._validate_heldout()
 
     def _validate_heldout(self) -> None:
@@ -355,6 +389,21 @@ class SceneConfig:
                 f"at most p_detect_range maximum {p_hi}"
             )
 
+    @property
+    def max_objects(self) -> int:
+        """Object slots per video: MAX_OBJECTS per DEFAULT_FRAMES frames begun."""
+        return MAX_OBJECTS * length_units(self.frames)
+
+    @property
+    def mask_dtype(self) -> str:
+        """The id masks' dtype: 0 is background, slot k is k + 1."""
+        return "uint8" if self.max_objects < 255 else "uint16"
+
+    @property
+    def drifts(self) -> bool:
+        """Whether the operating point wanders over a video (then stored per frame)."""
+        return self.operating_point_drift > 0
+
     def in_heldout_region(self, p_detect: float, clutter_density: float) -> bool:
         """Whether an operating point lies in the held-out corner (low P_D, dense clutter)."""
         return bool(
@@ -365,7 +414,11 @@ class SceneConfig:
     def operating_bins(self, p_detect: np.ndarray, clutter_density: np.ndarray) -> np.ndarray:
         """(N,) str bin of each video's operating point, for results by operating point: P_D
         below or above the middle of ``p_detect_range``, crossed with clutter density below
-        or above the middle of ``clutter_density_range``."""
+        or above the middle of ``clutter_density_range``. A drifting video's (N, frames)
+        point is binned by its drawn value, at frame 0."""
+        p_detect, clutter_density = (
+            x[:, 0] if np.ndim(x) == 2 else x for x in (p_detect, clutter_density)
+        )
         pd_mid = float(np.mean(self.p_detect_range))
         fa_mid = float(np.mean(self.clutter_density_range))
         pd = np.where(np.asarray(p_detect) < pd_mid, "pd_low", "pd_high")
@@ -374,10 +427,14 @@ class SceneConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists), stored in Zarr attrs so a store says
-        how it was made."""
+        how it was made. Knobs added after stores were first written (``_WRITTEN_WHEN_SET``)
+        are left out while they hold their default, so a store made before them keeps its
+        config and fingerprint."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name in _WRITTEN_WHEN_SET and v == f.default:
+                continue
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
@@ -389,6 +446,12 @@ class SceneConfig:
             for k, v in known_fields(cls, d).items()
         }
         return cls(**kwargs)
+
+
+def length_units(frames: int) -> int:
+    """How many default-length videos (DEFAULT_FRAMES) a video of ``frames`` spans, begun
+    ones counted: per-video capacities (object slots, track slots) grow by it."""
+    return max(1, math.ceil(frames / DEFAULT_FRAMES))
 
 
 def _pair(config: SceneConfig, name: str) -> tuple[float, float]:

@@ -17,7 +17,9 @@ move smoothly (some nearly static); brief objects live 1-5 frames and move anywh
 at all to exactly like real objects; clutter lives long, sits still or drifts slowly, and
 flickers. Each video draws its own operating point (detection probability, clutter density,
 motion noise, ...) from documented ranges, stores it, and a corner of that space can be held
-out of training altogether.
+out of training altogether. With ``operating_point_drift`` P_D and clutter density wander
+over a (long) video: every object is seen with the P_D of each frame, and false objects are
+born where the density is, so a scene's operating point can be learnt from its past.
 
 Every video has its own random stream, derived from ``(seed, video index)``, so a video's
 bytes never depend on batching, chunking or worker count.
@@ -34,7 +36,7 @@ import numpy as np
 from tp_models.world.config import (
     BRIEF,
     CLUTTER,
-    MAX_OBJECTS,
+    DRIFTING_POINTS,
     OPERATING_POINT_DTYPES,
     OPERATING_POINT_PADDING,
     PERSISTENT,
@@ -50,15 +52,19 @@ _PLACEMENT_CANDIDATES = 16
 
 # Entropy tag that separates the video-type shuffle from the per-video streams.
 _TYPE_SHUFFLE_TAG = 0x7479_7065
+# Spawn-key tag of a video's operating-point walk: a stream of its own, so a video without
+# drift draws exactly what it drew before the walk existed.
+_DRIFT_TAG = 0x6472_6966
 
 
 @dataclass
 class SceneBatch:
     """Ground truth, operating points and rendered pixels of B videos; every per-object table
-    has K = MAX_OBJECTS padded slots so they chunk like the videos in the store.
+    has K = SceneConfig.max_objects padded slots so they chunk like the videos in the store.
 
     videos      (B, T, H, W, 3) uint8
-    masks       (B, T, H, W) uint8: 0 background, k + 1 = object slot k (topmost wins)
+    masks       (B, T, H, W) SceneConfig.mask_dtype: 0 background, k + 1 = object slot k
+                (topmost wins)
     video_type  (B,) int8, index into VIDEO_TYPES
     kind        (B, K) int8, index into OBJECT_KINDS, -1 = empty slot
     shape       (B, K) int8, index into SHAPES, -1 = empty slot
@@ -67,7 +73,8 @@ class SceneBatch:
     position    (B, K, T, 2) float32 sub-pixel centre (x = column, y = row), NaN where the
                 object does not exist in that frame
     visible     (B, K, T) bool, drawn in that frame (exists and detected, clutter also on)
-    op_*        (B,) the video's operating point, see OPERATING_POINT_DTYPES
+    op_*        (B,) the video's operating point, see OPERATING_POINT_DTYPES; (B, T) for
+                DRIFTING_POINTS when the scene drifts (its value at every frame)
 
     Slots are in random order within a video (slot index carries no kind information); draw
     order is slot order, so a higher slot is drawn on top.
@@ -124,10 +131,10 @@ def video_rng(seed: int, video_index: int) -> np.random.Generator:
 
 def empty_batch(config: SceneConfig, n_videos: int) -> SceneBatch:
     """A batch filled with the padding values (black frames, -1 / NaN / 0 tables)."""
-    t, s, k = config.frames, config.size, MAX_OBJECTS
+    t, s, k = config.frames, config.size, config.max_objects
     return SceneBatch(
         videos=np.zeros((n_videos, t, s, s, 3), np.uint8),
-        masks=np.zeros((n_videos, t, s, s), np.uint8),
+        masks=np.zeros((n_videos, t, s, s), config.mask_dtype),
         video_type=np.zeros(n_videos, np.int8),
         kind=np.full((n_videos, k), -1, np.int8),
         shape=np.full((n_videos, k), -1, np.int8),
@@ -136,7 +143,11 @@ def empty_batch(config: SceneConfig, n_videos: int) -> SceneBatch:
         position=np.full((n_videos, k, t, 2), np.nan, np.float32),
         visible=np.zeros((n_videos, k, t), bool),
         **{
-            name: np.full(n_videos, OPERATING_POINT_PADDING[dtype], dtype)
+            name: np.full(
+                (n_videos, t) if config.drifts and name in DRIFTING_POINTS else n_videos,
+                OPERATING_POINT_PADDING[dtype],
+                dtype,
+            )
             for name, dtype in OPERATING_POINT_DTYPES.items()
         },
     )
@@ -166,7 +177,10 @@ def simulate(
         point = draw_operating_point(config, rng)
         for name, value in point.items():
             getattr(batch, name)[i] = value
-        _simulate_ground_truth(config, int(vtype), point, rng, batch, i)
+        walk = operating_point_walk(config, point, seed, int(index))
+        if config.drifts:
+            batch.op_p_detect[i], batch.op_clutter_density[i] = walk
+        _simulate_ground_truth(config, int(vtype), point, walk, rng, batch, i)
         render_video(
             batch.videos[i],
             batch.masks[i],
@@ -213,6 +227,38 @@ def draw_operating_point(
     return point
 
 
+def operating_point_walk(
+    config: SceneConfig, point: Mapping[str, float | int | bool], seed: int, video_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T,) P_D and (T,) clutter density of one video at every frame.
+
+    Constant at the drawn point without drift; with ``operating_point_drift`` logit P_D and
+    log density start at the drawn point and take a Gaussian step of that std every frame,
+    reflected inside ``p_detect_range`` and ``clutter_density_range`` (the walk of `tp
+    simulate-tracker --drift`). Drawn from a stream of the video's own (``_DRIFT_TAG``) and
+    rounded to float32, so the stored values are the ones the video was made with.
+    """
+    t = config.frames
+    p_detect = np.full(t, float(point["op_p_detect"]))
+    density = np.full(t, float(point["op_clutter_density"]))
+    if not config.drifts:
+        return p_detect, density
+    rng = np.random.default_rng(
+        np.random.SeedSequence(int(seed), spawn_key=(int(video_index), _DRIFT_TAG))
+    )
+    steps = rng.normal(0.0, config.operating_point_drift, size=(2, t))
+    steps[:, 0] = 0.0
+    walk = np.cumsum(steps, axis=1)
+    p_lo, p_hi = (np.log(p / (1.0 - p)) for p in config.p_detect_range)
+    logit = _fold(np.log(p_detect / (1.0 - p_detect)) + walk[0], p_lo, p_hi)
+    d_lo, d_hi = np.log(config.clutter_density_range)
+    log_density = _fold(np.log(density) + walk[1], d_lo, d_hi)
+    return (
+        (1.0 / (1.0 + np.exp(-logit))).astype(np.float32).astype(np.float64),
+        np.exp(log_density).astype(np.float32).astype(np.float64),
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def mean_frames_in_video(
     frames: int, p_present_at_start: float, lifetimes: tuple[int, int]
@@ -234,17 +280,22 @@ def object_counts(
     video_type: int,
     point: Mapping[str, float | int | bool],
     rng: np.random.Generator,
+    density: np.ndarray | None = None,
 ) -> np.ndarray:
     """(persistent, brief, clutter) counts for one video of the given type.
 
     False objects are Poisson with means chosen so that the expected number of visible
-    false objects per frame is ``op_clutter_density * size^2``.
+    false objects per frame is ``op_clutter_density * size^2``; given ``density`` (T,), a
+    drifting scene's density at every frame, the video's mean of it.
     """
     persistent_range = {PERSISTENT: config.persistent_count, 3: config.mixed_persistent_count}
     lo, hi = persistent_range.get(video_type, (0, 0))
     n_persistent = int(rng.integers(lo, hi + 1))
     brief_share = {BRIEF: 1.0, CLUTTER: 0.0}.get(video_type, config.mixed_brief_share)
-    false_frames = float(point["op_clutter_density"]) * config.size**2 * config.frames
+    if density is None:
+        false_frames = float(point["op_clutter_density"]) * config.size**2 * config.frames
+    else:
+        false_frames = float(density.sum()) * config.size**2
     p_detect = float(point["op_p_detect"])
     brief_life = (config.brief_frames[0], int(point["op_brief_max_frames"]))
     per_brief = p_detect * mean_frames_in_video(
@@ -265,8 +316,8 @@ def object_counts(
         n_clutter = max(n_clutter, 1)
     elif n_persistent + n_brief + n_clutter == 0:
         n_persistent = 1
-    n_brief = min(n_brief, MAX_OBJECTS - n_persistent)
-    n_clutter = min(n_clutter, MAX_OBJECTS - n_persistent - n_brief)
+    n_brief = min(n_brief, config.max_objects - n_persistent)
+    n_clutter = min(n_clutter, config.max_objects - n_persistent - n_brief)
     return np.array([n_persistent, n_brief, n_clutter], np.int64)
 
 
@@ -312,19 +363,27 @@ def _velocities(
 
 
 def _lifespan(
-    config: SceneConfig, rng: np.random.Generator, lifetimes: tuple[int, int]
+    config: SceneConfig,
+    rng: np.random.Generator,
+    lifetimes: tuple[int, int],
+    births: np.ndarray | None = None,
 ) -> tuple[int, int, int]:
     """(first frame in the video, frames in the video, age at the first frame).
 
     The same law for every kind: present at frame 0 in mid-life (age uniform over the
-    lifetime, the burn-in before frame 0), or born at a frame uniform in 1..T-1.
+    lifetime, the burn-in before frame 0), or born at a frame uniform in 1..T-1; given
+    ``births`` (T - 1,) (a false object in a drifting scene), at a frame drawn with those
+    probabilities.
     """
     t_total = config.frames
     life = int(rng.integers(lifetimes[0], lifetimes[1] + 1))
     if rng.random() < config.p_present_at_start:
         age = int(rng.integers(0, life))
         return 0, min(life - age, t_total), age
-    first = int(rng.integers(1, t_total))
+    if births is None:
+        first = int(rng.integers(1, t_total))
+    else:
+        first = 1 + int(rng.choice(t_total - 1, p=births))
     return first, min(life, t_total - first), 0
 
 
@@ -332,13 +391,18 @@ def _simulate_ground_truth(
     config: SceneConfig,
     video_type: int,
     point: Mapping[str, float | int | bool],
+    walk: tuple[np.ndarray, np.ndarray],
     rng: np.random.Generator,
     batch: SceneBatch,
     i: int,
 ) -> None:
-    """Fill row ``i`` of the batch's ground-truth tables (not the pixels)."""
+    """Fill row ``i`` of the batch's ground-truth tables (not the pixels); ``walk`` is the
+    video's P_D and clutter density at every frame (``operating_point_walk``)."""
     t_total, edge = config.frames, config.size - 1.0
-    counts = object_counts(config, video_type, point, rng)
+    p_detect, density = walk
+    # A drifting scene's false objects are born where its clutter density is (frames 1..T-1).
+    false_births = density[1:] / density[1:].sum() if config.drifts else None
+    counts = object_counts(config, video_type, point, rng, density if config.drifts else None)
     kinds = np.repeat(np.array([PERSISTENT, CLUTTER, BRIEF], np.int8), counts[[0, 2, 1]])
     n = kinds.size
     shapes = rng.integers(0, len(SHAPES), size=n).astype(np.int8)
@@ -358,7 +422,8 @@ def _simulate_ground_truth(
     }
     for j in range(n):
         kind = int(kinds[j])
-        first, n_in, age = _lifespan(config, rng, lifetimes[kind])
+        births = None if kind == PERSISTENT else false_births
+        first, n_in, age = _lifespan(config, rng, lifetimes[kind], births)
         n_path = age + n_in
         if kind == CLUTTER:
             heading = rng.uniform(0.0, 2.0 * np.pi)
@@ -375,7 +440,7 @@ def _simulate_ground_truth(
         path = _choose(candidates, span, float(extents[j]), placed, config.min_gap)
         jitter = rng.normal(0.0, float(point["op_position_noise"]), size=(n_in, 2))
         positions[j, span] = _fold(path + jitter, 0.0, edge)
-        seen = rng.random(n_in) < float(point["op_p_detect"])
+        seen = rng.random(n_in) < p_detect[first : first + n_in]
         if kind == CLUTTER:
             seen &= rng.random(n_in) < config.clutter_on_prob
         visible[j, span] = seen
