@@ -14,6 +14,8 @@ import socket
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
+
 from storage.errors import ParameterError, StoreError
 from storage.paths import check_remote, is_local, local_path, require_writable
 
@@ -63,7 +65,7 @@ def check_output_folders(spec: Any) -> None:
 def estimated_store_bytes(spec: Any) -> int:
     """A generate spec's store size on disk at a conservative compression ratio."""
     scene = spec.scene
-    mask_bytes = 2 if scene.mask_dtype == "uint16" else 1
+    mask_bytes = np.dtype(scene.mask_dtype).itemsize
     per_video = scene.frames * scene.size * scene.size * (3 + mask_bytes)  # RGB + id masks
     ratio = NOISY_RATIO if scene.noise_sigma > 0 else CONSERVATIVE_RATIO
     return int(spec.n_videos * per_video / ratio)

@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from storage.chunked import ArraySpec
-from tp_models.world.config import (
-    DRIFTING_POINTS,
-    OPERATING_POINT_DTYPES,
-    OPERATING_POINT_PADDING,
-    SceneConfig,
-)
+from tp_models.world.config import OPERATING_POINT_DTYPES, OPERATING_POINT_PADDING, SceneConfig
 from tp_models.world.simulate import SceneBatch
 
 DATASET = "dataset"
@@ -42,12 +37,13 @@ def dataset_specs(scene: SceneConfig) -> dict[str, ArraySpec]:
         "gt_position": ArraySpec((k, frames, 2), "float32", float("nan"), dims=OBJECT_XY),
         "gt_visible": ArraySpec((k, frames), "bool", False, dims=OBJECT_XY[:2]),
         **{
-            name: ArraySpec((), dtype, OPERATING_POINT_PADDING[dtype])
+            name: ArraySpec(
+                scene.point_frames(name),
+                dtype,
+                OPERATING_POINT_PADDING[dtype],
+                dims=("frame",) if scene.point_frames(name) else (),
+            )
             for name, dtype in OPERATING_POINT_DTYPES.items()
-        },
-        **{  # a drifting scene's point at every frame (SceneBatch)
-            name: ArraySpec((frames,), OPERATING_POINT_DTYPES[name], float("nan"), dims=("frame",))
-            for name in (DRIFTING_POINTS if scene.drifts else ())
         },
     }
 

@@ -37,6 +37,8 @@ _tiny_args = tiny_cli_args
         (["--videos-per-chunk", "0"], "videos_per_chunk"),
         (["--workers", "0"], "workers"),
         (["--noise-sigma", "-2"], "noise_sigma"),
+        (["--operating-point-drift", "-1"], "operating_point_drift"),
+        (["--operating-point-drift", "0.05", "--p-detect-range", "0.8", "1.0"], "p_detect_range"),
     ],
 )
 def test_bad_parameters(tmp_path, capsys, extra, names):

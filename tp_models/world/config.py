@@ -404,6 +404,11 @@ class SceneConfig:
         """Whether the operating point wanders over a video (then stored per frame)."""
         return self.operating_point_drift > 0
 
+    def point_frames(self, name: str) -> tuple[int, ...]:
+        """Shape of one video's operating-point value ``name``: (frames,) for a drifting
+        scene's DRIFTING_POINTS, () otherwise."""
+        return (self.frames,) if self.drifts and name in DRIFTING_POINTS else ()
+
     def in_heldout_region(self, p_detect: float, clutter_density: float) -> bool:
         """Whether an operating point lies in the held-out corner (low P_D, dense clutter)."""
         return bool(

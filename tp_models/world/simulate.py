@@ -36,7 +36,6 @@ import numpy as np
 from tp_models.world.config import (
     BRIEF,
     CLUTTER,
-    DRIFTING_POINTS,
     OPERATING_POINT_DTYPES,
     OPERATING_POINT_PADDING,
     PERSISTENT,
@@ -144,9 +143,7 @@ def empty_batch(config: SceneConfig, n_videos: int) -> SceneBatch:
         visible=np.zeros((n_videos, k, t), bool),
         **{
             name: np.full(
-                (n_videos, t) if config.drifts and name in DRIFTING_POINTS else n_videos,
-                OPERATING_POINT_PADDING[dtype],
-                dtype,
+                (n_videos, *config.point_frames(name)), OPERATING_POINT_PADDING[dtype], dtype
             )
             for name, dtype in OPERATING_POINT_DTYPES.items()
         },
